@@ -1,0 +1,152 @@
+//! Per-instance and per-device state, keyed by the loader's dispatch pointer.
+//!
+//! Every dispatchable handle (instance, physical device, device, queue, command buffer) starts
+//! with a pointer to the loader's dispatch table; children share their parent's. Keying by that
+//! pointer lets a physical device find its instance, and a queue its device, with no extra map.
+
+use crate::loader::NextInstanceLink;
+use ash::vk::{self, Handle};
+use std::collections::HashMap;
+use std::ffi::{c_char, CStr};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+
+/// The loader's dispatch pointer of a dispatchable handle.
+///
+/// # Safety
+/// `handle` must be a live dispatchable handle created through the loader.
+pub unsafe fn dispatch_key<H: Handle>(handle: H) -> usize {
+    // SAFETY: the loader's interface makes the first word of a dispatchable object its
+    // dispatch table pointer.
+    unsafe { *(handle.as_raw() as *const usize) }
+}
+
+/// A thread-safe map from dispatch key to shared state. Lookups clone the `Arc` and release
+/// the lock at once, so no lock is ever held while calling down the chain.
+pub struct Registry<T>(LazyLock<RwLock<HashMap<usize, Arc<T>>>>);
+
+impl<T> Registry<T> {
+    const fn new() -> Self {
+        Registry(LazyLock::new(Default::default))
+    }
+    /// Registers state under `key`.
+    pub fn insert(&self, key: usize, value: T) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::new(value));
+    }
+    /// The state under `key`.
+    pub fn get(&self, key: usize) -> Option<Arc<T>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+    }
+    /// Takes the state under `key` out of the map.
+    pub fn remove(&self, key: usize) -> Option<Arc<T>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(&key)
+    }
+}
+
+/// Every instance this layer sits in.
+pub static INSTANCES: Registry<InstanceData> = Registry::new();
+/// Every device this layer sits in.
+pub static DEVICES: Registry<DeviceData> = Registry::new();
+
+/// Loads a command from the next element of the chain as an optional typed pointer.
+///
+/// # Safety
+/// `F` must be the `PFN_` type of `name`; `gipa` and `instance` must be valid together.
+pub unsafe fn load_instance_fn<F: Copy>(
+    gipa: vk::PFN_vkGetInstanceProcAddr,
+    instance: vk::Instance,
+    name: &CStr,
+) -> Option<F> {
+    // SAFETY: forwarded from the caller.
+    let f = unsafe { gipa(instance, name.as_ptr()) }?;
+    // SAFETY: a `PFN_vkVoidFunction` and every `PFN_` type are function pointers of one size.
+    Some(unsafe { std::mem::transmute_copy::<unsafe extern "system" fn(), F>(&f) })
+}
+
+/// Like [`load_instance_fn`], for a device command.
+///
+/// # Safety
+/// `F` must be the `PFN_` type of `name`; `gdpa` and `device` must be valid together.
+pub unsafe fn load_device_fn<F: Copy>(
+    gdpa: vk::PFN_vkGetDeviceProcAddr,
+    device: vk::Device,
+    name: &CStr,
+) -> Option<F> {
+    // SAFETY: forwarded from the caller.
+    let f = unsafe { gdpa(device, name.as_ptr()) }?;
+    // SAFETY: as in `load_instance_fn`.
+    Some(unsafe { std::mem::transmute_copy::<unsafe extern "system" fn(), F>(&f) })
+}
+
+/// The next element's instance-level commands that the layer calls.
+pub struct InstanceFns {
+    pub destroy_instance: vk::PFN_vkDestroyInstance,
+    pub enumerate_device_extension_properties: vk::PFN_vkEnumerateDeviceExtensionProperties,
+    pub get_physical_device_properties: vk::PFN_vkGetPhysicalDeviceProperties,
+    pub get_physical_device_image_format_properties: vk::PFN_vkGetPhysicalDeviceImageFormatProperties,
+    /// The core command where the instance is 1.1+, else the KHR alias; absent on a 1.0
+    /// instance without VK_KHR_get_physical_device_properties2.
+    pub get_physical_device_image_format_properties2:
+        Option<vk::PFN_vkGetPhysicalDeviceImageFormatProperties2>,
+}
+
+/// What the layer knows of one physical device, learnt once.
+#[derive(Clone, Copy, Debug)]
+pub struct PhysicalDeviceInfo {
+    /// The device's `apiVersion`.
+    pub api_version: u32,
+    /// The driver exposes VK_NV_external_memory itself: pass everything through.
+    pub nv_native: bool,
+    /// The driver can back VK_NV_external_memory: KHR external memory, the platform's export
+    /// extension, and an exportable image of a common format.
+    pub nv_backed: bool,
+}
+
+/// State of one instance.
+pub struct InstanceData {
+    /// The instance handle as the layer below knows it.
+    pub handle: vk::Instance,
+    /// The next element of the chain.
+    pub next: NextInstanceLink,
+    /// The next element's commands.
+    pub fns: InstanceFns,
+    /// The application's `apiVersion` (1.0 when it gave none).
+    pub api_version: u32,
+    /// The application enabled VK_NV_external_memory_capabilities and the layer implements it.
+    pub emulates_nv_capabilities: bool,
+    /// Learnt lazily, per physical device.
+    pub physical_devices: Mutex<HashMap<vk::PhysicalDevice, PhysicalDeviceInfo>>,
+}
+
+/// State of one device.
+pub struct DeviceData {
+    /// The device handle as the layer below knows it.
+    pub handle: vk::Device,
+    /// The next element's `vkGetDeviceProcAddr`.
+    pub next_get_device_proc_addr: vk::PFN_vkGetDeviceProcAddr,
+    /// The next element's `vkDestroyDevice`.
+    pub destroy_device: vk::PFN_vkDestroyDevice,
+    /// Present when the application enabled VK_NV_external_memory and the layer implements it.
+    pub nv: Option<NvDeviceFns>,
+}
+
+/// The next element's commands that the NV device extension rewrites.
+pub struct NvDeviceFns {
+    pub create_image: vk::PFN_vkCreateImage,
+    pub allocate_memory: vk::PFN_vkAllocateMemory,
+}
+
+/// The extension names in a create info's `ppEnabledExtensionNames`.
+///
+/// # Safety
+/// `names` must point to `count` valid NUL-terminated strings (or be null with `count` 0).
+pub unsafe fn extension_names<'a>(names: *const *const c_char, count: u32) -> Vec<&'a CStr> {
+    if names.is_null() || count == 0 {
+        return Vec::new();
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { std::slice::from_raw_parts(names, count as usize) }
+        .iter()
+        .filter(|p| !p.is_null())
+        .map(|&p| unsafe { CStr::from_ptr(p) })
+        .collect()
+}

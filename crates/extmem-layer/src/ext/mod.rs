@@ -1,0 +1,4 @@
+//! One module per extension the layer implements.
+
+pub mod nv_external_memory;
+pub mod nv_external_memory_capabilities;

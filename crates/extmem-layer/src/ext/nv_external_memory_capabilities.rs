@@ -1,0 +1,135 @@
+//! VK_NV_external_memory_capabilities (instance extension #56, spec version 1) on top of
+//! core 1.1 / VK_KHR_external_memory_capabilities.
+
+use crate::dispatch::InstanceData;
+use crate::handle_types;
+use crate::log::layer_log;
+use ash::vk;
+use std::ffi::CStr;
+
+/// `VK_NV_external_memory_capabilities`.
+pub const NAME: &CStr = ash::nv::external_memory_capabilities::NAME;
+
+/// What the layer asks of the driver for an instance on which it implements the extension,
+/// when the application's API version is below 1.1.
+pub const KHR_DEPENDENCIES: [&CStr; 2] = [
+    ash::khr::get_physical_device_properties2::NAME,
+    ash::khr::external_memory_capabilities::NAME,
+];
+
+/// The instance extensions to pass down: the application's, less the NV one, plus what the
+/// layer needs underneath. Returns the list and whether the layer implements the extension.
+pub fn instance_extensions_down<'a>(
+    app: &[&'a CStr],
+    api_version: u32,
+    native: bool,
+) -> (Vec<&'a CStr>, bool) {
+    let emulate = !native && app.contains(&NAME);
+    if !emulate {
+        return (app.to_vec(), false);
+    }
+    let mut down: Vec<&CStr> = app.iter().copied().filter(|&n| n != NAME).collect();
+    if api_version < vk::API_VERSION_1_1 {
+        for dep in KHR_DEPENDENCIES {
+            if !down.contains(&dep) {
+                down.push(dep);
+            }
+        }
+    }
+    (down, true)
+}
+
+/// Whether the rest of the chain (driver, lower layers) exposes the NV extension itself.
+///
+/// # Safety
+/// `gipa` must be the next element's `vkGetInstanceProcAddr`.
+pub unsafe fn offered_below(gipa: vk::PFN_vkGetInstanceProcAddr) -> bool {
+    // SAFETY: a global command, loaded with a null instance.
+    let enumerate: Option<vk::PFN_vkEnumerateInstanceExtensionProperties> = unsafe {
+        crate::dispatch::load_instance_fn(gipa, vk::Instance::null(), c"vkEnumerateInstanceExtensionProperties")
+    };
+    let Some(enumerate) = enumerate else { return false };
+    // SAFETY: the standard two-call idiom on a valid command.
+    let list = unsafe { crate::enumerate::two_call(|n, p| enumerate(std::ptr::null(), n, p)) };
+    list.is_ok_and(|l| l.iter().any(|e| e.extension_name_as_c_str() == Ok(NAME)))
+}
+
+/// `vkGetPhysicalDeviceExternalImageFormatPropertiesNV`, answered through
+/// `vkGetPhysicalDeviceImageFormatProperties2` with `VkPhysicalDeviceExternalImageFormatInfo`.
+///
+/// # Safety
+/// `physical_device` must belong to `inst`; `out` must be null or writable.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn get_external_image_format_properties(
+    inst: &InstanceData,
+    physical_device: vk::PhysicalDevice,
+    format: vk::Format,
+    ty: vk::ImageType,
+    tiling: vk::ImageTiling,
+    usage: vk::ImageUsageFlags,
+    flags: vk::ImageCreateFlags,
+    external_handle_type: vk::ExternalMemoryHandleTypeFlagsNV,
+    out: *mut vk::ExternalImageFormatPropertiesNV,
+) -> vk::Result {
+    if out.is_null() {
+        layer_log!("vkGetPhysicalDeviceExternalImageFormatPropertiesNV: pExternalImageFormatProperties is NULL");
+        return vk::Result::ERROR_VALIDATION_FAILED_EXT;
+    }
+    let mut image_format_properties = vk::ImageFormatProperties::default();
+    if external_handle_type.is_empty() {
+        // The specification: with no handle type, exactly the plain query, other members 0.
+        // SAFETY: valid handles and output.
+        let r = unsafe {
+            (inst.fns.get_physical_device_image_format_properties)(
+                physical_device, format, ty, tiling, usage, flags, &mut image_format_properties,
+            )
+        };
+        if r == vk::Result::SUCCESS {
+            // SAFETY: `out` is non-null and writable.
+            unsafe { out.write(vk::ExternalImageFormatPropertiesNV { image_format_properties, ..Default::default() }) };
+        }
+        return r;
+    }
+    // At most one bit (VUID-...-externalHandleType-07721), and one this platform can back.
+    let khr = match handle_types::nv_to_khr(external_handle_type) {
+        Some(khr) if external_handle_type.as_raw().count_ones() == 1 => khr,
+        _ => {
+            layer_log!("external image format query: handle type {external_handle_type:?} is not supported here");
+            return vk::Result::ERROR_FORMAT_NOT_SUPPORTED;
+        }
+    };
+    let Some(query2) = inst.fns.get_physical_device_image_format_properties2 else {
+        return vk::Result::ERROR_FORMAT_NOT_SUPPORTED;
+    };
+    let mut external_info = vk::PhysicalDeviceExternalImageFormatInfo::default().handle_type(khr);
+    let info = vk::PhysicalDeviceImageFormatInfo2::default()
+        .format(format)
+        .ty(ty)
+        .tiling(tiling)
+        .usage(usage)
+        .flags(flags)
+        .push_next(&mut external_info);
+    let mut external = vk::ExternalImageFormatProperties::default();
+    let mut properties = vk::ImageFormatProperties2::default().push_next(&mut external);
+    // SAFETY: valid handles; both chains are built here.
+    let r = unsafe { query2(physical_device, &info, &mut properties) };
+    if r != vk::Result::SUCCESS {
+        return r;
+    }
+    let image_format_properties = properties.image_format_properties;
+    let memory = external.external_memory_properties;
+    let usable = vk::ExternalMemoryFeatureFlags::EXPORTABLE | vk::ExternalMemoryFeatureFlags::IMPORTABLE;
+    if !memory.external_memory_features.intersects(usable) {
+        return vk::Result::ERROR_FORMAT_NOT_SUPPORTED;
+    }
+    let result = vk::ExternalImageFormatPropertiesNV {
+        image_format_properties,
+        external_memory_features: handle_types::features_to_nv(memory.external_memory_features),
+        export_from_imported_handle_types: handle_types::khr_to_nv(memory.export_from_imported_handle_types),
+        // The queried type is compatible with itself, whatever the backing reports.
+        compatible_handle_types: handle_types::khr_to_nv(memory.compatible_handle_types) | external_handle_type,
+    };
+    // SAFETY: `out` is non-null and writable.
+    unsafe { out.write(result) };
+    vk::Result::SUCCESS
+}
