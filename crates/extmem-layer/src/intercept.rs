@@ -21,15 +21,15 @@ macro_rules! void_fn {
 ///
 /// # Safety
 /// `name` must be null or a valid string; `instance` null or live.
-pub unsafe fn instance_proc_addr(instance: vk::Instance, name: *const c_char) -> vk::PFN_vkVoidFunction {
+unsafe fn instance_proc_addr(instance: vk::Instance, name: *const c_char) -> vk::PFN_vkVoidFunction {
     if name.is_null() {
         return None;
     }
     // SAFETY: non-null and valid per the caller.
     let name = unsafe { CStr::from_ptr(name) }.to_bytes();
     match name {
-        b"vkGetInstanceProcAddr" => return void_fn!(crate::vkGetInstanceProcAddr as vk::PFN_vkGetInstanceProcAddr),
-        b"vkGetDeviceProcAddr" => return void_fn!(crate::vkGetDeviceProcAddr as vk::PFN_vkGetDeviceProcAddr),
+        b"vkGetInstanceProcAddr" => return void_fn!(get_instance_proc_addr as vk::PFN_vkGetInstanceProcAddr),
+        b"vkGetDeviceProcAddr" => return void_fn!(get_device_proc_addr as vk::PFN_vkGetDeviceProcAddr),
         b"vkCreateInstance" => return void_fn!(create_instance as vk::PFN_vkCreateInstance),
         _ => {}
     }
@@ -57,7 +57,7 @@ pub unsafe fn instance_proc_addr(instance: vk::Instance, name: *const c_char) ->
 ///
 /// # Safety
 /// As for [`instance_proc_addr`].
-pub unsafe fn physical_device_proc_addr(instance: vk::Instance, name: *const c_char) -> vk::PFN_vkVoidFunction {
+unsafe fn physical_device_proc_addr(instance: vk::Instance, name: *const c_char) -> vk::PFN_vkVoidFunction {
     if name.is_null() || instance == vk::Instance::null() {
         return None;
     }
@@ -80,14 +80,14 @@ pub unsafe fn physical_device_proc_addr(instance: vk::Instance, name: *const c_c
 ///
 /// # Safety
 /// `name` must be null or a valid string; `device` live.
-pub unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_vkVoidFunction {
+unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_vkVoidFunction {
     if name.is_null() || device == vk::Device::null() {
         return None;
     }
     // SAFETY: non-null and valid per the caller.
     let name = unsafe { CStr::from_ptr(name) }.to_bytes_with_nul();
     if name == b"vkGetDeviceProcAddr\0" {
-        return void_fn!(crate::vkGetDeviceProcAddr as vk::PFN_vkGetDeviceProcAddr);
+        return void_fn!(get_device_proc_addr as vk::PFN_vkGetDeviceProcAddr);
     }
     // SAFETY: a live device.
     let dev = DEVICES.get(unsafe { dispatch_key(device) })?;
@@ -98,6 +98,32 @@ pub unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::P
         // SAFETY: the next element answers for everything else.
         _ => unsafe { (dev.next_get_device_proc_addr)(dev.handle, name.as_ptr().cast()) },
     }
+}
+
+// The layer's own `vkGet*ProcAddr`. The exported symbols of the same names only forward here:
+// an exported symbol can be interposed by the loader's own (an application linked against
+// libvulkan puts the loader's `vkGetInstanceProcAddr` first in the global scope), so the
+// pointers the layer hands out must never be the exported ones.
+
+/// The layer's `vkGetInstanceProcAddr`.
+pub unsafe extern "system" fn get_instance_proc_addr(instance: vk::Instance, name: *const c_char) -> vk::PFN_vkVoidFunction {
+    // SAFETY: arguments from the loader or the layer above.
+    guarded(None, || unsafe { instance_proc_addr(instance, name) })
+}
+
+/// The layer's `vkGetDeviceProcAddr`.
+pub unsafe extern "system" fn get_device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_vkVoidFunction {
+    // SAFETY: arguments from the loader or the layer above.
+    guarded(None, || unsafe { device_proc_addr(device, name) })
+}
+
+/// The layer's `vk_layerGetPhysicalDeviceProcAddr`.
+pub unsafe extern "system" fn get_physical_device_proc_addr(
+    instance: vk::Instance,
+    name: *const c_char,
+) -> vk::PFN_vkVoidFunction {
+    // SAFETY: arguments from the loader.
+    guarded(None, || unsafe { physical_device_proc_addr(instance, name) })
 }
 
 unsafe extern "system" fn create_instance(

@@ -2,7 +2,7 @@
 //! VK_NV_external_memory_capabilities and VK_NV_external_memory on any Vulkan 1.1+ driver with
 //! VK_KHR_external_memory, by translating every NV structure and bit to its core equivalent.
 //!
-//! This file holds only the exported entry points, each behind a panic guard; the loader
+//! This file holds only the exported entry points (each forwards to a guarded function); the loader
 //! interface is in [`loader`], state in [`dispatch`], name tables in [`intercept`], chain
 //! rewriting in [`pnext`] and each extension in [`ext`].
 #![allow(non_snake_case)]
@@ -51,9 +51,10 @@ pub unsafe extern "system" fn vkNegotiateLoaderLayerInterfaceVersion(
             return vk::Result::ERROR_INITIALIZATION_FAILED;
         }
         n.loader_layer_interface_version = n.loader_layer_interface_version.min(LAYER_INTERFACE_VERSION);
-        n.pfn_get_instance_proc_addr = Some(vkGetInstanceProcAddr);
-        n.pfn_get_device_proc_addr = Some(vkGetDeviceProcAddr);
-        n.pfn_get_physical_device_proc_addr = Some(vk_layerGetPhysicalDeviceProcAddr);
+        // The internal functions, never the exported symbols (see `intercept`).
+        n.pfn_get_instance_proc_addr = Some(intercept::get_instance_proc_addr);
+        n.pfn_get_device_proc_addr = Some(intercept::get_device_proc_addr);
+        n.pfn_get_physical_device_proc_addr = Some(intercept::get_physical_device_proc_addr);
         vk::Result::SUCCESS
     })
 }
@@ -68,7 +69,7 @@ pub unsafe extern "system" fn vkGetInstanceProcAddr(
     name: *const c_char,
 ) -> vk::PFN_vkVoidFunction {
     // SAFETY: forwarded.
-    guarded(None, || unsafe { intercept::instance_proc_addr(instance, name) })
+    unsafe { intercept::get_instance_proc_addr(instance, name) }
 }
 
 /// The layer's `vkGetDeviceProcAddr`.
@@ -78,7 +79,7 @@ pub unsafe extern "system" fn vkGetInstanceProcAddr(
 #[no_mangle]
 pub unsafe extern "system" fn vkGetDeviceProcAddr(device: vk::Device, name: *const c_char) -> vk::PFN_vkVoidFunction {
     // SAFETY: forwarded.
-    guarded(None, || unsafe { intercept::device_proc_addr(device, name) })
+    unsafe { intercept::get_device_proc_addr(device, name) }
 }
 
 /// The layer's `vk_layerGetPhysicalDeviceProcAddr` (loader interface version 2).
@@ -91,5 +92,5 @@ pub unsafe extern "system" fn vk_layerGetPhysicalDeviceProcAddr(
     name: *const c_char,
 ) -> vk::PFN_vkVoidFunction {
     // SAFETY: forwarded.
-    guarded(None, || unsafe { intercept::physical_device_proc_addr(instance, name) })
+    unsafe { intercept::get_physical_device_proc_addr(instance, name) }
 }
