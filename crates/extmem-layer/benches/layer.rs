@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 //! The layer's cost, measured side by side in one run: the NV format query through the layer
 //! against the KHR query it stands for without the layer, and `vkAllocateMemory` with the NV
 //! export structure (rewritten by the layer) against the KHR one (no layer).

@@ -3,26 +3,27 @@
 //! test fails on any of them.
 
 use ash::vk;
-use std::ffi::{c_void, CStr};
+use extmem::validation::ValidationLog;
+use std::ffi::CStr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Once;
 
 /// The extmem layer's name.
-pub const LAYER: &CStr = c"VK_LAYER_EXTMEM_external_memory";
+pub const LAYER: &CStr = extmem::layer::LAYER_NAME;
 /// The Khronos validation layer's name.
-pub const VALIDATION: &CStr = c"VK_LAYER_KHRONOS_validation";
+pub const VALIDATION: &CStr = extmem::validation::VALIDATION_LAYER;
 
-/// The folder holding the layer's library and manifest: `$EXTMEM_LAYER_DIR`, else the cargo
-/// profile folder that holds the running test binary (`target/<profile>/deps/..`).
+/// The folder holding the layer's library and manifest (see [`extmem::layer::locate`]).
 pub fn layer_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("EXTMEM_LAYER_DIR") {
-        return dir.into();
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors()
-        .find(|d| d.join("VkLayer_extmem.json").is_file())
-        .unwrap_or_else(|| panic!("no VkLayer_extmem.json above {}: build the layer first (cargo build -p extmem-layer)", exe.display()))
-        .to_path_buf()
+    let dir = extmem::layer::locate().unwrap_or_else(|| {
+        panic!("no {} beside or above the test binary: build the layer first (cargo build -p extmem-layer)", extmem::layer::MANIFEST)
+    });
+    assert!(
+        dir.join("libVkLayer_extmem.so").is_file(),
+        "{} has the manifest but not libVkLayer_extmem.so: build the layer for this profile first (cargo build [--release] -p extmem-layer)",
+        dir.display()
+    );
+    dir
 }
 
 /// Points the loader at the layer (once per process, before any instance exists).
@@ -84,34 +85,13 @@ impl InstanceSpec {
     }
 }
 
-type Messages = Arc<Mutex<Vec<String>>>;
-
 /// A live instance and what validation said about it.
 pub struct TestInstance {
     /// The loader.
     pub entry: ash::Entry,
     /// The instance.
     pub instance: ash::Instance,
-    debug: Option<(ash::ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
-    messages: Messages,
-    // Owned by the messenger's callback for the instance's whole life.
-    _user_data: Box<Messages>,
-}
-
-unsafe extern "system" fn collect(
-    severity: vk::DebugUtilsMessageSeverityFlagsEXT,
-    types: vk::DebugUtilsMessageTypeFlagsEXT,
-    data: *const vk::DebugUtilsMessengerCallbackDataEXT<'_>,
-    user: *mut c_void,
-) -> vk::Bool32 {
-    if types.contains(vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION) {
-        // SAFETY: the layer passes valid callback data and our user pointer.
-        let (data, messages) = unsafe { (&*data, &*(user as *const Messages)) };
-        let text = unsafe { data.message_as_c_str() }.map_or_else(String::new, |m| m.to_string_lossy().into_owned());
-        eprintln!("validation {severity:?}: {text}");
-        messages.lock().unwrap().push(text);
-    }
-    vk::FALSE
+    log: Option<ValidationLog>,
 }
 
 impl TestInstance {
@@ -137,30 +117,22 @@ impl TestInstance {
         if validating {
             extensions.push(ash::ext::debug_utils::NAME.as_ptr());
         }
-        let messages: Messages = Default::default();
-        let user_data = Box::new(messages.clone());
-        let mut messenger_info = vk::DebugUtilsMessengerCreateInfoEXT::default()
-            .message_severity(vk::DebugUtilsMessageSeverityFlagsEXT::WARNING | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR)
-            .message_type(vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION)
-            .pfn_user_callback(Some(collect));
-        messenger_info.p_user_data = &*user_data as *const Messages as *mut c_void;
+        let mut log = validating.then(ValidationLog::default);
+        let mut messenger_info = log.as_ref().map(ValidationLog::create_info);
         let app = vk::ApplicationInfo::default().application_name(c"extmem-test").api_version(spec.api_version);
         let mut info = vk::InstanceCreateInfo::default()
             .application_info(&app)
             .enabled_layer_names(&layers)
             .enabled_extension_names(&extensions);
-        if validating {
-            info = info.push_next(&mut messenger_info);
+        if let Some(m) = messenger_info.as_mut() {
+            info = info.push_next(m);
         }
         // SAFETY: a valid create info.
         let instance = unsafe { entry.create_instance(&info, None) }?;
-        let debug = validating.then(|| {
-            let du = ash::ext::debug_utils::Instance::new(&entry, &instance);
-            // SAFETY: valid instance and create info.
-            let m = unsafe { du.create_debug_utils_messenger(&messenger_info, None) }.expect("messenger");
-            (du, m)
-        });
-        Ok(TestInstance { entry, instance, debug, messages, _user_data: user_data })
+        if let Some(log) = log.as_mut() {
+            log.install(&entry, &instance).expect("debug messenger");
+        }
+        Ok(TestInstance { entry, instance, log })
     }
 
     /// The first physical device (lavapipe on a machine without a GPU).
@@ -172,14 +144,14 @@ impl TestInstance {
 
     /// The validation messages seen so far.
     pub fn messages(&self) -> Vec<String> {
-        self.messages.lock().unwrap().clone()
+        self.log.as_ref().map(ValidationLog::messages).unwrap_or_default()
     }
 
     /// Destroys the instance and fails the test if validation said anything.
     pub fn finish(self) {
-        let messages = self.messages.clone();
+        let shared = self.log.as_ref().map(ValidationLog::shared);
         drop(self);
-        let messages = messages.lock().unwrap();
+        let messages = shared.map(|m| m.lock().unwrap().clone()).unwrap_or_default();
         assert!(messages.is_empty(), "{} validation message(s):\n{}", messages.len(), messages.join("\n"));
     }
 }
@@ -188,8 +160,8 @@ impl Drop for TestInstance {
     fn drop(&mut self) {
         // SAFETY: everything made from the instance is gone by now.
         unsafe {
-            if let Some((du, m)) = self.debug.take() {
-                du.destroy_debug_utils_messenger(m, None);
+            if let Some(log) = self.log.as_mut() {
+                log.uninstall();
             }
             self.instance.destroy_instance(None);
         }

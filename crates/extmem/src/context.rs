@@ -1,0 +1,360 @@
+//! An instance and a device set up for sharing memory.
+
+use crate::error::{Error, Result, VkResultExt};
+use crate::handle::HandleType;
+use crate::layer::LAYER_NAME;
+use crate::validation::{ValidationLog, VALIDATION_LAYER};
+use ash::vk;
+use std::ffi::{c_char, CStr};
+use std::sync::{Arc, Mutex};
+
+/// Which extension makes memory exportable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PathKind {
+    /// Core 1.1 / VK_KHR_external_memory: what every current driver has.
+    #[default]
+    Khr,
+    /// VK_NV_external_memory through the extmem layer (images made exportable with
+    /// `VkExternalMemoryImageCreateInfoNV`, memory with `VkExportMemoryAllocateInfoNV`).
+    Nv,
+}
+
+/// How to set up a [`Context`].
+#[derive(Clone, Debug)]
+pub struct ContextOptions {
+    /// NV path (through the layer) or KHR path.
+    pub path: PathKind,
+    /// Enable the Khronos validation layer (below the extmem layer) and collect its messages.
+    pub validation: bool,
+    /// Which physical device (index in enumeration order); default: `$EXTMEM_DEVICE`, else the
+    /// first GPU, else the first device.
+    pub device: Option<usize>,
+    /// The application name given to the driver.
+    pub app_name: String,
+}
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        ContextOptions { path: PathKind::Khr, validation: false, device: None, app_name: "extmem".into() }
+    }
+}
+
+/// The device extensions a context enables when the device has them.
+const OPTIONAL_EXTENSIONS: [&CStr; 4] = [
+    ash::khr::external_semaphore_fd::NAME,
+    ash::khr::external_fence_fd::NAME,
+    ash::ext::external_memory_dma_buf::NAME,
+    ash::ext::external_memory_host::NAME,
+];
+
+/// An instance, a physical device, a device and a queue, set up for sharing memory.
+pub struct Context {
+    entry: ash::Entry,
+    instance: ash::Instance,
+    physical_device: vk::PhysicalDevice,
+    device: ash::Device,
+    queue_family: u32,
+    queue: vk::Queue,
+    pool: Mutex<vk::CommandPool>,
+    memory_properties: vk::PhysicalDeviceMemoryProperties,
+    device_name: String,
+    device_uuid: [u8; 16],
+    driver_uuid: [u8; 16],
+    path: PathKind,
+    extensions: Vec<&'static CStr>,
+    memory_fd: ash::khr::external_memory_fd::Device,
+    validation: Option<ValidationLog>,
+}
+
+impl Context {
+    /// Creates the instance and device. With [`PathKind::Nv`] the extmem layer must be visible
+    /// to the loader (see [`crate::layer::add_to_loader_path`], or run under `extmem run`).
+    pub fn new(options: &ContextOptions) -> Result<Arc<Context>> {
+        // SAFETY: loads the system's Vulkan loader.
+        let entry = unsafe { ash::Entry::load() }.map_err(|e| Error::Loader(e.to_string()))?;
+        // SAFETY: global queries.
+        let layers = unsafe { entry.enumerate_instance_layer_properties() }.vk("vkEnumerateInstanceLayerProperties")?;
+        let has_layer = |name: &CStr| layers.iter().any(|l| l.layer_name_as_c_str() == Ok(name));
+        let mut layer_names: Vec<*const c_char> = Vec::new();
+        let mut instance_extensions: Vec<*const c_char> = Vec::new();
+        if options.path == PathKind::Nv {
+            if !has_layer(LAYER_NAME) {
+                return Err(Error::Layer(
+                    "VK_LAYER_EXTMEM_external_memory is not visible to the Vulkan loader: build it \
+                     (cargo build -p extmem-layer) and set VK_ADD_LAYER_PATH to the folder holding \
+                     VkLayer_extmem.json (target/debug), or start the program with `extmem run`"
+                        .into(),
+                ));
+            }
+            layer_names.push(LAYER_NAME.as_ptr());
+            instance_extensions.push(ash::nv::external_memory_capabilities::NAME.as_ptr());
+        }
+        let mut validation = None;
+        if options.validation {
+            if !has_layer(VALIDATION_LAYER) {
+                return Err(Error::Unsupported(
+                    "the Khronos validation layer is not installed (Debian: apt-get install vulkan-validationlayers)".into(),
+                ));
+            }
+            // Below the extmem layer: it checks the core calls that reach the driver.
+            layer_names.push(VALIDATION_LAYER.as_ptr());
+            instance_extensions.push(ash::ext::debug_utils::NAME.as_ptr());
+            validation = Some(ValidationLog::default());
+        }
+        let app_name = std::ffi::CString::new(options.app_name.clone()).unwrap_or_default();
+        let app = vk::ApplicationInfo::default().application_name(&app_name).api_version(vk::API_VERSION_1_2);
+        let mut messenger = validation.as_ref().map(|v| v.create_info());
+        let mut info = vk::InstanceCreateInfo::default()
+            .application_info(&app)
+            .enabled_layer_names(&layer_names)
+            .enabled_extension_names(&instance_extensions);
+        if let Some(m) = messenger.as_mut() {
+            info = info.push_next(m);
+        }
+        // SAFETY: a valid create info.
+        let instance = unsafe { entry.create_instance(&info, None) }.vk("vkCreateInstance")?;
+        // From here on, `Partial` destroys what exists if a later step fails.
+        let mut partial = Partial { instance: Some(instance.clone()), validation, device: None };
+        if let Some(v) = partial.validation.as_mut() {
+            v.install(&entry, &instance).vk("vkCreateDebugUtilsMessengerEXT")?;
+        }
+
+        let physical_device = pick_device(&instance, options.device)?;
+        // SAFETY: a live physical device.
+        let (props, ids, available) = unsafe {
+            let mut ids = vk::PhysicalDeviceIDProperties::default();
+            let mut props2 = vk::PhysicalDeviceProperties2::default().push_next(&mut ids);
+            instance.get_physical_device_properties2(physical_device, &mut props2);
+            let props = props2.properties;
+            let available = instance
+                .enumerate_device_extension_properties(physical_device)
+                .vk("vkEnumerateDeviceExtensionProperties")?;
+            (props, ids, available)
+        };
+        let device_name = props.device_name_as_c_str().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if props.api_version < vk::API_VERSION_1_1 {
+            return Err(Error::Unsupported(format!("{device_name} supports Vulkan 1.0 only; extmem needs 1.1")));
+        }
+        let offered = |name: &CStr| available.iter().any(|e| e.extension_name_as_c_str() == Ok(name));
+        let mut extensions = vec![ash::khr::external_memory_fd::NAME];
+        if !offered(extensions[0]) {
+            return Err(Error::Unsupported(format!("{device_name} has no VK_KHR_external_memory_fd")));
+        }
+        if options.path == PathKind::Nv {
+            if !offered(ash::nv::external_memory::NAME) {
+                return Err(Error::Layer(format!("{device_name} does not offer VK_NV_external_memory through the layer")));
+            }
+            extensions.push(ash::nv::external_memory::NAME);
+        }
+        extensions.extend(OPTIONAL_EXTENSIONS.into_iter().filter(|e| offered(e)));
+
+        // SAFETY: a live physical device.
+        let families = unsafe { instance.get_physical_device_queue_family_properties(physical_device) };
+        let queue_family = families
+            .iter()
+            .position(|f| f.queue_flags.intersects(vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE))
+            .ok_or_else(|| Error::NoDevice(format!("{device_name} has no graphics or compute queue")))? as u32;
+        let priorities = [1.0];
+        let queues = [vk::DeviceQueueCreateInfo::default().queue_family_index(queue_family).queue_priorities(&priorities)];
+        let names: Vec<*const c_char> = extensions.iter().map(|e| e.as_ptr()).collect();
+        let device_info = vk::DeviceCreateInfo::default().queue_create_infos(&queues).enabled_extension_names(&names);
+        // SAFETY: a valid create info.
+        let device = unsafe { instance.create_device(physical_device, &device_info, None) }.vk("vkCreateDevice")?;
+        partial.device = Some(device.clone());
+        // SAFETY: live device; the family was requested with one queue.
+        let queue = unsafe { device.get_device_queue(queue_family, 0) };
+        let pool_info = vk::CommandPoolCreateInfo::default()
+            .queue_family_index(queue_family)
+            .flags(vk::CommandPoolCreateFlags::TRANSIENT);
+        // SAFETY: live device.
+        let pool = unsafe { device.create_command_pool(&pool_info, None) }.vk("vkCreateCommandPool")?;
+        // SAFETY: live physical device.
+        let memory_properties = unsafe { instance.get_physical_device_memory_properties(physical_device) };
+        let memory_fd = ash::khr::external_memory_fd::Device::new(&instance, &device);
+        let validation = partial.disarm();
+        Ok(Arc::new(Context {
+            entry,
+            instance,
+            physical_device,
+            device,
+            queue_family,
+            queue,
+            pool: Mutex::new(pool),
+            memory_properties,
+            device_name,
+            device_uuid: ids.device_uuid,
+            driver_uuid: ids.driver_uuid,
+            path: options.path,
+            extensions,
+            memory_fd,
+            validation,
+        }))
+    }
+
+    /// The loader.
+    pub fn entry(&self) -> &ash::Entry {
+        &self.entry
+    }
+    /// The instance.
+    pub fn instance(&self) -> &ash::Instance {
+        &self.instance
+    }
+    /// The physical device.
+    pub fn physical_device(&self) -> vk::PhysicalDevice {
+        self.physical_device
+    }
+    /// The device.
+    pub fn device(&self) -> &ash::Device {
+        &self.device
+    }
+    /// The queue family every command of the context runs on.
+    pub fn queue_family(&self) -> u32 {
+        self.queue_family
+    }
+    /// The device's name.
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+    /// `VkPhysicalDeviceIDProperties::deviceUUID`.
+    pub fn device_uuid(&self) -> [u8; 16] {
+        self.device_uuid
+    }
+    /// `VkPhysicalDeviceIDProperties::driverUUID`.
+    pub fn driver_uuid(&self) -> [u8; 16] {
+        self.driver_uuid
+    }
+    /// NV or KHR path.
+    pub fn path(&self) -> PathKind {
+        self.path
+    }
+    /// The memory types of the device.
+    pub fn memory_properties(&self) -> &vk::PhysicalDeviceMemoryProperties {
+        &self.memory_properties
+    }
+    /// Whether the device extension `name` was enabled.
+    pub fn has_extension(&self, name: &CStr) -> bool {
+        self.extensions.contains(&name)
+    }
+    /// Whether the device has the extension behind `handle_type`.
+    pub fn supports_handle_type(&self, handle_type: HandleType) -> bool {
+        self.has_extension(handle_type.extension())
+    }
+    pub(crate) fn memory_fd(&self) -> &ash::khr::external_memory_fd::Device {
+        &self.memory_fd
+    }
+
+    /// The validation messages seen so far (empty without validation).
+    pub fn validation_messages(&self) -> Vec<String> {
+        self.validation.as_ref().map(ValidationLog::messages).unwrap_or_default()
+    }
+
+    /// A handle on the validation messages that stays valid after the context is gone (for
+    /// messages emitted while it is destroyed).
+    pub fn validation_log(&self) -> Option<Arc<Mutex<Vec<String>>>> {
+        self.validation.as_ref().map(ValidationLog::shared)
+    }
+
+    /// A memory type among `bits` with `required` flags, preferring one that also has
+    /// `preferred`.
+    pub fn memory_type(&self, bits: u32, required: vk::MemoryPropertyFlags, preferred: vk::MemoryPropertyFlags) -> Option<u32> {
+        let types = &self.memory_properties.memory_types[..self.memory_properties.memory_type_count as usize];
+        let fits = |i: usize, f: vk::MemoryPropertyFlags| bits & (1 << i) != 0 && types[i].property_flags.contains(f);
+        (0..types.len()).find(|&i| fits(i, required | preferred)).or_else(|| (0..types.len()).find(|&i| fits(i, required))).map(|i| i as u32)
+    }
+
+    /// Records commands with `record` into a one-time command buffer, submits it to the
+    /// context's queue and waits for it to complete.
+    pub fn submit(&self, record: impl FnOnce(&ash::Device, vk::CommandBuffer)) -> Result<()> {
+        let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let d = &self.device;
+        let alloc = vk::CommandBufferAllocateInfo::default().command_pool(*pool).command_buffer_count(1);
+        // SAFETY: the pool is used under its lock only; everything made here is freed here.
+        unsafe {
+            let cb = d.allocate_command_buffers(&alloc).vk("vkAllocateCommandBuffers")?[0];
+            let cbs = [cb];
+            let result = (|| {
+                let begin = vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+                d.begin_command_buffer(cb, &begin).vk("vkBeginCommandBuffer")?;
+                record(d, cb);
+                d.end_command_buffer(cb).vk("vkEndCommandBuffer")?;
+                let fence = d.create_fence(&vk::FenceCreateInfo::default(), None).vk("vkCreateFence")?;
+                let submitted = d
+                    .queue_submit(self.queue, &[vk::SubmitInfo::default().command_buffers(&cbs)], fence)
+                    .vk("vkQueueSubmit")
+                    .and_then(|_| d.wait_for_fences(&[fence], true, u64::MAX).vk("vkWaitForFences"));
+                d.destroy_fence(fence, None);
+                submitted
+            })();
+            d.free_command_buffers(*pool, &cbs);
+            result
+        }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // SAFETY: every resource holds an `Arc<Context>`, so none is left; the queue is idle
+        // after `submit`.
+        unsafe {
+            let _ = self.device.device_wait_idle();
+            self.device.destroy_command_pool(*self.pool.get_mut().unwrap_or_else(|e| e.into_inner()), None);
+            self.device.destroy_device(None);
+            if let Some(v) = self.validation.as_mut() {
+                v.uninstall();
+            }
+            self.instance.destroy_instance(None);
+        }
+    }
+}
+
+/// Destroys a half-made context when `Context::new` fails part way.
+struct Partial {
+    instance: Option<ash::Instance>,
+    validation: Option<ValidationLog>,
+    device: Option<ash::Device>,
+}
+
+impl Partial {
+    fn disarm(mut self) -> Option<ValidationLog> {
+        self.instance = None;
+        self.device = None;
+        self.validation.take()
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        // SAFETY: only objects made by the failed `Context::new`, in reverse order.
+        unsafe {
+            if let Some(d) = self.device.take() {
+                d.destroy_device(None);
+            }
+            if let Some(v) = self.validation.as_mut() {
+                v.uninstall();
+            }
+            if let Some(i) = self.instance.take() {
+                i.destroy_instance(None);
+            }
+        }
+    }
+}
+
+fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Result<vk::PhysicalDevice> {
+    // SAFETY: a live instance.
+    let devices = unsafe { instance.enumerate_physical_devices() }.vk("vkEnumeratePhysicalDevices")?;
+    if devices.is_empty() {
+        return Err(Error::NoDevice("the loader found no Vulkan driver (Debian: apt-get install mesa-vulkan-drivers)".into()));
+    }
+    let wanted = wanted.or_else(|| std::env::var("EXTMEM_DEVICE").ok().and_then(|v| v.parse().ok()));
+    if let Some(i) = wanted {
+        return devices.get(i).copied().ok_or_else(|| {
+            Error::NoDevice(format!("device {i} asked for, but there are {} (see `extmem caps`)", devices.len()))
+        });
+    }
+    // SAFETY: live physical devices.
+    let is_gpu = |&pd: &vk::PhysicalDevice| {
+        let t = unsafe { instance.get_physical_device_properties(pd) }.device_type;
+        t == vk::PhysicalDeviceType::DISCRETE_GPU || t == vk::PhysicalDeviceType::INTEGRATED_GPU
+    };
+    Ok(devices.iter().copied().find(is_gpu).unwrap_or(devices[0]))
+}

@@ -1,0 +1,33 @@
+//! extmem: share Vulkan memory with other processes, Vulkan instances and APIs, safely.
+//!
+//! - [`Context`]: an instance and device set up for sharing, with or without the extmem layer
+//!   (the VK_NV_external_memory path or the core KHR path).
+//! - [`caps`]: what a device can export and import, in one typed answer.
+//! - [`SharedMemory`]: exportable images and buffers that own their Vulkan objects; export to
+//!   an [`std::os::fd::OwnedFd`] and import from one, with the checks the specification
+//!   implies done before the driver is asked.
+//! - [`transport`]: a versioned descriptor and a Unix socket that carries it with the fd.
+//! - [`sync`]: queue-family ownership hand-off (`VK_QUEUE_FAMILY_EXTERNAL`, `GENERAL`) and
+//!   frame synchronisation between the two sides.
+//!
+//! File descriptor ownership follows the specification: a successful import takes the
+//! descriptor, a failed one does not, and this crate then closes it (it was moved in as an
+//! `OwnedFd`), so no descriptor is ever closed twice or leaked.
+
+pub mod caps;
+mod context;
+mod error;
+mod handle;
+pub mod layer;
+mod shared;
+pub mod sync;
+pub mod transport;
+pub mod validation;
+
+pub use ash;
+pub use ash::vk;
+pub use context::{Context, ContextOptions, PathKind};
+pub use error::{Error, Result};
+pub use handle::HandleType;
+pub use shared::{Dedicated, SharedMemory};
+pub use transport::{BufferDesc, Descriptor, ImageDesc, Message, ResourceDesc};

@@ -1,0 +1,8 @@
+//! Moving shared memory between processes: the wire format of what an importer needs to know
+//! ([`message`]) and a Unix socket that carries it with the file descriptors ([`socket`]).
+
+pub mod message;
+pub mod socket;
+
+pub use message::{BufferDesc, Descriptor, ImageDesc, Message, ResourceDesc};
+pub use socket::{Channel, Listener};

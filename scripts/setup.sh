@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what extmem needs on Debian 12 when it is missing, and checks for Rust.
+# Sourced by scripts/demo.sh and scripts/test.sh.
+set -euo pipefail
+
+packages=(libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers gcc libc6-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "extmem setup: installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null || {
+    echo "extmem setup: no Rust toolchain found; install Rust 1.80 or newer (https://rustup.rs) and run this again" >&2
+    exit 1
+}
+
+# vulkaninfo and the loader want a runtime directory; CI and root shells often have none.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
