@@ -1,1 +1,54 @@
-fn main() {}
+//! `extmem`: capability report, cross-process sharing demo, benchmarks, and running any
+//! program with the VK_NV_external_memory layer enabled.
+
+mod bench;
+mod caps;
+mod demo;
+mod peer;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "extmem", version, about = "Share Vulkan memory across processes and APIs (VK_NV_external_memory on Linux through the extmem layer)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print what every Vulkan device can export and import (memory, semaphores, fences, NV view).
+    Caps(caps::Args),
+    /// Cross-process demo: a producer shares an image made exportable through VK_NV_external_memory
+    /// with a consumer process that checks every byte and writes back.
+    Demo(demo::Args),
+    /// Run a program with the extmem layer enabled (VK_NV_external_memory available to it).
+    Run(run::Args),
+    /// Measure hand-off latency and steady-state frame rate, zero-copy against copying.
+    Bench(bench::Args),
+    /// The other side of `demo` and `bench` (started by them).
+    #[command(hide = true)]
+    Peer(peer::Args),
+}
+
+fn main() -> ExitCode {
+    // SAFETY: first thing in main, before any thread or Vulkan use.
+    let layer_dir = unsafe { extmem::layer::add_to_loader_path() };
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Caps(a) => caps::main(a),
+        Command::Demo(a) => demo::main(a),
+        Command::Run(a) => run::main(a, layer_dir),
+        Command::Bench(a) => bench::main(a),
+        Command::Peer(a) => peer::main(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("extmem: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

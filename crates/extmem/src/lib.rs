@@ -18,6 +18,7 @@ pub mod caps;
 mod context;
 mod error;
 mod handle;
+pub mod pattern;
 pub mod layer;
 mod shared;
 pub mod sync;

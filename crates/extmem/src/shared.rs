@@ -332,7 +332,7 @@ impl SharedMemory {
         }
         let staging = Staging::new(&self.ctx, len, vk::BufferUsageFlags::TRANSFER_SRC)?;
         staging.bytes().copy_from_slice(bytes);
-        self.transfer(&staging, true)
+        self.transfer(&staging, true, len)
     }
 
     /// Reads the contents through the GPU's copy engine, acquiring the memory from the
@@ -340,11 +340,25 @@ impl SharedMemory {
     pub fn read(&self) -> Result<Vec<u8>> {
         let len = self.data_len()?;
         let staging = Staging::new(&self.ctx, len, vk::BufferUsageFlags::TRANSFER_DST)?;
-        self.transfer(&staging, false)?;
+        self.transfer(&staging, false, len)?;
         Ok(staging.bytes().to_vec())
     }
 
-    fn transfer(&self, staging: &Staging, write: bool) -> Result<()> {
+    /// Reads the first `n` bytes of a buffer (a cheap probe of what the other side wrote),
+    /// with the same acquire / release as [`SharedMemory::read`].
+    pub fn read_prefix(&self, n: u64) -> Result<Vec<u8>> {
+        let Resource::Buffer(_, desc) = self.resource else {
+            return Err(Error::Unsupported("read_prefix on an image (use read)".into()));
+        };
+        let len = n.min(desc.size).max(1);
+        let staging = Staging::new(&self.ctx, len, vk::BufferUsageFlags::TRANSFER_DST)?;
+        self.transfer(&staging, false, len)?;
+        Ok(staging.bytes().to_vec())
+    }
+
+    /// Copies between the staging buffer and the resource (`len` bytes of a buffer, all of
+    /// an image), acquiring from and releasing to the external queue family around it.
+    fn transfer(&self, staging: &Staging, write: bool, len: u64) -> Result<()> {
         let mut holder = self.holder.lock().unwrap_or_else(|e| e.into_inner());
         let family = self.ctx.queue_family();
         let (access, layout) = if write {
@@ -380,10 +394,10 @@ impl SharedMemory {
                         let release = sync::release_image(image, range, family, layout, if write { access } else { vk::AccessFlags::empty() });
                         d.cmd_pipeline_barrier(cb, transfer, bottom, none, &[], &[], &[release]);
                     }
-                    Resource::Buffer(buffer, desc) => {
+                    Resource::Buffer(buffer, _) => {
                         let acquire = sync::acquire_buffer(buffer, from, family, access);
                         d.cmd_pipeline_barrier(cb, top, transfer, none, &[], &[acquire], &[]);
-                        let region = vk::BufferCopy::default().size(desc.size);
+                        let region = vk::BufferCopy::default().size(len);
                         if write {
                             d.cmd_copy_buffer(cb, staging.buffer, buffer, &[region]);
                         } else {
@@ -538,10 +552,11 @@ impl<'a> Staging<'a> {
                     return Err(Error::Vulkan { call: "vkAllocateMemory (staging)", result: e });
                 }
             };
-            let staging = Staging { ctx, buffer, memory, ptr: std::ptr::null_mut(), len: len as usize };
+            // From here on, dropping `staging` cleans up.
+            let mut staging = Staging { ctx, buffer, memory, ptr: std::ptr::null_mut(), len: len as usize };
             d.bind_buffer_memory(buffer, memory, 0).vk("vkBindBufferMemory (staging)")?;
-            let ptr = d.map_memory(memory, 0, len, vk::MemoryMapFlags::empty()).vk("vkMapMemory")? as *mut u8;
-            Ok(Staging { ptr, ..staging })
+            staging.ptr = d.map_memory(memory, 0, len, vk::MemoryMapFlags::empty()).vk("vkMapMemory")? as *mut u8;
+            Ok(staging)
         }
     }
 

@@ -118,6 +118,12 @@ pub enum Message {
         /// What was seen.
         detail: String,
     },
+    /// `len` bytes copied into host memory (a memfd, which comes with the message): the
+    /// copying hand-off that zero-copy sharing is measured against.
+    HostBytes {
+        /// Number of bytes.
+        len: u64,
+    },
     /// The sender is done and will close the connection.
     Bye,
 }
@@ -127,12 +133,13 @@ const T_FRAME_READY: u16 = 2;
 const T_FRAME_DONE: u16 = 3;
 const T_VERDICT: u16 = 4;
 const T_BYE: u16 = 5;
+const T_HOST_BYTES: u16 = 6;
 
 impl Message {
     /// How many file descriptors travel with this message.
     pub fn fd_count(&self) -> usize {
         match self {
-            Message::Share(_) => 1,
+            Message::Share(_) | Message::HostBytes { .. } => 1,
             _ => 0,
         }
     }
@@ -144,6 +151,7 @@ impl Message {
             Message::FrameReady { .. } => "FrameReady",
             Message::FrameDone { .. } => "FrameDone",
             Message::Verdict { .. } => "Verdict",
+            Message::HostBytes { .. } => "HostBytes",
             Message::Bye => "Bye",
         }
     }
@@ -173,6 +181,10 @@ impl Message {
                 body.extend_from_slice(&(end as u16).to_le_bytes());
                 body.extend_from_slice(&detail.as_bytes()[..end]);
                 T_VERDICT
+            }
+            Message::HostBytes { len } => {
+                body.extend_from_slice(&len.to_le_bytes());
+                T_HOST_BYTES
             }
             Message::Bye => T_BYE,
         };
@@ -217,6 +229,7 @@ impl Message {
                 Message::Verdict { ok, detail: detail.to_owned() }
             }
             T_BYE => Message::Bye,
+            T_HOST_BYTES => Message::HostBytes { len: r.u64("length")? },
             other => return Err(bad(format!("unknown message type {other}"))),
         };
         if r.at != bytes.len() {

@@ -1,0 +1,175 @@
+//! `extmem demo`: the producer side of the cross-process sharing demo.
+//!
+//! The producer (this process) makes an image exportable through VK_NV_external_memory (the
+//! layer translates it), writes a pattern with the GPU's copy engine, moves it to `GENERAL`
+//! released to `VK_QUEUE_FAMILY_EXTERNAL`, exports it and sends it over a Unix socket. The
+//! consumer (a second process, its own VkInstance) imports it, checks every byte, writes its
+//! own pattern back, and the producer checks that.
+
+use crate::peer::{writeback_seed, Peer};
+use extmem::transport::Message;
+use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, ImageDesc, PathKind, SharedMemory};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Arguments of `extmem demo`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Frames to hand back and forth (each checked byte for byte on both sides).
+    #[arg(long, default_value_t = 1)]
+    frames: u64,
+    /// Image width.
+    #[arg(long, default_value_t = 1920)]
+    width: u32,
+    /// Image height.
+    #[arg(long, default_value_t = 1080)]
+    height: u32,
+    /// Share a buffer of width*height*4 bytes instead of an image.
+    #[arg(long)]
+    buffer: bool,
+    /// Make the memory exportable with the core KHR structures instead of the NV extension.
+    #[arg(long)]
+    khr: bool,
+    /// Enable the Khronos validation layer in both processes; any message fails the demo.
+    #[arg(long)]
+    validate: bool,
+    /// Print a JSON summary instead of the step log.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Step {
+    ms: f64,
+    what: String,
+}
+
+struct Log {
+    t0: u64,
+    steps: Vec<Step>,
+    quiet: bool,
+}
+
+impl Log {
+    fn step(&mut self, what: impl Into<String>) {
+        let ms = crate::peer::monotonic_ns().saturating_sub(self.t0) as f64 / 1e6;
+        let what = what.into();
+        if !self.quiet {
+            println!("[producer] {ms:>9.3} ms  {what}");
+            let _ = std::io::stdout().flush();
+        }
+        self.steps.push(Step { ms, what });
+    }
+}
+
+pub fn main(args: Args) -> extmem::Result<ExitCode> {
+    let path = if args.khr { PathKind::Khr } else { PathKind::Nv };
+    let mut log = Log { t0: crate::peer::monotonic_ns(), steps: Vec::new(), quiet: args.json };
+    if args.json {
+        // The consumer's step lines would mix into the JSON.
+        // SAFETY: no other thread exists yet; the child inherits the variable.
+        unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
+    }
+    let ctx = Context::new(&ContextOptions { path, validation: args.validate, app_name: "extmem demo".into(), ..Default::default() })?;
+    log.step(match path {
+        PathKind::Nv => format!("{}: instance with VK_NV_external_memory_capabilities, device with VK_NV_external_memory (through the extmem layer)", ctx.device_name()),
+        PathKind::Khr => format!("{}: core external memory (no layer)", ctx.device_name()),
+    });
+    let peer = Peer::spawn(args.validate, log.t0)?;
+    log.step(format!("consumer process {} connected (same uid checked)", peer.child.id()));
+
+    let usage = vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::SAMPLED;
+    let shared = if args.buffer {
+        let size = args.width as u64 * args.height as u64 * 4;
+        let desc = BufferDesc { size, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
+        SharedMemory::new_buffer(&ctx, desc, HandleType::OpaqueFd, Dedicated::Always)?
+    } else {
+        SharedMemory::new_image(&ctx, ImageDesc::new_2d(vk::Format::R8G8B8A8_UNORM, args.width, args.height, usage), HandleType::OpaqueFd, Dedicated::Always)?
+    };
+    let len = shared.data_len()? as usize;
+    log.step(format!(
+        "created {} ({}), {} bytes of dedicated exportable memory",
+        if args.buffer { format!("a {len}-byte buffer") } else { format!("a {}x{} R8G8B8A8_UNORM image", args.width, args.height) },
+        match (path, args.buffer) {
+            (PathKind::Nv, false) => "VkExternalMemoryImageCreateInfoNV + VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
+            (PathKind::Nv, true) => "VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
+            (PathKind::Khr, _) => "VkExternalMemory*CreateInfo + VkExportMemoryAllocateInfo, OPAQUE_FD",
+        },
+        shared.allocation_size()
+    ));
+
+    let progress = args.frames > 1 && !args.json;
+    let tty = std::io::stderr().is_terminal();
+    let mut failure = None;
+    let loop_start = Instant::now();
+    for frame in 0..args.frames {
+        shared.write(&pattern::fill(len, frame))?;
+        if frame == 0 {
+            log.step("frame 0: pattern written by the GPU's copy engine; GENERAL, released to VK_QUEUE_FAMILY_EXTERNAL");
+            let (desc, fd) = shared.export()?;
+            peer.channel.send(&Message::Share(desc), &[std::os::fd::AsFd::as_fd(&fd)])?;
+            drop(fd); // the consumer holds its own copy of the descriptor now
+            log.step("exported with vkGetMemoryFdKHR and sent the descriptor and fd over the socket");
+            match peer.channel.recv_plain("Verdict")? {
+                Message::Verdict { ok: true, .. } => log.step("consumer imported it"),
+                other => return Err(extmem::Error::Protocol(format!("expected the import verdict, got {other:?}"))),
+            }
+        }
+        extmem::sync::signal_ready(&peer.channel, frame)?;
+        extmem::sync::wait_done(&peer.channel, frame)?;
+        let back = shared.read()?;
+        if let Some((at, seen, want)) = pattern::first_mismatch(&back, writeback_seed(frame)) {
+            failure = Some(format!("frame {frame}: the consumer's write-back differs at byte {at}: {seen:#04x}, expected {want:#04x}"));
+            break;
+        }
+        if frame == 0 {
+            log.step(format!("frame 0: the consumer's write-back verified, all {len} bytes"));
+        }
+        if progress && (frame + 1) % (args.frames / 20).max(1) == 0 {
+            let fps = (frame + 1) as f64 / loop_start.elapsed().as_secs_f64();
+            if tty {
+                eprint!("\r[producer] frames {}/{} ({fps:.1} frames/s)   ", frame + 1, args.frames);
+            } else {
+                eprintln!("[producer] frames {}/{} ({fps:.1} frames/s)", frame + 1, args.frames);
+            }
+        }
+    }
+    if progress && tty {
+        eprintln!();
+    }
+    let frames_per_s = args.frames as f64 / loop_start.elapsed().as_secs_f64();
+    drop(shared);
+    let consumer_ok = peer.finish()?;
+    let messages = ctx.validation_messages();
+    if failure.is_none() && !consumer_ok {
+        failure = Some("the consumer process failed".into());
+    }
+    if failure.is_none() && !messages.is_empty() {
+        failure = Some(format!("{} validation message(s)", messages.len()));
+    }
+    let summary = format!(
+        "{} frame(s) of {len} bytes, each checked byte for byte by the consumer and its write-back by the producer ({frames_per_s:.1} round trips/s)",
+        args.frames
+    );
+    if args.json {
+        let out = serde_json::json!({
+            "result": if failure.is_none() { "PASS" } else { "FAIL" },
+            "failure": failure,
+            "path": if path == PathKind::Nv { "nv" } else { "khr" },
+            "device": ctx.device_name(),
+            "frames": args.frames,
+            "bytes_per_frame": len,
+            "round_trips_per_s": frames_per_s,
+            "steps": log.steps,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("serialisable"));
+    } else {
+        match &failure {
+            None => println!("PASS: {summary}"),
+            Some(f) => println!("FAIL: {f}"),
+        }
+    }
+    Ok(if failure.is_none() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,175 @@
+//! The second process of `demo` and `bench`: started by them, connected over a Unix socket,
+//! with a VkInstance of its own (core KHR path: the importer needs no NV extension).
+
+use extmem::transport::socket::{socket_dir, Listener};
+use extmem::transport::{Channel, Message};
+use extmem::{pattern, Context, ContextOptions, SharedMemory};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode};
+use std::time::{Duration, Instant};
+
+/// Arguments of the hidden `extmem peer`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The producer's socket.
+    #[arg(long)]
+    socket: PathBuf,
+    /// Enable the Khronos validation layer and fail on any message.
+    #[arg(long)]
+    validate: bool,
+}
+
+/// The seed of the pattern the consumer writes back for `frame`.
+pub fn writeback_seed(frame: u64) -> u64 {
+    frame ^ 0x5eed_0000_0000
+}
+
+/// A started peer process and the connection to it.
+pub struct Peer {
+    pub child: Child,
+    pub channel: Channel,
+    _listener: Listener,
+}
+
+impl Peer {
+    /// Starts `extmem peer` and waits for it to connect.
+    pub fn spawn(validate: bool, t0: u64) -> extmem::Result<Peer> {
+        let path = socket_dir().join(format!("peer-{}-{}.sock", std::process::id(), Instant::now().elapsed().as_nanos()));
+        let listener = Listener::bind(&path)?;
+        let exe = std::env::current_exe().map_err(|e| extmem::Error::Io { context: "current_exe".into(), source: e })?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("peer").arg("--socket").arg(&path).env(T0_VAR, t0.to_string());
+        if validate {
+            cmd.arg("--validate");
+        }
+        let mut child = cmd.spawn().map_err(|e| extmem::Error::Io { context: "starting the peer process".into(), source: e })?;
+        match listener.accept(Duration::from_secs(60)) {
+            Ok(channel) => Ok(Peer { child, channel, _listener: listener }),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e)
+            }
+        }
+    }
+
+    /// Says Bye and waits for the process; `Ok(true)` when it exited successfully.
+    pub fn finish(mut self) -> extmem::Result<bool> {
+        let _ = self.channel.send(&Message::Bye, &[]);
+        let status = self.child.wait().map_err(|e| extmem::Error::Io { context: "waiting for the peer".into(), source: e })?;
+        Ok(status.success())
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: one time base for both processes, so that their step
+/// lines read as one timeline.
+pub fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// The environment variable through which the producer passes its start time.
+pub const T0_VAR: &str = "EXTMEM_T0_NS";
+
+/// Prints one step of the consumer, timed from the producer's start.
+fn step(t0: u64, text: impl std::fmt::Display) {
+    println!("[consumer] {:>9.3} ms  {text}", monotonic_ns().saturating_sub(t0) as f64 / 1e6);
+    let _ = std::io::stdout().flush();
+}
+
+fn fail(channel: &Channel, detail: String) -> extmem::Result<ExitCode> {
+    let _ = channel.send(&Message::Verdict { ok: false, detail: detail.clone() }, &[]);
+    eprintln!("[consumer] FAIL: {detail}");
+    Ok(ExitCode::FAILURE)
+}
+
+pub fn main(args: Args) -> extmem::Result<ExitCode> {
+    let start = std::env::var(T0_VAR).ok().and_then(|v| v.parse().ok()).unwrap_or_else(monotonic_ns);
+    let channel = Channel::connect(&args.socket)?;
+    let ctx = Context::new(&ContextOptions { validation: args.validate, app_name: "extmem peer".into(), ..Default::default() })?;
+    let mut shared: Option<SharedMemory> = None;
+    let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
+    loop {
+        let (message, mut fds) = channel.recv()?;
+        match message {
+            Message::Share(desc) => {
+                let fd = fds.pop().expect("checked by recv");
+                let imported = SharedMemory::import(&ctx, &desc, fd)?;
+                if !quiet {
+                    step(start, format_args!(
+                        "imported {} bytes ({}, dedicated {}) into its own VkInstance on {}",
+                        desc.allocation_size, desc.handle_type, desc.dedicated, ctx.device_name()
+                    ));
+                }
+                shared = Some(imported);
+                channel.send(&Message::Verdict { ok: true, detail: "imported".into() }, &[])?;
+            }
+            Message::FrameReady { frame } => {
+                let Some(s) = shared.as_ref() else { return fail(&channel, "FrameReady before Share".into()) };
+                let data = s.read()?;
+                if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
+                    return fail(&channel, format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
+                }
+                s.write(&pattern::fill(data.len(), writeback_seed(frame)))?;
+                if !quiet {
+                    step(start, format_args!("frame {frame}: all {} bytes match the pattern; wrote its own pattern back", data.len()));
+                }
+                extmem::sync::signal_done(&channel, frame)?;
+            }
+            Message::HostBytes { len } => {
+                // The copying baseline: map the host copy and upload it into memory of our own.
+                let fd = fds.pop().expect("checked by recv");
+                let local = match &shared {
+                    Some(s) if s.data_len()? == len => s,
+                    _ => {
+                        let desc = extmem::BufferDesc { size: len, usage: extmem::vk::BufferUsageFlags::TRANSFER_DST | extmem::vk::BufferUsageFlags::TRANSFER_SRC };
+                        shared = Some(SharedMemory::new_buffer(&ctx, desc, extmem::HandleType::OpaqueFd, extmem::Dedicated::Always)?);
+                        shared.as_ref().expect("just set")
+                    }
+                };
+                let map = HostMap::new(fd.as_fd(), len as usize)?;
+                local.write(map.bytes())?;
+                channel.send(&Message::Verdict { ok: true, detail: "copied".into() }, &[])?;
+            }
+            Message::Bye => break,
+            other => return fail(&channel, format!("unexpected {}", other.name())),
+        }
+    }
+    drop(shared);
+    let messages = ctx.validation_messages();
+    if !messages.is_empty() {
+        eprintln!("[consumer] FAIL: {} validation message(s)", messages.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A read-only shared mapping of a memfd.
+pub struct HostMap {
+    ptr: *mut std::ffi::c_void,
+    len: usize,
+}
+
+impl HostMap {
+    pub fn new(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> extmem::Result<HostMap> {
+        use rustix::mm::{mmap, MapFlags, ProtFlags};
+        // SAFETY: a fresh shared mapping of `len` bytes of the memfd, unmapped on drop.
+        let ptr = unsafe { mmap(std::ptr::null_mut(), len.max(1), ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0) }
+            .map_err(|e| extmem::Error::Io { context: "mmap of the host copy".into(), source: e.into() })?;
+        Ok(HostMap { ptr, len })
+    }
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: mapped for `len` bytes while self lives.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+    }
+}
+
+impl Drop for HostMap {
+    fn drop(&mut self) {
+        // SAFETY: mapped by `new`.
+        let _ = unsafe { rustix::mm::munmap(self.ptr, self.len.max(1)) };
+    }
+}
