@@ -164,7 +164,6 @@ impl HostMap {
         // SAFETY: mapped for `len` bytes while self lives.
         unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
     }
-    }
 }
 
 impl Drop for HostMap {
