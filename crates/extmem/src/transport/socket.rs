@@ -197,7 +197,10 @@ impl Channel {
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let msg = net::recvmsg(&self.fd, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC)
-            .io(|| "receiving a message".into())?;
+            .map_err(|e| match e {
+                rustix::io::Errno::CONNRESET => Error::Peer("the peer closed the connection".into()),
+                e => Error::Io { context: "receiving a message".into(), source: e.into() },
+            })?;
         // Take ownership of every descriptor first: from here on, any early return closes them.
         let mut fds: Vec<OwnedFd> = Vec::new();
         for m in control.drain() {

@@ -1,0 +1,275 @@
+//! Hand-offs between two VkInstances of this process over a real socket pair, on lavapipe with
+//! validation: the good path for images and buffers on both paths, every kind of bad input
+//! with its error asserted and no descriptor leaked, and a thousand hand-offs in a loop.
+
+mod common;
+
+use common::{assert_clean, context, fd_lock, open_fds, rss};
+use extmem::transport::{Channel, Message};
+use extmem::{pattern, vk, BufferDesc, Dedicated, Descriptor, Error, HandleType, ImageDesc, PathKind, ResourceDesc, SharedMemory};
+use std::os::fd::AsFd;
+
+fn image_desc() -> ImageDesc {
+    ImageDesc::new_2d(vk::Format::R8G8B8A8_UNORM, 64, 48, vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST)
+}
+
+fn buffer_desc() -> BufferDesc {
+    BufferDesc { size: 100_000, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST }
+}
+
+fn new_shared(ctx: &std::sync::Arc<extmem::Context>, image: bool) -> SharedMemory {
+    if image {
+        SharedMemory::new_image(ctx, image_desc(), HandleType::OpaqueFd, Dedicated::Always).unwrap()
+    } else {
+        SharedMemory::new_buffer(ctx, buffer_desc(), HandleType::OpaqueFd, Dedicated::Never).unwrap()
+    }
+}
+
+/// Sends `shared` over `a` and imports it on `b`'s side.
+fn hand_off(a: &Channel, b: &Channel, shared: &SharedMemory, importer: &std::sync::Arc<extmem::Context>) -> extmem::Result<SharedMemory> {
+    let (desc, fd) = shared.export()?;
+    a.send(&Message::Share(desc), &[fd.as_fd()])?;
+    drop(fd);
+    let (desc, fd) = b.recv_share()?;
+    SharedMemory::import(importer, &desc, fd)
+}
+
+#[test]
+fn images_and_buffers_cross_instances_both_ways_on_both_paths() {
+    let _lock = fd_lock();
+    for path in [PathKind::Nv, PathKind::Khr] {
+        let producer = context(path);
+        let consumer = context(PathKind::Khr);
+        let (a, b) = Channel::pair().unwrap();
+        for image in [true, false] {
+            let shared = new_shared(&producer, image);
+            let len = shared.data_len().unwrap() as usize;
+            shared.write(&pattern::fill(len, 7)).unwrap();
+            let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
+            assert_eq!(imported.desc(), shared.desc());
+            assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 7), None, "{path:?} image={image}: importer reads the exporter's bytes");
+            imported.write(&pattern::fill(len, 8)).unwrap();
+            assert_eq!(pattern::first_mismatch(&shared.read().unwrap(), 8), None, "{path:?} image={image}: exporter reads the importer's bytes");
+        }
+        assert_clean(&producer);
+        assert_clean(&consumer);
+    }
+}
+
+/// Runs `scenario` and checks that the process has as many descriptors afterwards as before.
+fn no_leak(name: &str, scenario: impl FnOnce()) {
+    let before = open_fds();
+    scenario();
+    assert_eq!(open_fds(), before, "{name}: descriptors leaked");
+}
+
+fn expect_err<T>(r: extmem::Result<T>, what: &str) -> Error {
+    match r {
+        Ok(_) => panic!("{what}: accepted"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn corrupt_messages_are_rejected_and_their_descriptors_closed() {
+    let _lock = fd_lock();
+    let producer = context(PathKind::Khr);
+    let shared = new_shared(&producer, true);
+    let (a, b) = Channel::pair().unwrap();
+    let good = Message::Share(shared.descriptor()).encode();
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("wrong magic", { let mut m = good.clone(); m[0] = b'X'; m }, "magic"),
+        ("wrong version", { let mut m = good.clone(); m[4] = 9; m }, "version"),
+        ("unknown type", { let mut m = good.clone(); m[6] = 99; m }, "unknown message type"),
+        ("truncated", good[..good.len() - 5].to_vec(), "body length"),
+        ("header only", good[..10].to_vec(), "truncated"),
+        ("trailing bytes", { let mut m = good.clone(); m.push(0); m }, "body length"),
+        ("oversized", vec![0u8; extmem::transport::message::MAX_MESSAGE + 100], "limit"),
+    ];
+    // A length field that agrees with a body that carries an extra byte.
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let len = (trailing.len() - 12) as u32;
+    trailing[8..12].copy_from_slice(&len.to_le_bytes());
+    cases.push(("trailing bytes, length adjusted", trailing, "trailing"));
+    // Out-of-range values: zero allocation size (offset 5 in the body).
+    let mut zero = good.clone();
+    zero[12 + 5..12 + 13].copy_from_slice(&0u64.to_le_bytes());
+    cases.push(("zero allocation size", zero, "allocation size"));
+    let mut handle = good.clone();
+    handle[12 + 1..12 + 5].copy_from_slice(&0x3u32.to_le_bytes());
+    cases.push(("two handle types", handle, "handle type"));
+
+    for (name, bytes, says) in cases {
+        no_leak(name, || {
+            let (_, fd) = shared.export().unwrap();
+            a.send_bytes(&bytes, &[fd.as_fd()]).unwrap();
+            drop(fd);
+            let e = expect_err(b.recv(), name);
+            assert!(matches!(e, Error::Protocol(_)), "{name}: {e}");
+            assert!(e.to_string().contains(says), "{name}: {e} (should say {says:?})");
+        });
+    }
+    // The right message with the wrong number of descriptors.
+    no_leak("Share without its descriptor", || {
+        a.send_bytes(&good, &[]).unwrap();
+        let e = expect_err(b.recv(), "Share without fd");
+        assert!(e.to_string().contains("came with 0 descriptor(s)"), "{e}");
+    });
+    no_leak("FrameReady with a descriptor", || {
+        let (_, fd) = shared.export().unwrap();
+        a.send_bytes(&Message::FrameReady { frame: 1 }.encode(), &[fd.as_fd()]).unwrap();
+        drop(fd);
+        let e = expect_err(b.recv(), "FrameReady with fd");
+        assert!(e.to_string().contains("came with 1 descriptor(s)"), "{e}");
+    });
+    no_leak("Share with two descriptors", || {
+        let (_, f1) = shared.export().unwrap();
+        let (_, f2) = shared.export().unwrap();
+        a.send_bytes(&good, &[f1.as_fd(), f2.as_fd()]).unwrap();
+        drop((f1, f2));
+        let e = expect_err(b.recv(), "two fds");
+        assert!(e.to_string().contains("came with 2 descriptor(s)"), "{e}");
+    });
+    // `send` itself refuses a mismatch.
+    assert!(a.send(&Message::Share(shared.descriptor()), &[]).is_err());
+    drop(shared);
+    assert_clean(&producer);
+}
+
+#[test]
+fn imports_that_cannot_work_are_refused_with_the_reason_and_close_the_fd() {
+    let _lock = fd_lock();
+    let producer = context(PathKind::Khr);
+    let consumer = context(PathKind::Khr);
+    let shared = new_shared(&producer, true);
+    let import = |name: &str, edit: &dyn Fn(&mut Descriptor), says: &str| {
+        no_leak(name, || {
+            let (mut desc, fd) = shared.export().unwrap();
+            edit(&mut desc);
+            let e = expect_err(SharedMemory::import(&consumer, &desc, fd), name);
+            assert!(matches!(e, Error::Import(_)), "{name}: {e}");
+            assert!(e.to_string().contains(says), "{name}: {e} (should say {says:?})");
+        });
+    };
+    import("wrong device UUID", &|d| d.device_uuid[0] ^= 0xff, "another device or driver");
+    import("wrong driver UUID", &|d| d.driver_uuid[15] ^= 1, "another device or driver");
+    import("allocation too small", &|d| d.allocation_size = 4096, "the shared allocation has 4096 bytes");
+    import("image larger than the memory", &|d| {
+        if let ResourceDesc::Image(i) = &mut d.resource {
+            i.extent.width *= 4;
+        }
+    }, "the shared allocation has");
+    import("memory type that does not exist", &|d| {
+        d.memory_type_index = 17;
+        d.memory_type_bits = 1 << 17;
+    }, "memory type 17 does not fit");
+    import("handle type the device lacks", &|d| d.handle_type = HandleType::DmaBuf, "VK_EXT_external_memory_dma_buf");
+    import("dedicated with an offset", &|d| d.offset = 256, "offset 256");
+    // A well-formed import works after all those refusals, and the fd goes to Vulkan.
+    no_leak("good import", || {
+        let (desc, fd) = shared.export().unwrap();
+        let imported = SharedMemory::import(&consumer, &desc, fd).unwrap();
+        drop(imported);
+    });
+    drop(shared);
+    assert_clean(&producer);
+    assert_clean(&consumer);
+}
+
+#[test]
+fn a_peer_that_closes_at_any_step_is_reported_without_hanging_or_leaking() {
+    let _lock = fd_lock();
+    let producer = context(PathKind::Khr);
+    let consumer = context(PathKind::Khr);
+    let shared = new_shared(&producer, false);
+    // The consumer goes away before the share, after it, and after FrameReady.
+    for step in 0..3 {
+        no_leak(&format!("consumer gone at step {step}"), || {
+            let (a, b) = Channel::pair().unwrap();
+            let mut held = None;
+            if step >= 1 {
+                held = Some(hand_off(&a, &b, &shared, &consumer).unwrap());
+            }
+            if step >= 2 {
+                extmem::sync::signal_ready(&a, 0).unwrap();
+            }
+            drop(b);
+            drop(held);
+            let e = match step {
+                0 => expect_err(a.send(&Message::Share(shared.descriptor()), &[shared.export().unwrap().1.as_fd()]), "send to a closed peer"),
+                _ => expect_err(extmem::sync::wait_done(&a, 0), "wait on a closed peer"),
+            };
+            assert!(matches!(e, Error::Peer(_)), "step {step}: {e}");
+        });
+    }
+    // The producer goes away before the share and after FrameReady; the consumer waits.
+    for step in 0..2 {
+        no_leak(&format!("producer gone at step {step}"), || {
+            let (a, b) = Channel::pair().unwrap();
+            if step == 1 {
+                let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
+                drop(a);
+                let e = expect_err(extmem::sync::wait_ready(&b, 0), "wait_ready on a closed peer");
+                assert!(e.to_string().contains("closed the connection"), "{e}");
+                drop(imported);
+            } else {
+                drop(a);
+                let e = expect_err(b.recv_share(), "recv_share on a closed peer");
+                assert!(e.to_string().contains("closed the connection"), "{e}");
+            }
+        });
+    }
+    // A peer that stays connected but silent is reported after the timeout.
+    let (a, mut b) = Channel::pair().unwrap();
+    b.set_timeout(std::time::Duration::from_millis(100));
+    let e = expect_err(b.recv(), "silent peer");
+    assert!(e.to_string().contains("sent nothing within 0.1 s"), "{e}");
+    drop(a);
+    drop(shared);
+    assert_clean(&producer);
+    assert_clean(&consumer);
+}
+
+#[test]
+fn a_thousand_hand_offs_keep_descriptors_and_memory_flat() {
+    let _lock = fd_lock();
+    let producer = context(PathKind::Nv);
+    let consumer = context(PathKind::Khr);
+    let shared = new_shared(&producer, false);
+    shared.write(&pattern::fill(buffer_desc().size as usize, 1)).unwrap();
+    let (a, b) = Channel::pair().unwrap();
+    let round = || {
+        let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
+        drop(imported);
+    };
+    for _ in 0..100 {
+        round();
+    }
+    let (fds, mem) = (open_fds(), rss());
+    for _ in 0..900 {
+        round();
+    }
+    assert_eq!(open_fds(), fds, "descriptors grew over 900 hand-offs");
+    let grown = rss().saturating_sub(mem);
+    assert!(grown < 16 << 20, "resident memory grew by {} KiB over 900 hand-offs", grown >> 10);
+    // The memory is still the same memory.
+    let last = hand_off(&a, &b, &shared, &consumer).unwrap();
+    assert_eq!(pattern::first_mismatch(&last.read_prefix(4096).unwrap(), 1), None);
+    drop(last);
+    drop(shared);
+    assert_clean(&producer);
+    assert_clean(&consumer);
+}
+
+#[test]
+fn exporting_what_the_device_cannot_is_a_clear_error() {
+    let _lock = fd_lock();
+    let producer = context(PathKind::Khr);
+    let e = expect_err(SharedMemory::new_buffer(&producer, buffer_desc(), HandleType::DmaBuf, Dedicated::Always), "dma-buf export");
+    assert!(matches!(e, Error::Unsupported(_)) && e.to_string().contains("dma_buf"), "{e}");
+    let weird = ImageDesc { format: vk::Format::BC1_RGB_UNORM_BLOCK, ..image_desc() };
+    let e = expect_err(SharedMemory::new_image(&producer, ImageDesc { usage: vk::ImageUsageFlags::STORAGE, ..weird }, HandleType::OpaqueFd, Dedicated::Always), "BC1 storage image");
+    assert!(e.to_string().contains("cannot export"), "{e}");
+    assert_clean(&producer);
+}
