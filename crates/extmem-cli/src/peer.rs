@@ -79,6 +79,15 @@ fn step(t0: u64, text: impl std::fmt::Display) {
     let _ = std::io::stdout().flush();
 }
 
+/// Fault injection for the tests: `EXTMEM_PEER_DIE_AT=<step>` makes the peer die (abort, as
+/// a crash would) at that step: `connected`, `share` or `frame`.
+fn maybe_die(step: &str) {
+    if std::env::var("EXTMEM_PEER_DIE_AT").is_ok_and(|s| s == step) {
+        eprintln!("[consumer] dying at {step} (EXTMEM_PEER_DIE_AT)");
+        std::process::abort();
+    }
+}
+
 fn fail(channel: &Channel, detail: String) -> extmem::Result<ExitCode> {
     let _ = channel.send(&Message::Verdict { ok: false, detail: detail.clone() }, &[]);
     eprintln!("[consumer] FAIL: {detail}");
@@ -88,6 +97,7 @@ fn fail(channel: &Channel, detail: String) -> extmem::Result<ExitCode> {
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let start = std::env::var(T0_VAR).ok().and_then(|v| v.parse().ok()).unwrap_or_else(monotonic_ns);
     let channel = Channel::connect(&args.socket)?;
+    maybe_die("connected");
     let ctx = Context::new(&ContextOptions { validation: args.validate, app_name: "extmem peer".into(), ..Default::default() })?;
     let mut shared: Option<SharedMemory> = None;
     let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
@@ -95,6 +105,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         let (message, mut fds) = channel.recv()?;
         match message {
             Message::Share(desc) => {
+                maybe_die("share");
                 let fd = fds.pop().expect("checked by recv");
                 let imported = SharedMemory::import(&ctx, &desc, fd)?;
                 if !quiet {
@@ -107,6 +118,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 channel.send(&Message::Verdict { ok: true, detail: "imported".into() }, &[])?;
             }
             Message::FrameReady { frame } => {
+                maybe_die("frame");
                 let Some(s) = shared.as_ref() else { return fail(&channel, "FrameReady before Share".into()) };
                 let data = s.read()?;
                 if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {

@@ -1,0 +1,104 @@
+//! The `extmem` binary as a user runs it: the cross-process demo (two real processes) for
+//! images and buffers on the NV and KHR paths with validation on in both, a consumer that dies
+//! at each step of the hand-off, `caps --json`, `run` and `--help`.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn extmem(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_extmem"));
+    cmd.args(args);
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run extmem");
+    eprintln!("--- extmem {args:?}\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn demo_round_trips_images_and_buffers_on_both_paths_between_two_processes() {
+    let small = ["--width", "96", "--height", "64", "--frames", "3", "--validate"];
+    for extra in [&[][..], &["--buffer"][..], &["--khr"][..], &["--khr", "--buffer"][..]] {
+        let mut args = vec!["demo"];
+        args.extend_from_slice(&small);
+        args.extend_from_slice(extra);
+        let out = extmem(&args, &[]);
+        assert!(out.status.success(), "demo {extra:?} failed");
+        let text = stdout(&out);
+        assert!(text.lines().last().is_some_and(|l| l.starts_with("PASS: 3 frame(s)")), "demo {extra:?}: no PASS line");
+        assert!(text.contains("[consumer]") && text.contains("frame 2: all"), "demo {extra:?}: the consumer checked every frame");
+        if !extra.contains(&"--khr") && !extra.contains(&"--buffer") {
+            assert!(text.contains("VkExternalMemoryImageCreateInfoNV"), "the default demo uses the NV extension");
+        }
+    }
+}
+
+#[test]
+fn demo_json_summary() {
+    let out = extmem(&["demo", "--width", "32", "--height", "32", "--json"], &[]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("demo --json prints JSON only");
+    assert_eq!(v["result"], "PASS");
+    assert_eq!(v["path"], "nv");
+    assert_eq!(v["bytes_per_frame"], 32 * 32 * 4);
+    assert!(v["steps"].as_array().is_some_and(|s| s.len() >= 5));
+}
+
+#[test]
+fn a_consumer_that_dies_at_any_step_fails_the_demo_cleanly() {
+    for step in ["connected", "share", "frame"] {
+        let started = Instant::now();
+        let out = extmem(&["demo", "--width", "32", "--height", "32"], &[("EXTMEM_PEER_DIE_AT", step)]);
+        assert!(!out.status.success(), "dying at {step} must fail the demo");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("extmem: error: peer:"), "dying at {step}: the error names the peer: {err}");
+        assert!(!err.contains("panicked"), "dying at {step}: no panic");
+        assert!(started.elapsed() < Duration::from_secs(25), "dying at {step}: reported at once, not after a timeout");
+    }
+}
+
+#[test]
+fn caps_json_lists_the_matrix_and_the_nv_view() {
+    let out = extmem(&["caps", "--json"], &[]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dev = &v["devices"][0];
+    let opaque = dev["memory"].as_array().unwrap().iter().find(|m| m["handle_type"] == "opaque-fd").expect("opaque-fd row");
+    assert_eq!(opaque["image"]["exportable"], true);
+    assert_eq!(dev["device_uuid"].as_str().map(str::len), Some(32));
+    let nv = dev["nv"].as_array().expect("NV view through the layer");
+    assert_eq!(nv[0]["handle_type"], "opaque-win32");
+    assert_eq!(nv[0]["image"]["exportable"], true);
+    assert!(nv[2]["image"].is_null(), "D3D11 has no backing on Linux");
+    let table = extmem(&["caps", "--no-nv"], &[]);
+    assert!(table.status.success() && stdout(&table).contains("opaque-fd"));
+}
+
+#[test]
+fn run_enables_the_layer_for_the_program() {
+    let out = extmem(&["run", "--", "sh", "-c", "echo \"$VK_INSTANCE_LAYERS|$VK_ADD_LAYER_PATH\""], &[]);
+    assert!(out.status.success());
+    let line = stdout(&out);
+    let (layers, path) = line.trim().split_once('|').unwrap();
+    assert!(layers.starts_with("VK_LAYER_EXTMEM_external_memory"), "{layers}");
+    assert!(std::path::Path::new(path.split(':').next().unwrap()).join("VkLayer_extmem.json").is_file(), "{path}");
+    let missing = extmem(&["run", "--", "/nonexistent/program"], &[]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("running /nonexistent/program"));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [&["--help"][..], &["caps", "--help"], &["demo", "--help"], &["run", "--help"], &["bench", "--help"]] {
+        let out = extmem(sub, &[]);
+        assert!(out.status.success() && stdout(&out).contains("Usage"), "{sub:?}");
+    }
+}
