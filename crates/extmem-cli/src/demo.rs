@@ -77,7 +77,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         PathKind::Nv => format!("{}: instance with VK_NV_external_memory_capabilities, device with VK_NV_external_memory (through the extmem layer)", ctx.device_name()),
         PathKind::Khr => format!("{}: core external memory (no layer)", ctx.device_name()),
     });
-    let peer = Peer::spawn(args.validate, log.t0)?;
+    let peer = Peer::spawn(args.validate, log.t0, &[])?;
     log.step(format!("consumer process {} connected (same uid checked)", peer.child.id()));
 
     let usage = vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::SAMPLED;

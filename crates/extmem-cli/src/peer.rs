@@ -19,6 +19,10 @@ pub struct Args {
     /// Enable the Khronos validation layer and fail on any message.
     #[arg(long)]
     validate: bool,
+    /// On FrameReady only probe the first 4 KiB (benchmarks), instead of checking every byte
+    /// and writing back (demo).
+    #[arg(long)]
+    probe: bool,
 }
 
 /// The seed of the pattern the consumer writes back for `frame`.
@@ -35,12 +39,12 @@ pub struct Peer {
 
 impl Peer {
     /// Starts `extmem peer` and waits for it to connect.
-    pub fn spawn(validate: bool, t0: u64) -> extmem::Result<Peer> {
+    pub fn spawn(validate: bool, t0: u64, extra: &[&str]) -> extmem::Result<Peer> {
         let path = socket_dir().join(format!("peer-{}-{}.sock", std::process::id(), Instant::now().elapsed().as_nanos()));
         let listener = Listener::bind(&path)?;
         let exe = std::env::current_exe().map_err(|e| extmem::Error::Io { context: "current_exe".into(), source: e })?;
         let mut cmd = Command::new(exe);
-        cmd.arg("peer").arg("--socket").arg(&path).env(T0_VAR, t0.to_string());
+        cmd.arg("peer").arg("--socket").arg(&path).args(extra).env(T0_VAR, t0.to_string());
         if validate {
             cmd.arg("--validate");
         }
@@ -120,6 +124,14 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             Message::FrameReady { frame } => {
                 maybe_die("frame");
                 let Some(s) = shared.as_ref() else { return fail(&channel, "FrameReady before Share".into()) };
+                if args.probe {
+                    let head = s.read_prefix(4096)?;
+                    if let Some((at, seen, want)) = pattern::first_mismatch(&head, 0) {
+                        return fail(&channel, format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
+                    }
+                    extmem::sync::signal_done(&channel, frame)?;
+                    continue;
+                }
                 let data = s.read()?;
                 if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
                     return fail(&channel, format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
