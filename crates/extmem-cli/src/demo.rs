@@ -8,6 +8,7 @@
 
 use crate::peer::{writeback_seed, Peer};
 use extmem::transport::Message;
+use extmem::sync::SharedSemaphore;
 use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, ImageDesc, PathKind, SharedMemory};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -38,6 +39,22 @@ pub struct Args {
     /// Print a JSON summary instead of the step log.
     #[arg(long)]
     json: bool,
+    /// How the two sides order their GPU work: `semaphore` (a shared timeline semaphore, GPU
+    /// waits), `host` (each side waits for its own fence, then says so on the socket), or
+    /// `auto` (semaphore where both drivers can share one).
+    #[arg(long, value_enum, default_value_t = SyncMode::Auto)]
+    sync: SyncMode,
+}
+
+/// Frame synchronisation between the two processes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// Semaphore where supported, else host.
+    Auto,
+    /// Host fences and socket messages only.
+    Host,
+    /// A shared timeline semaphore (fails where the driver cannot export one).
+    Semaphore,
 }
 
 #[derive(Serialize)]
@@ -100,12 +117,20 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         shared.allocation_size()
     ));
 
+    let semaphore = match args.sync {
+        SyncMode::Host => None,
+        SyncMode::Semaphore => Some(SharedSemaphore::new_timeline(&ctx)?),
+        SyncMode::Auto => ctx.can_share_timeline_semaphores().then(|| SharedSemaphore::new_timeline(&ctx)).transpose()?,
+    };
     let progress = args.frames > 1 && !args.json;
     let tty = std::io::stderr().is_terminal();
     let mut failure = None;
     let loop_start = Instant::now();
     for frame in 0..args.frames {
-        shared.write(&pattern::fill(len, frame))?;
+        // With a semaphore: this frame's write waits for the consumer's previous write-back on
+        // the GPU and signals 2n+1; the read-back waits for the consumer's 2n+2.
+        let wait_prev = semaphore.as_ref().filter(|_| frame > 0).map(|s| (s, 2 * frame));
+        shared.write_synced(&pattern::fill(len, frame), wait_prev, semaphore.as_ref().map(|s| (s, 2 * frame + 1)))?;
         if frame == 0 {
             log.step("frame 0: pattern written by the GPU's copy engine; GENERAL, released to VK_QUEUE_FAMILY_EXTERNAL");
             let (desc, fd) = shared.export()?;
@@ -116,10 +141,18 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 Message::Verdict { ok: true, .. } => log.step("consumer imported it"),
                 other => return Err(extmem::Error::Protocol(format!("expected the import verdict, got {other:?}"))),
             }
+            if let Some(s) = &semaphore {
+                let fd = s.export()?;
+                peer.channel.send(&Message::ShareSemaphore, &[std::os::fd::AsFd::as_fd(&fd)])?;
+                drop(fd);
+                log.step("shared a timeline semaphore (opaque fd): the two sides' GPU work is ordered on the GPU");
+            } else {
+                log.step("synchronisation: host fences + socket messages (the driver cannot share semaphores)");
+            }
         }
         extmem::sync::signal_ready(&peer.channel, frame)?;
         extmem::sync::wait_done(&peer.channel, frame)?;
-        let back = shared.read()?;
+        let back = shared.read_synced(semaphore.as_ref().map(|s| (s, 2 * frame + 2)), None)?;
         if let Some((at, seen, want)) = pattern::first_mismatch(&back, writeback_seed(frame)) {
             failure = Some(format!("frame {frame}: the consumer's write-back differs at byte {at}: {seen:#04x}, expected {want:#04x}"));
             break;
@@ -140,7 +173,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         eprintln!();
     }
     let frames_per_s = args.frames as f64 / loop_start.elapsed().as_secs_f64();
+    let semaphore_used = semaphore.is_some();
     drop(shared);
+    drop(semaphore);
     let consumer_ok = peer.finish()?;
     let messages = ctx.validation_messages();
     if failure.is_none() && !consumer_ok {
@@ -158,6 +193,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             "result": if failure.is_none() { "PASS" } else { "FAIL" },
             "failure": failure,
             "path": if path == PathKind::Nv { "nv" } else { "khr" },
+            "sync": if semaphore_used { "timeline-semaphore" } else { "host" },
             "device": ctx.device_name(),
             "frames": args.frames,
             "bytes_per_frame": len,

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
     // SAFETY: first thing in main, before any thread or Vulkan use.
     let layer_dir = unsafe { extmem::layer::add_to_loader_path() };
     let cli = Cli::parse();
+    let who = if matches!(cli.command, Command::Peer(_)) { "extmem peer" } else { "extmem" };
     let result = match cli.command {
         Command::Caps(a) => caps::main(a),
         Command::Demo(a) => demo::main(a),
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("extmem: error: {e}");
+            eprintln!("{who}: error: {e}");
             ExitCode::FAILURE
         }
     }

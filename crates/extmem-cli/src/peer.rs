@@ -104,6 +104,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     maybe_die("connected");
     let ctx = Context::new(&ContextOptions { validation: args.validate, app_name: "extmem peer".into(), ..Default::default() })?;
     let mut shared: Option<SharedMemory> = None;
+    let mut semaphore: Option<extmem::sync::SharedSemaphore> = None;
     let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
     loop {
         let (message, mut fds) = channel.recv()?;
@@ -121,6 +122,13 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 shared = Some(imported);
                 channel.send(&Message::Verdict { ok: true, detail: "imported".into() }, &[])?;
             }
+            Message::ShareSemaphore => {
+                let fd = fds.pop().expect("checked by recv");
+                semaphore = Some(extmem::sync::SharedSemaphore::import(&ctx, fd)?);
+                if !quiet {
+                    step(start, "imported the timeline semaphore");
+                }
+            }
             Message::FrameReady { frame } => {
                 maybe_die("frame");
                 let Some(s) = shared.as_ref() else { return fail(&channel, "FrameReady before Share".into()) };
@@ -132,11 +140,12 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                     extmem::sync::signal_done(&channel, frame)?;
                     continue;
                 }
-                let data = s.read()?;
+                let sem = semaphore.as_ref();
+                let data = s.read_synced(sem.map(|x| (x, 2 * frame + 1)), None)?;
                 if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
                     return fail(&channel, format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
                 }
-                s.write(&pattern::fill(data.len(), writeback_seed(frame)))?;
+                s.write_synced(&pattern::fill(data.len(), writeback_seed(frame)), None, sem.map(|x| (x, 2 * frame + 2)))?;
                 if !quiet {
                     step(start, format_args!("frame {frame}: all {} bytes match the pattern; wrote its own pattern back", data.len()));
                 }
@@ -162,6 +171,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         }
     }
     drop(shared);
+    drop(semaphore);
     let messages = ctx.validation_messages();
     if !messages.is_empty() {
         eprintln!("[consumer] FAIL: {} validation message(s)", messages.len());

@@ -63,6 +63,7 @@ pub struct Context {
     path: PathKind,
     extensions: Vec<&'static CStr>,
     memory_fd: ash::khr::external_memory_fd::Device,
+    timeline: bool,
     validation: Option<ValidationLog>,
 }
 
@@ -157,7 +158,20 @@ impl Context {
         let priorities = [1.0];
         let queues = [vk::DeviceQueueCreateInfo::default().queue_family_index(queue_family).queue_priorities(&priorities)];
         let names: Vec<*const c_char> = extensions.iter().map(|e| e.as_ptr()).collect();
-        let device_info = vk::DeviceCreateInfo::default().queue_create_infos(&queues).enabled_extension_names(&names);
+        // Timeline semaphores (core 1.2), for semaphore-synchronised hand-offs where the driver
+        // can export them.
+        let mut features12 = vk::PhysicalDeviceVulkan12Features::default();
+        let timeline = props.api_version >= vk::API_VERSION_1_2 && {
+            let mut f2 = vk::PhysicalDeviceFeatures2::default().push_next(&mut features12);
+            // SAFETY: a live physical device.
+            unsafe { instance.get_physical_device_features2(physical_device, &mut f2) };
+            features12.timeline_semaphore == vk::TRUE
+        };
+        let mut enable12 = vk::PhysicalDeviceVulkan12Features::default().timeline_semaphore(true);
+        let mut device_info = vk::DeviceCreateInfo::default().queue_create_infos(&queues).enabled_extension_names(&names);
+        if timeline {
+            device_info = device_info.push_next(&mut enable12);
+        }
         // SAFETY: a valid create info.
         let device = unsafe { instance.create_device(physical_device, &device_info, None) }.vk("vkCreateDevice")?;
         partial.device = Some(device.clone());
@@ -187,6 +201,7 @@ impl Context {
             path: options.path,
             extensions,
             memory_fd,
+            timeline,
             validation,
         }))
     }
@@ -239,6 +254,26 @@ impl Context {
     pub fn supports_handle_type(&self, handle_type: HandleType) -> bool {
         self.has_extension(handle_type.extension())
     }
+    /// Whether timeline semaphores are enabled.
+    pub fn has_timeline_semaphores(&self) -> bool {
+        self.timeline
+    }
+    /// Whether timeline semaphores can be exported and imported as opaque fds, as the
+    /// semaphore-synchronised hand-off needs.
+    pub fn can_share_timeline_semaphores(&self) -> bool {
+        if !self.timeline || !self.has_extension(ash::khr::external_semaphore_fd::NAME) {
+            return false;
+        }
+        let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
+        let info = vk::PhysicalDeviceExternalSemaphoreInfo::default()
+            .handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD)
+            .push_next(&mut ty);
+        let mut props = vk::ExternalSemaphoreProperties::default();
+        // SAFETY: valid handles.
+        unsafe { self.instance.get_physical_device_external_semaphore_properties(self.physical_device, &info, &mut props) };
+        let both = vk::ExternalSemaphoreFeatureFlags::EXPORTABLE | vk::ExternalSemaphoreFeatureFlags::IMPORTABLE;
+        props.external_semaphore_features.contains(both)
+    }
     pub(crate) fn memory_fd(&self) -> &ash::khr::external_memory_fd::Device {
         &self.memory_fd
     }
@@ -265,6 +300,18 @@ impl Context {
     /// Records commands with `record` into a one-time command buffer, submits it to the
     /// context's queue and waits for it to complete.
     pub fn submit(&self, record: impl FnOnce(&ash::Device, vk::CommandBuffer)) -> Result<()> {
+        self.submit_with(record, None, None)
+    }
+
+    /// Like [`Context::submit`], with the GPU waiting for timeline value `wait.1` of `wait.0`
+    /// before the commands and signalling `signal.1` on `signal.0` after them. The host still
+    /// waits for its own fence (a wait through the API that signalled it).
+    pub fn submit_with(
+        &self,
+        record: impl FnOnce(&ash::Device, vk::CommandBuffer),
+        wait: Option<(vk::Semaphore, u64)>,
+        signal: Option<(vk::Semaphore, u64)>,
+    ) -> Result<()> {
         let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         let d = &self.device;
         let alloc = vk::CommandBufferAllocateInfo::default().command_pool(*pool).command_buffer_count(1);
@@ -278,8 +325,22 @@ impl Context {
                 record(d, cb);
                 d.end_command_buffer(cb).vk("vkEndCommandBuffer")?;
                 let fence = d.create_fence(&vk::FenceCreateInfo::default(), None).vk("vkCreateFence")?;
+                let (wait_sems, wait_values): (Vec<_>, Vec<_>) = wait.into_iter().unzip();
+                let (signal_sems, signal_values): (Vec<_>, Vec<_>) = signal.into_iter().unzip();
+                let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait_sems.len()];
+                let mut timeline = vk::TimelineSemaphoreSubmitInfo::default()
+                    .wait_semaphore_values(&wait_values)
+                    .signal_semaphore_values(&signal_values);
+                let mut submit = vk::SubmitInfo::default()
+                    .command_buffers(&cbs)
+                    .wait_semaphores(&wait_sems)
+                    .wait_dst_stage_mask(&stages)
+                    .signal_semaphores(&signal_sems);
+                if wait.is_some() || signal.is_some() {
+                    submit = submit.push_next(&mut timeline);
+                }
                 let submitted = d
-                    .queue_submit(self.queue, &[vk::SubmitInfo::default().command_buffers(&cbs)], fence)
+                    .queue_submit(self.queue, &[submit], fence)
                     .vk("vkQueueSubmit")
                     .and_then(|_| d.wait_for_fences(&[fence], true, u64::MAX).vk("vkWaitForFences"));
                 d.destroy_fence(fence, None);

@@ -326,21 +326,33 @@ impl SharedMemory {
     /// queue family (images in `GENERAL`) and waits for completion: afterwards the other side
     /// may acquire it.
     pub fn write(&self, bytes: &[u8]) -> Result<()> {
+        self.write_synced(bytes, None, None)
+    }
+
+    /// [`SharedMemory::write`], with the GPU waiting for `wait` (semaphore, timeline value)
+    /// before the copy and signalling `signal` after it.
+    pub fn write_synced(&self, bytes: &[u8], wait: Option<(&sync::SharedSemaphore, u64)>, signal: Option<(&sync::SharedSemaphore, u64)>) -> Result<()> {
         let len = self.data_len()?;
         if bytes.len() as u64 != len {
             return Err(Error::Unsupported(format!("write of {} bytes into {len} bytes", bytes.len())));
         }
         let staging = Staging::new(&self.ctx, len, vk::BufferUsageFlags::TRANSFER_SRC)?;
         staging.bytes().copy_from_slice(bytes);
-        self.transfer(&staging, true, len)
+        self.transfer(&staging, true, len, wait, signal)
     }
 
     /// Reads the contents through the GPU's copy engine, acquiring the memory from the
     /// external queue family first and releasing it back afterwards.
     pub fn read(&self) -> Result<Vec<u8>> {
+        self.read_synced(None, None)
+    }
+
+    /// [`SharedMemory::read`], with the GPU waiting for `wait` before the copy and signalling
+    /// `signal` after it.
+    pub fn read_synced(&self, wait: Option<(&sync::SharedSemaphore, u64)>, signal: Option<(&sync::SharedSemaphore, u64)>) -> Result<Vec<u8>> {
         let len = self.data_len()?;
         let staging = Staging::new(&self.ctx, len, vk::BufferUsageFlags::TRANSFER_DST)?;
-        self.transfer(&staging, false, len)?;
+        self.transfer(&staging, false, len, wait, signal)?;
         Ok(staging.bytes().to_vec())
     }
 
@@ -352,13 +364,20 @@ impl SharedMemory {
         };
         let len = n.min(desc.size).max(1);
         let staging = Staging::new(&self.ctx, len, vk::BufferUsageFlags::TRANSFER_DST)?;
-        self.transfer(&staging, false, len)?;
+        self.transfer(&staging, false, len, None, None)?;
         Ok(staging.bytes().to_vec())
     }
 
     /// Copies between the staging buffer and the resource (`len` bytes of a buffer, all of
     /// an image), acquiring from and releasing to the external queue family around it.
-    fn transfer(&self, staging: &Staging, write: bool, len: u64) -> Result<()> {
+    fn transfer(
+        &self,
+        staging: &Staging,
+        write: bool,
+        len: u64,
+        wait: Option<(&sync::SharedSemaphore, u64)>,
+        signal: Option<(&sync::SharedSemaphore, u64)>,
+    ) -> Result<()> {
         let mut holder = self.holder.lock().unwrap_or_else(|e| e.into_inner());
         let family = self.ctx.queue_family();
         let (access, layout) = if write {
@@ -371,7 +390,9 @@ impl SharedMemory {
         let bottom = vk::PipelineStageFlags::BOTTOM_OF_PIPE;
         let none = vk::DependencyFlags::empty();
         let from = *holder;
-        self.ctx.submit(|d, cb| {
+        let wait = wait.map(|(s, v)| (s.handle(), v));
+        let signal = signal.map(|(s, v)| (s.handle(), v));
+        self.ctx.submit_with(|d, cb| {
             // SAFETY: commands recorded into a command buffer in the recording state.
             unsafe {
                 match self.resource {
@@ -418,7 +439,7 @@ impl SharedMemory {
                     d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::HOST, none, &[], &[host], &[]);
                 }
             }
-        })?;
+        }, wait, signal)?;
         *holder = Holder::External;
         Ok(())
     }

@@ -123,3 +123,89 @@ pub fn wait_done(channel: &Channel, frame: u64) -> Result<()> {
         other => Err(Error::Protocol(format!("expected FrameDone {frame}, got {other:?}"))),
     }
 }
+
+/// A timeline semaphore shared between two Vulkan instances (or Vulkan and CUDA) through an
+/// opaque fd, so that one side's GPU work waits for the other's on the GPU.
+///
+/// Values only grow: the side that finishes frame `n` signals a value the other side's next
+/// submission waits for. Each side's host waits only on its own fences.
+pub struct SharedSemaphore {
+    ctx: std::sync::Arc<crate::Context>,
+    semaphore: vk::Semaphore,
+}
+
+impl SharedSemaphore {
+    /// An exportable timeline semaphore with value 0.
+    pub fn new_timeline(ctx: &std::sync::Arc<crate::Context>) -> Result<SharedSemaphore> {
+        if !ctx.can_share_timeline_semaphores() {
+            return Err(Error::Unsupported(format!(
+                "{} cannot export timeline semaphores as opaque fds (see `extmem caps`); use host synchronisation",
+                ctx.device_name()
+            )));
+        }
+        let mut export = vk::ExportSemaphoreCreateInfo::default().handle_types(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
+        let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
+        let info = vk::SemaphoreCreateInfo::default().push_next(&mut export).push_next(&mut ty);
+        // SAFETY: a valid create info on a live device.
+        let semaphore = unsafe { ctx.device().create_semaphore(&info, None) }
+            .map_err(|result| Error::Vulkan { call: "vkCreateSemaphore (exportable timeline)", result })?;
+        Ok(SharedSemaphore { ctx: ctx.clone(), semaphore })
+    }
+
+    /// A new opaque fd for the semaphore (close-on-exec); the caller owns it.
+    pub fn export(&self) -> Result<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        let f = ash::khr::external_semaphore_fd::Device::new(self.ctx.instance(), self.ctx.device());
+        let info = vk::SemaphoreGetFdInfoKHR::default().semaphore(self.semaphore).handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
+        // SAFETY: the semaphore was created exportable as an opaque fd.
+        let raw = unsafe { f.get_semaphore_fd(&info) }.map_err(|result| Error::Vulkan { call: "vkGetSemaphoreFdKHR", result })?;
+        // SAFETY: a successful export hands over a new descriptor.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
+            .map_err(|e| Error::Io { context: "setting FD_CLOEXEC".into(), source: e.into() })?;
+        Ok(fd)
+    }
+
+    /// Imports a timeline semaphore another instance exported. `fd` is taken: Vulkan owns it on
+    /// success, and it is closed on failure.
+    pub fn import(ctx: &std::sync::Arc<crate::Context>, fd: std::os::fd::OwnedFd) -> Result<SharedSemaphore> {
+        use std::os::fd::{AsRawFd, IntoRawFd};
+        if !ctx.can_share_timeline_semaphores() {
+            return Err(Error::Import(format!("{} cannot import timeline semaphores as opaque fds", ctx.device_name())));
+        }
+        let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
+        let info = vk::SemaphoreCreateInfo::default().push_next(&mut ty);
+        let d = ctx.device();
+        // SAFETY: a valid create info on a live device.
+        let semaphore = unsafe { d.create_semaphore(&info, None) }.map_err(|result| Error::Vulkan { call: "vkCreateSemaphore", result })?;
+        let sem = SharedSemaphore { ctx: ctx.clone(), semaphore };
+        let f = ash::khr::external_semaphore_fd::Device::new(ctx.instance(), d);
+        let import = vk::ImportSemaphoreFdInfoKHR::default()
+            .semaphore(semaphore)
+            .handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD)
+            .fd(fd.as_raw_fd());
+        // SAFETY: a valid import; on failure `fd` is dropped (closed) with the error.
+        unsafe { f.import_semaphore_fd(&import) }.map_err(|result| Error::Vulkan { call: "vkImportSemaphoreFdKHR", result })?;
+        let _ = fd.into_raw_fd(); // Vulkan owns it now
+        Ok(sem)
+    }
+
+    /// The semaphore.
+    pub fn handle(&self) -> vk::Semaphore {
+        self.semaphore
+    }
+
+    /// The current value.
+    pub fn value(&self) -> Result<u64> {
+        // SAFETY: a live timeline semaphore.
+        unsafe { self.ctx.device().get_semaphore_counter_value(self.semaphore) }
+            .map_err(|result| Error::Vulkan { call: "vkGetSemaphoreCounterValue", result })
+    }
+}
+
+impl Drop for SharedSemaphore {
+    fn drop(&mut self) {
+        // SAFETY: `submit_with` waits for its work, so no pending operation uses it.
+        unsafe { self.ctx.device().destroy_semaphore(self.semaphore, None) };
+    }
+}

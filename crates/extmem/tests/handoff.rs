@@ -273,3 +273,38 @@ fn exporting_what_the_device_cannot_is_a_clear_error() {
     assert!(e.to_string().contains("cannot export"), "{e}");
     assert_clean(&producer);
 }
+
+#[test]
+fn timeline_semaphore_orders_both_sides_on_the_gpu_where_supported() {
+    let _lock = fd_lock();
+    let producer = context(PathKind::Khr);
+    let consumer = context(PathKind::Khr);
+    if !producer.can_share_timeline_semaphores() {
+        let e = expect_err(extmem::sync::SharedSemaphore::new_timeline(&producer), "semaphore on a driver without them");
+        assert!(e.to_string().contains("cannot export timeline semaphores"), "{e}");
+        eprintln!("SKIPPED the GPU part: {} cannot share timeline semaphores (lavapipe cannot; run scripts/gpu-check.sh on a GPU)", producer.device_name());
+        return;
+    }
+    no_leak("semaphore hand-offs", || {
+        let sem = extmem::sync::SharedSemaphore::new_timeline(&producer).unwrap();
+        let theirs = extmem::sync::SharedSemaphore::import(&consumer, sem.export().unwrap()).unwrap();
+        let shared = new_shared(&producer, true);
+        let (a, b) = Channel::pair().unwrap();
+        let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
+        let len = shared.data_len().unwrap() as usize;
+        for frame in 0..5u64 {
+            let wait_prev = (frame > 0).then_some((&sem, 2 * frame));
+            shared.write_synced(&pattern::fill(len, frame), wait_prev, Some((&sem, 2 * frame + 1))).unwrap();
+            let seen = imported.read_synced(Some((&theirs, 2 * frame + 1)), None).unwrap();
+            assert_eq!(pattern::first_mismatch(&seen, frame), None, "frame {frame}");
+            imported.write_synced(&pattern::fill(len, 100 + frame), None, Some((&theirs, 2 * frame + 2))).unwrap();
+            let back = shared.read_synced(Some((&sem, 2 * frame + 2)), None).unwrap();
+            assert_eq!(pattern::first_mismatch(&back, 100 + frame), None, "frame {frame} back");
+        }
+        assert_eq!(sem.value().unwrap(), 10);
+        assert_eq!(theirs.value().unwrap(), 10, "both instances see one semaphore");
+        drop((imported, shared, theirs, sem));
+    });
+    assert_clean(&producer);
+    assert_clean(&consumer);
+}

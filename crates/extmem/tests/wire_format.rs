@@ -57,6 +57,7 @@ fn message() -> impl Strategy<Value = Message> {
         (any::<bool>(), "[ -~]{0,200}").prop_map(|(ok, detail)| Message::Verdict { ok, detail }),
         any::<u64>().prop_map(|len| Message::HostBytes { len }),
         Just(Message::Bye),
+        Just(Message::ShareSemaphore),
     ]
 }
 

@@ -124,6 +124,9 @@ pub enum Message {
         /// Number of bytes.
         len: u64,
     },
+    /// A shared timeline semaphore (opaque fd, which comes with the message): from now on,
+    /// frame `n`'s producer work signals `2n+1` and the consumer's signals `2n+2`.
+    ShareSemaphore,
     /// The sender is done and will close the connection.
     Bye,
 }
@@ -134,12 +137,13 @@ const T_FRAME_DONE: u16 = 3;
 const T_VERDICT: u16 = 4;
 const T_BYE: u16 = 5;
 const T_HOST_BYTES: u16 = 6;
+const T_SHARE_SEMAPHORE: u16 = 7;
 
 impl Message {
     /// How many file descriptors travel with this message.
     pub fn fd_count(&self) -> usize {
         match self {
-            Message::Share(_) | Message::HostBytes { .. } => 1,
+            Message::Share(_) | Message::HostBytes { .. } | Message::ShareSemaphore => 1,
             _ => 0,
         }
     }
@@ -152,6 +156,7 @@ impl Message {
             Message::FrameDone { .. } => "FrameDone",
             Message::Verdict { .. } => "Verdict",
             Message::HostBytes { .. } => "HostBytes",
+            Message::ShareSemaphore => "ShareSemaphore",
             Message::Bye => "Bye",
         }
     }
@@ -186,6 +191,7 @@ impl Message {
                 body.extend_from_slice(&len.to_le_bytes());
                 T_HOST_BYTES
             }
+            Message::ShareSemaphore => T_SHARE_SEMAPHORE,
             Message::Bye => T_BYE,
         };
         let mut out = Vec::with_capacity(HEADER + body.len());
@@ -229,6 +235,7 @@ impl Message {
                 Message::Verdict { ok, detail: detail.to_owned() }
             }
             T_BYE => Message::Bye,
+            T_SHARE_SEMAPHORE => Message::ShareSemaphore,
             T_HOST_BYTES => Message::HostBytes { len: r.u64("length")? },
             other => return Err(bad(format!("unknown message type {other}"))),
         };

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs the layer's and the library's tests, the demo and the benchmarks on a machine with an
+# NVIDIA GPU but no Rust toolchain or Vulkan loader (the `device` machine of this workplace).
+#
+# Here (the build machine):  bash scripts/gpu-check.sh --prepare   (builds into .dev/)
+# There (the GPU machine):   bash scripts/gpu-check.sh             (writes results to $OUT or .dev/out)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = --prepare ]; then
+    cargo build --release --workspace --locked
+    rm -rf .dev/bin && mkdir -p .dev/bin/deps .dev/debs
+    cp target/release/extmem target/release/libVkLayer_extmem.so target/release/VkLayer_extmem.json .dev/bin/
+    # Test and bench binaries, found from cargo's JSON messages.
+    cargo test --release --workspace --locked --no-run --message-format=json 2>/dev/null \
+        | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "handoff", "wire_format", "validation_is_heard"):
+        print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
+    cargo bench -p extmem-layer --no-run --message-format=json 2>/dev/null \
+        | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["bench"]:
+        print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
+    strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so
+    if [ ! -e .dev/debs/libvulkan1_*.deb ]; then
+        o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+        mkdir -p /tmp/amd64/partial && apt-get $o update -qq
+        (cd .dev/debs && apt-get $o download libvulkan1 vulkan-validationlayers)
+    fi
+    du -sh .dev
+    exit 0
+fi
+
+out="${OUT:-.dev/out}"
+mkdir -p "$out"
+if ! ldconfig -p | grep -q libvulkan.so.1; then
+    for f in .dev/debs/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -e "$nvidia_icd" ] && export VK_DRIVER_FILES="$nvidia_icd"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt" || true
+status=0
+run() { echo "== $*"; "$@" || { echo "FAILED ($?): $*"; status=1; }; }
+run .dev/bin/extmem caps
+run .dev/bin/extmem caps --json > "$out/caps.json"
+for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-*; do
+    run "$t" --test-threads=1
+done
+run .dev/bin/extmem demo --validate
+run .dev/bin/extmem demo --validate --frames 100 --json > "$out/demo.json"
+run .dev/bin/extmem bench --json > "$out/bench-khr.json"
+run .dev/bin/extmem bench --nv --sizes 4K,16M,1G --json > "$out/bench-nv.json"
+for b in .dev/bin/deps/layer-*; do
+    run "$b" --bench --warm-up-time 1 --measurement-time 3 2>&1 | tee "$out/layer-bench.txt"
+done
+exit $status
