@@ -28,7 +28,7 @@ for l in sys.stdin:
     if [ ! -e .dev/debs/libvulkan1_*.deb ]; then
         o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
         mkdir -p /tmp/amd64/partial && apt-get $o update -qq
-        (cd .dev/debs && apt-get $o download libvulkan1 vulkan-validationlayers)
+        (cd .dev/debs && apt-get $o download libvulkan1 vulkan-validationlayers libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
     fi
     du -sh .dev
     exit 0
@@ -36,7 +36,7 @@ fi
 
 out="${OUT:-.dev/out}"
 mkdir -p "$out"
-if ! ldconfig -p | grep -q libvulkan.so.1; then
+if ! ldconfig -p | grep -q libGLdispatch.so.0 || ! ldconfig -p | grep -q libvulkan.so.1; then
     for f in .dev/debs/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi
@@ -45,13 +45,15 @@ nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt" || true
 status=0
-run() { echo "== $*"; "$@" || { echo "FAILED ($?): $*"; status=1; }; }
+run() { echo "== $*" >&2; "$@" || { echo "FAILED ($?): $*"; status=1; }; }
 run .dev/bin/extmem caps
 run .dev/bin/extmem caps --json > "$out/caps.json"
 for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-*; do
     run "$t" --test-threads=1
 done
 run .dev/bin/extmem demo --validate
+run .dev/bin/extmem demo --validate --sync semaphore --frames 20
+run .dev/bin/extmem demo --validate --khr --buffer --sync host --frames 20
 run .dev/bin/extmem demo --validate --frames 100 --json > "$out/demo.json"
 run .dev/bin/extmem bench --json > "$out/bench-khr.json"
 run .dev/bin/extmem bench --nv --sizes 4K,16M,1G --json > "$out/bench-nv.json"
