@@ -41,6 +41,9 @@ pub struct SharedMemory {
     dedicated: bool,
     handle_type: HandleType,
     holder: Mutex<Holder>,
+    /// The staging buffer of the last `read` / `write`, reused while it is big enough
+    /// (allocating one costs about a millisecond on NVIDIA's driver).
+    staging: Mutex<Option<Staging>>,
 }
 
 /// Bytes per texel of the formats `read` and `write` know.
@@ -146,6 +149,7 @@ impl SharedMemory {
             dedicated,
             handle_type,
             holder: Mutex::new(Holder::Fresh),
+            staging: Mutex::new(None),
         })
     }
 
@@ -264,6 +268,7 @@ impl SharedMemory {
             dedicated: desc.dedicated,
             handle_type: h,
             holder: Mutex::new(Holder::External),
+            staging: Mutex::new(None),
         })
     }
 
@@ -336,9 +341,20 @@ impl SharedMemory {
         if bytes.len() as u64 != len {
             return Err(Error::Unsupported(format!("write of {} bytes into {len} bytes", bytes.len())));
         }
-        let staging = Staging::new(&self.ctx, len, vk::BufferUsageFlags::TRANSFER_SRC)?;
-        staging.bytes().copy_from_slice(bytes);
-        self.transfer(&staging, true, len, wait, signal)
+        let cache = self.staging(len)?;
+        let staging = cache.as_ref().expect("staging() fills it");
+        staging.bytes()[..bytes.len()].copy_from_slice(bytes);
+        self.transfer(staging, true, len, wait, signal)
+    }
+
+    /// The cached staging buffer, replaced by a bigger one when it holds less than `len`.
+    fn staging(&self, len: u64) -> Result<std::sync::MutexGuard<'_, Option<Staging>>> {
+        let mut cache = self.staging.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.as_ref().is_none_or(|s| (s.len as u64) < len) {
+            *cache = None;
+            *cache = Some(Staging::new(&self.ctx, len)?);
+        }
+        Ok(cache)
     }
 
     /// Reads the contents through the GPU's copy engine, acquiring the memory from the
@@ -351,9 +367,10 @@ impl SharedMemory {
     /// `signal` after it.
     pub fn read_synced(&self, wait: Option<(&sync::SharedSemaphore, u64)>, signal: Option<(&sync::SharedSemaphore, u64)>) -> Result<Vec<u8>> {
         let len = self.data_len()?;
-        let staging = Staging::new(&self.ctx, len, vk::BufferUsageFlags::TRANSFER_DST)?;
-        self.transfer(&staging, false, len, wait, signal)?;
-        Ok(staging.bytes().to_vec())
+        let cache = self.staging(len)?;
+        let staging = cache.as_ref().expect("staging() fills it");
+        self.transfer(staging, false, len, wait, signal)?;
+        Ok(staging.bytes()[..len as usize].to_vec())
     }
 
     /// Reads the first `n` bytes of a buffer (a cheap probe of what the other side wrote),
@@ -363,9 +380,10 @@ impl SharedMemory {
             return Err(Error::Unsupported("read_prefix on an image (use read)".into()));
         };
         let len = n.min(desc.size).max(1);
-        let staging = Staging::new(&self.ctx, len, vk::BufferUsageFlags::TRANSFER_DST)?;
-        self.transfer(&staging, false, len, None, None)?;
-        Ok(staging.bytes().to_vec())
+        let cache = self.staging(len)?;
+        let staging = cache.as_ref().expect("staging() fills it");
+        self.transfer(staging, false, len, None, None)?;
+        Ok(staging.bytes()[..len as usize].to_vec())
     }
 
     /// Copies between the staging buffer and the resource (`len` bytes of a buffer, all of
@@ -545,17 +563,18 @@ fn fd_memory_type_bits(ctx: &Context, h: HandleType, fd: &OwnedFd) -> Result<u32
     Ok(props.memory_type_bits)
 }
 
-/// A host-visible, mapped buffer for copies.
-struct Staging<'a> {
-    ctx: &'a Context,
+/// A host-visible, mapped buffer for copies, kept by its [`SharedMemory`] for reuse.
+struct Staging {
+    ctx: Arc<Context>,
     buffer: vk::Buffer,
     memory: vk::DeviceMemory,
     ptr: *mut u8,
     len: usize,
 }
 
-impl<'a> Staging<'a> {
-    fn new(ctx: &'a Context, len: u64, usage: vk::BufferUsageFlags) -> Result<Staging<'a>> {
+impl Staging {
+    fn new(ctx: &Arc<Context>, len: u64) -> Result<Staging> {
+        let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
         let d = ctx.device();
         // SAFETY: valid create infos on a live device; cleaned up on every error path.
         unsafe {
@@ -574,7 +593,7 @@ impl<'a> Staging<'a> {
                 }
             };
             // From here on, dropping `staging` cleans up.
-            let mut staging = Staging { ctx, buffer, memory, ptr: std::ptr::null_mut(), len: len as usize };
+            let mut staging = Staging { ctx: ctx.clone(), buffer, memory, ptr: std::ptr::null_mut(), len: len as usize };
             d.bind_buffer_memory(buffer, memory, 0).vk("vkBindBufferMemory (staging)")?;
             staging.ptr = d.map_memory(memory, 0, len, vk::MemoryMapFlags::empty()).vk("vkMapMemory")? as *mut u8;
             Ok(staging)
@@ -589,7 +608,7 @@ impl<'a> Staging<'a> {
     }
 }
 
-impl Drop for Staging<'_> {
+impl Drop for Staging {
     fn drop(&mut self) {
         let d = self.ctx.device();
         // SAFETY: the GPU is done with it (`submit` waits).
