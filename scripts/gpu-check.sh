@@ -16,7 +16,7 @@ if [ "${1:-}" = --prepare ]; then
         | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "handoff", "wire_format", "validation_is_heard"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "handoff", "wire_format", "validation_is_heard", "cuda"):
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     cargo bench -p extmem-layer --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json,sys
@@ -48,7 +48,7 @@ status=0
 run() { echo "== $*" >&2; "$@" || { echo "FAILED ($?): $*"; status=1; }; }
 run .dev/bin/extmem caps
 run .dev/bin/extmem caps --json > "$out/caps.json"
-for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-*; do
+for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-*; do
     run "$t" --test-threads=1
 done
 run .dev/bin/extmem demo --validate

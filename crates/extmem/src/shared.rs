@@ -347,6 +347,50 @@ impl SharedMemory {
         self.transfer(staging, true, len, wait, signal)
     }
 
+    /// [`SharedMemory::write`], then, in the same submission and only after the frame's bytes
+    /// are made available and released to the external queue family, writes `value` into the
+    /// 4 bytes at `offset` of the buffer `counter`. Another API that waits for the counter on its
+    /// GPU (CUDA's `cuStreamWaitValue32`, see `extmem-cuda`) then sees the whole frame.
+    pub fn write_with_counter(&self, bytes: &[u8], counter: &SharedMemory, offset: u64, value: u32) -> Result<()> {
+        let Resource::Buffer(counter_buffer, desc) = counter.resource else {
+            return Err(Error::Unsupported("the counter must live in a buffer".into()));
+        };
+        if offset % 4 != 0 || offset + 4 > desc.size {
+            return Err(Error::Unsupported(format!("counter at offset {offset} of a {}-byte buffer", desc.size)));
+        }
+        let len = self.data_len()?;
+        if bytes.len() as u64 != len {
+            return Err(Error::Unsupported(format!("write of {} bytes into {len} bytes", bytes.len())));
+        }
+        let cache = self.staging(len)?;
+        let staging = cache.as_ref().expect("staging() fills it");
+        staging.bytes()[..bytes.len()].copy_from_slice(bytes);
+        let mut counter_holder = counter.holder.lock().unwrap_or_else(|e| e.into_inner());
+        let from = *counter_holder;
+        let family = self.ctx.queue_family();
+        let bump = |d: &ash::Device, cb: vk::CommandBuffer| {
+            let transfer = vk::PipelineStageFlags::TRANSFER;
+            // SAFETY: recording into a command buffer in the recording state; the frame's
+            // release barrier was recorded before this.
+            unsafe {
+                // ALL_COMMANDS chains with the frame's release barrier (whose second scope is
+                // BOTTOM_OF_PIPE), so the counter is written only after the frame's bytes were
+                // made available.
+                let acquire = sync::acquire_buffer(counter_buffer, from, family, vk::AccessFlags::TRANSFER_WRITE);
+                let frame_written = vk::MemoryBarrier::default()
+                    .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+                    .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE);
+                d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::ALL_COMMANDS, transfer, vk::DependencyFlags::empty(), &[frame_written], &[acquire], &[]);
+                d.cmd_fill_buffer(cb, counter_buffer, offset, 4, value);
+                let release = sync::release_buffer(counter_buffer, family, vk::AccessFlags::TRANSFER_WRITE);
+                d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::BOTTOM_OF_PIPE, vk::DependencyFlags::empty(), &[], &[release], &[]);
+            }
+        };
+        self.transfer_then(staging, true, len, None, None, Some(&bump))?;
+        *counter_holder = Holder::External;
+        Ok(())
+    }
+
     /// The cached staging buffer, replaced by a bigger one when it holds less than `len`.
     fn staging(&self, len: u64) -> Result<std::sync::MutexGuard<'_, Option<Staging>>> {
         let mut cache = self.staging.lock().unwrap_or_else(|e| e.into_inner());
@@ -395,6 +439,19 @@ impl SharedMemory {
         len: u64,
         wait: Option<(&sync::SharedSemaphore, u64)>,
         signal: Option<(&sync::SharedSemaphore, u64)>,
+    ) -> Result<()> {
+        self.transfer_then(staging, write, len, wait, signal, None)
+    }
+
+    /// [`SharedMemory::transfer`], recording `then` after the release barrier.
+    fn transfer_then(
+        &self,
+        staging: &Staging,
+        write: bool,
+        len: u64,
+        wait: Option<(&sync::SharedSemaphore, u64)>,
+        signal: Option<(&sync::SharedSemaphore, u64)>,
+        then: Option<&dyn Fn(&ash::Device, vk::CommandBuffer)>,
     ) -> Result<()> {
         let mut holder = self.holder.lock().unwrap_or_else(|e| e.into_inner());
         let family = self.ctx.queue_family();
@@ -456,6 +513,9 @@ impl SharedMemory {
                         .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED);
                     d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::HOST, none, &[], &[host], &[]);
                 }
+            }
+            if let Some(then) = then {
+                then(d, cb);
             }
         }, wait, signal)?;
         *holder = Holder::External;

@@ -1,0 +1,298 @@
+//! Zero-copy from Vulkan to CUDA: memory that extmem exported (an opaque fd and its
+//! [`Descriptor`]) becomes a CUDA device pointer with the right offset and size, and an exported
+//! timeline semaphore becomes a CUDA external semaphore that streams wait on and signal.
+//!
+//! The CUDA driver is loaded at run time (`cudarc`'s dynamic loading): the crate builds and its
+//! tests compile without CUDA, and [`available`] says whether it can be used.
+//!
+//! Descriptor ownership follows the CUDA documentation: a successful import passes the fd to
+//! the CUDA driver; on failure this crate closes it. Nothing is closed twice.
+
+use cudarc::driver::{sys, CudaContext, CudaStream, DriverError};
+use extmem::{Descriptor, ResourceDesc};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::sync::Arc;
+
+mod counter;
+pub use counter::CounterWait;
+
+/// Why a CUDA operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No CUDA driver library (libcuda.so) could be loaded.
+    #[error("the CUDA driver (libcuda.so.1) is not installed or not loadable")]
+    NoDriver,
+    /// A CUDA call failed.
+    #[error("{call} failed: {source}")]
+    Cuda {
+        /// The call.
+        call: &'static str,
+        /// The driver's error.
+        source: DriverError,
+    },
+    /// The Vulkan device is not one CUDA sees.
+    #[error("{0}")]
+    NoMatchingDevice(String),
+    /// The descriptor cannot be imported into CUDA.
+    #[error("import refused: {0}")]
+    Import(String),
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+trait CuCall<T> {
+    fn cu(self, call: &'static str) -> Result<T>;
+}
+impl<T> CuCall<T> for std::result::Result<T, DriverError> {
+    fn cu(self, call: &'static str) -> Result<T> {
+        self.map_err(|source| Error::Cuda { call, source })
+    }
+}
+
+/// Whether the CUDA driver library can be loaded here.
+pub fn available() -> bool {
+    // SAFETY: only tries to open the library.
+    unsafe { sys::is_culib_present() }
+}
+
+fn hex(u: &[u8; 16]) -> String {
+    u.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The UUIDs of every CUDA device, by ordinal.
+pub fn device_uuids() -> Result<Vec<[u8; 16]>> {
+    if !available() {
+        return Err(Error::NoDriver);
+    }
+    cudarc::driver::result::init().cu("cuInit")?;
+    let n = CudaContext::device_count().cu("cuDeviceGetCount")?;
+    (0..n)
+        .map(|i| {
+            let dev = cudarc::driver::result::device::get(i).cu("cuDeviceGet")?;
+            let mut uuid = sys::CUuuid { bytes: [0; 16] };
+            // SAFETY: a valid device and output.
+            unsafe { sys::cuDeviceGetUuid_v2(&mut uuid, dev) }.result().cu("cuDeviceGetUuid")?;
+            Ok(uuid.bytes.map(|b| b as u8))
+        })
+        .collect()
+}
+
+/// A CUDA context on the device that a Vulkan device is, with a stream of its own.
+pub struct Cuda {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    uuid: [u8; 16],
+}
+
+impl Cuda {
+    /// The CUDA device whose UUID is `device_uuid` (a Vulkan `deviceUUID`). When none is, the
+    /// error lists the CUDA devices and says how to pick the matching Vulkan device.
+    pub fn for_device_uuid(device_uuid: [u8; 16]) -> Result<Cuda> {
+        let uuids = device_uuids()?;
+        let Some(ordinal) = uuids.iter().position(|u| *u == device_uuid) else {
+            let list: Vec<String> = uuids.iter().enumerate().map(|(i, u)| format!("CUDA device {i}: {}", hex(u))).collect();
+            return Err(Error::NoMatchingDevice(format!(
+                "the Vulkan device (UUID {}) is not a CUDA device; {}. Pick the Vulkan device with the same UUID \
+                 (EXTMEM_DEVICE=N, see `extmem caps`)",
+                hex(&device_uuid),
+                if list.is_empty() { "CUDA sees no device".into() } else { list.join(", ") }
+            )));
+        };
+        let ctx = CudaContext::new(ordinal).cu("cuCtxCreate")?;
+        let stream = ctx.new_stream().cu("cuStreamCreate")?;
+        Ok(Cuda { ctx, stream, uuid: device_uuid })
+    }
+
+    /// The CUDA device of an extmem Vulkan context.
+    pub fn for_vulkan(vk: &extmem::Context) -> Result<Cuda> {
+        Self::for_device_uuid(vk.device_uuid())
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+    /// The stream every operation of this crate runs on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+    /// The device's UUID.
+    pub fn uuid(&self) -> [u8; 16] {
+        self.uuid
+    }
+
+    /// Imports exported Vulkan memory as a device pointer at the resource's offset, covering the
+    /// buffer (or, for an image, the rest of the allocation). Dedicated allocations are imported
+    /// with `CUDA_EXTERNAL_MEMORY_DEDICATED`, as CUDA requires.
+    pub fn import_memory(&self, desc: &Descriptor, fd: OwnedFd) -> Result<CudaMemory> {
+        if desc.handle_type != extmem::HandleType::OpaqueFd {
+            return Err(Error::Import(format!("CUDA imports opaque fds, not {}", desc.handle_type)));
+        }
+        if desc.device_uuid != self.uuid {
+            return Err(Error::Import(format!(
+                "the memory comes from device {}, this CUDA context is on {}",
+                hex(&desc.device_uuid),
+                hex(&self.uuid)
+            )));
+        }
+        let len = match desc.resource {
+            ResourceDesc::Buffer(b) => b.size,
+            ResourceDesc::Image(_) => desc.allocation_size - desc.offset,
+        };
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        let handle = sys::CUDA_EXTERNAL_MEMORY_HANDLE_DESC {
+            type_: sys::CUexternalMemoryHandleType::CU_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD,
+            handle: sys::CUDA_EXTERNAL_MEMORY_HANDLE_DESC_st__bindgen_ty_1 { fd: fd.as_raw_fd() },
+            size: desc.allocation_size,
+            flags: if desc.dedicated { sys::CUDA_EXTERNAL_MEMORY_DEDICATED } else { 0 },
+            reserved: [0; 16],
+        };
+        let mut ext = std::mem::MaybeUninit::uninit();
+        // SAFETY: a valid handle description; `fd` stays open during the call.
+        unsafe { sys::cuImportExternalMemory(ext.as_mut_ptr(), &handle) }.result().cu("cuImportExternalMemory")?;
+        // Imported: the CUDA driver owns the descriptor now. (On failure `fd` was closed by
+        // the `?` above dropping it.)
+        let _ = fd.into_raw_fd();
+        // SAFETY: initialised by the successful call.
+        let ext = unsafe { ext.assume_init() };
+        let buffer = sys::CUDA_EXTERNAL_MEMORY_BUFFER_DESC { offset: desc.offset, size: len, flags: 0, reserved: [0; 16] };
+        let mut ptr = 0;
+        // SAFETY: a live external memory object; the range lies in the allocation.
+        let mapped = unsafe { sys::cuExternalMemoryGetMappedBuffer(&mut ptr, ext, &buffer) }.result();
+        if let Err(e) = mapped {
+            // SAFETY: imported above, nothing mapped from it.
+            unsafe { sys::cuDestroyExternalMemory(ext) };
+            return Err(Error::Cuda { call: "cuExternalMemoryGetMappedBuffer", source: e });
+        }
+        Ok(CudaMemory { ctx: self.ctx.clone(), ext, ptr, len: len as usize })
+    }
+
+    /// Imports an exported Vulkan timeline semaphore (opaque fd).
+    pub fn import_semaphore(&self, fd: OwnedFd) -> Result<CudaSemaphore> {
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        // SAFETY: all-zero is a valid value of this C struct; the fields that matter are set.
+        let mut handle: sys::CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC = unsafe { std::mem::zeroed() };
+        handle.type_ = sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD;
+        handle.handle.fd = fd.as_raw_fd();
+        let mut sem = std::mem::MaybeUninit::uninit();
+        // SAFETY: a valid handle description; `fd` stays open during the call.
+        unsafe { sys::cuImportExternalSemaphore(sem.as_mut_ptr(), &handle) }.result().cu("cuImportExternalSemaphore")?;
+        let _ = fd.into_raw_fd(); // owned by the CUDA driver now
+        // SAFETY: initialised by the successful call.
+        Ok(CudaSemaphore { ctx: self.ctx.clone(), sem: unsafe { sem.assume_init() } })
+    }
+
+    /// Waits on the host for this crate's stream (a wait through the API that did the work).
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream.synchronize().cu("cuStreamSynchronize")
+    }
+}
+
+/// Vulkan memory seen by CUDA as a device pointer. Dropping it unmaps it and releases the
+/// import (the Vulkan side keeps its own memory).
+pub struct CudaMemory {
+    ctx: Arc<CudaContext>,
+    ext: sys::CUexternalMemory,
+    ptr: sys::CUdeviceptr,
+    len: usize,
+}
+
+impl CudaMemory {
+    /// The device pointer (at the resource's offset in the allocation).
+    pub fn device_ptr(&self) -> sys::CUdeviceptr {
+        self.ptr
+    }
+    /// The mapped length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether the mapping is empty (never, for a valid import).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies the bytes to the host on `cuda`'s stream and waits for them.
+    pub fn to_host(&self, cuda: &Cuda) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.len];
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        // SAFETY: `out` holds `len` bytes; the device range is mapped; we wait before returning.
+        unsafe { sys::cuMemcpyDtoHAsync_v2(out.as_mut_ptr().cast(), self.ptr, self.len, cuda.stream.cu_stream()) }
+            .result()
+            .cu("cuMemcpyDtoHAsync")?;
+        cuda.synchronize()?;
+        Ok(out)
+    }
+
+    /// Copies `bytes` from the host into the memory on `cuda`'s stream and waits.
+    pub fn from_host(&self, cuda: &Cuda, bytes: &[u8]) -> Result<()> {
+        if bytes.len() > self.len {
+            return Err(Error::Import(format!("{} bytes into a {}-byte mapping", bytes.len(), self.len)));
+        }
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        // SAFETY: as in `to_host`.
+        unsafe { sys::cuMemcpyHtoDAsync_v2(self.ptr, bytes.as_ptr().cast(), bytes.len(), cuda.stream.cu_stream()) }
+            .result()
+            .cu("cuMemcpyHtoDAsync")?;
+        cuda.synchronize()
+    }
+}
+
+impl Drop for CudaMemory {
+    fn drop(&mut self) {
+        let _ = self.ctx.bind_to_thread();
+        // SAFETY: the mapping and import made in `import_memory`; the crate's operations wait
+        // for their stream before returning, so nothing uses them now.
+        unsafe {
+            let _ = sys::cuMemFree_v2(self.ptr);
+            let _ = sys::cuDestroyExternalMemory(self.ext);
+        }
+    }
+}
+
+// The raw handles are plain driver objects usable from any thread with the context bound.
+unsafe impl Send for CudaMemory {}
+
+/// A Vulkan timeline semaphore seen by CUDA.
+pub struct CudaSemaphore {
+    ctx: Arc<CudaContext>,
+    sem: sys::CUexternalSemaphore,
+}
+
+impl CudaSemaphore {
+    /// Makes work submitted to `cuda`'s stream after this call wait, on the GPU, until the
+    /// semaphore reaches `value`.
+    pub fn wait(&self, cuda: &Cuda, value: u64) -> Result<()> {
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        // SAFETY: all-zero is valid; the value is set.
+        let mut params: sys::CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS = unsafe { std::mem::zeroed() };
+        params.params.fence.value = value;
+        // SAFETY: a live semaphore, one parameter set, a live stream.
+        unsafe { sys::cuWaitExternalSemaphoresAsync(&self.sem, &params, 1, cuda.stream.cu_stream()) }
+            .result()
+            .cu("cuWaitExternalSemaphoresAsync")
+    }
+
+    /// Signals `value` once the work submitted to `cuda`'s stream before this call is done.
+    pub fn signal(&self, cuda: &Cuda, value: u64) -> Result<()> {
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        // SAFETY: all-zero is valid; the value is set.
+        let mut params: sys::CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS = unsafe { std::mem::zeroed() };
+        params.params.fence.value = value;
+        // SAFETY: a live semaphore, one parameter set, a live stream.
+        unsafe { sys::cuSignalExternalSemaphoresAsync(&self.sem, &params, 1, cuda.stream.cu_stream()) }
+            .result()
+            .cu("cuSignalExternalSemaphoresAsync")
+    }
+}
+
+impl Drop for CudaSemaphore {
+    fn drop(&mut self) {
+        let _ = self.ctx.bind_to_thread();
+        // SAFETY: imported in `import_semaphore`; streams using it were synchronised by the
+        // caller's last `synchronize`.
+        unsafe {
+            let _ = sys::cuDestroyExternalSemaphore(self.sem);
+        }
+    }
+}
