@@ -55,6 +55,9 @@ run .dev/bin/extmem demo --validate
 run .dev/bin/extmem demo --validate --sync semaphore --frames 20
 run .dev/bin/extmem demo --validate --khr --buffer --sync host --frames 20
 run .dev/bin/extmem demo --validate --frames 100 --json > "$out/demo.json"
+run .dev/bin/extmem demo --cuda --frames 20
+run .dev/bin/extmem demo --cuda --sync host --frames 5
+run .dev/bin/extmem bench --cuda --json > "$out/bench-cuda.json"
 run .dev/bin/extmem bench --json > "$out/bench-khr.json"
 run .dev/bin/extmem bench --nv --sizes 4K,16M,1G --json > "$out/bench-nv.json"
 for b in .dev/bin/deps/layer-*; do

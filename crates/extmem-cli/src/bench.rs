@@ -34,6 +34,11 @@ pub struct Args {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Vulkan → CUDA instead (NVIDIA GPU and CUDA driver needed): first hand-off against CUDA
+    /// IPC and pinned staging, and the steady-state frame loop with semaphores, the counter
+    /// fast path and copies. Default sizes then: 4M,64M,1G,4G.
+    #[arg(long)]
+    cuda: bool,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -64,12 +69,12 @@ struct Steady {
     zero_copy_over_copy: f64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
-fn ms_since(t: Instant) -> f64 {
+pub fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
@@ -113,6 +118,9 @@ fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let sizes: Vec<u64> = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>().map_err(extmem::Error::Unsupported)?;
+    if args.cuda {
+        return cuda_main(&args, sizes);
+    }
     let path = if args.nv { PathKind::Nv } else { PathKind::Khr };
     let ctx = Context::new(&ContextOptions { path, app_name: "extmem bench".into(), ..Default::default() })?;
     // SAFETY: no other thread exists yet; the child inherits the variable.
@@ -184,4 +192,39 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         }
     }
     Ok(if consumer_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
+    let default_sizes = args.sizes.join(",") == "4K,64K,1M,16M,256M,1G";
+    let sizes = if default_sizes { vec![4 << 20, 64 << 20, 1 << 30, 4 << 30] } else { sizes };
+    // SAFETY: no other thread exists yet; the child inherits the variable.
+    unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
+    eprintln!("extmem bench --cuda: first hand-off to a CUDA process, medians of {}", args.repeat);
+    let first = crate::bench_cuda::first_hand_off(&sizes, args.repeat.max(1))?;
+    eprintln!("steady state, {} frames each", args.frames.max(10) * 10);
+    let steady = crate::bench_cuda::steady_state(args.frames.max(10) * 10)?;
+    let out = serde_json::json!({ "first_hand_off": first, "steady_state": steady });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out).expect("serialisable"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("First hand-off to a CUDA process (ms, median)");
+    println!("{:>12} {:>14} {:>14} {:>10} {:>15}", "bytes", "Vulkan plain", "dedicated", "CUDA IPC", "pinned staging");
+    for f in out["first_hand_off"].as_array().into_iter().flatten() {
+        println!(
+            "{:>12} {:>14.3} {:>14.3} {:>10.3} {:>15.3}",
+            f["bytes"], f["vulkan_plain_ms"].as_f64().unwrap_or(0.0), f["vulkan_dedicated_ms"].as_f64().unwrap_or(0.0),
+            f["cuda_ipc_ms"].as_f64().unwrap_or(0.0), f["pinned_staging_ms"].as_f64().unwrap_or(0.0)
+        );
+    }
+    println!("\nSteady state Vulkan fills -> CUDA uses -> back (µs per frame)");
+    println!("{:>12} {:>10} {:>10} {:>10} {:>12}", "frame", "semaphore", "counter", "copy D2D", "copy via host");
+    for f in out["steady_state"].as_array().into_iter().flatten() {
+        println!(
+            "{:>12} {:>10.1} {:>10.1} {:>10.1} {:>12.1}",
+            f["frame"].as_str().unwrap_or(""), f["semaphore_us"].as_f64().unwrap_or(0.0), f["counter_us"].as_f64().unwrap_or(0.0),
+            f["copy_device_to_device_us"].as_f64().unwrap_or(0.0), f["copy_through_host_us"].as_f64().unwrap_or(0.0)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -30,6 +30,10 @@ pub struct Args {
     /// Share a buffer of width*height*4 bytes instead of an image.
     #[arg(long)]
     buffer: bool,
+    /// The consumer is CUDA (a process without Vulkan) instead of a second VkInstance; shares a
+    /// buffer (CUDA sees linear bytes, not an image's tiling).
+    #[arg(long)]
+    cuda: bool,
     /// Make the memory exportable with the core KHR structures instead of the NV extension.
     #[arg(long)]
     khr: bool,
@@ -94,11 +98,16 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         PathKind::Nv => format!("{}: instance with VK_NV_external_memory_capabilities, device with VK_NV_external_memory (through the extmem layer)", ctx.device_name()),
         PathKind::Khr => format!("{}: core external memory (no layer)", ctx.device_name()),
     });
-    let peer = Peer::spawn(args.validate, log.t0, &[])?;
-    log.step(format!("consumer process {} connected (same uid checked)", peer.child.id()));
+    let peer = Peer::spawn(args.validate, log.t0, if args.cuda { &["--cuda"] } else { &[] })?;
+    let buffer = args.buffer || args.cuda;
+    log.step(format!(
+        "{} consumer process {} connected (same uid checked)",
+        if args.cuda { "CUDA" } else { "Vulkan" },
+        peer.child.id()
+    ));
 
     let usage = vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::SAMPLED;
-    let shared = if args.buffer {
+    let shared = if buffer {
         let size = args.width as u64 * args.height as u64 * 4;
         let desc = BufferDesc { size, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
         SharedMemory::new_buffer(&ctx, desc, HandleType::OpaqueFd, Dedicated::Always)?
@@ -108,8 +117,8 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let len = shared.data_len()? as usize;
     log.step(format!(
         "created {} ({}), {} bytes of dedicated exportable memory",
-        if args.buffer { format!("a {len}-byte buffer") } else { format!("a {}x{} R8G8B8A8_UNORM image", args.width, args.height) },
-        match (path, args.buffer) {
+        if buffer { format!("a {len}-byte buffer") } else { format!("a {}x{} R8G8B8A8_UNORM image", args.width, args.height) },
+        match (path, buffer) {
             (PathKind::Nv, false) => "VkExternalMemoryImageCreateInfoNV + VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
             (PathKind::Nv, true) => "VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
             (PathKind::Khr, _) => "VkExternalMemory*CreateInfo + VkExportMemoryAllocateInfo, OPAQUE_FD",
@@ -193,6 +202,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             "result": if failure.is_none() { "PASS" } else { "FAIL" },
             "failure": failure,
             "path": if path == PathKind::Nv { "nv" } else { "khr" },
+            "consumer": if args.cuda { "cuda" } else { "vulkan" },
             "sync": if semaphore_used { "timeline-semaphore" } else { "host" },
             "device": ctx.device_name(),
             "frames": args.frames,

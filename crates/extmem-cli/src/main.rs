@@ -2,9 +2,11 @@
 //! program with the VK_NV_external_memory layer enabled.
 
 mod bench;
+mod bench_cuda;
 mod caps;
 mod demo;
 mod peer;
+mod peer_cuda;
 mod run;
 
 use clap::{Parser, Subcommand};

@@ -23,6 +23,9 @@ pub struct Args {
     /// and writing back (demo).
     #[arg(long)]
     probe: bool,
+    /// Consume with CUDA instead of a second VkInstance.
+    #[arg(long)]
+    cuda: bool,
 }
 
 /// The seed of the pattern the consumer writes back for `frame`.
@@ -78,7 +81,7 @@ pub fn monotonic_ns() -> u64 {
 pub const T0_VAR: &str = "EXTMEM_T0_NS";
 
 /// Prints one step of the consumer, timed from the producer's start.
-fn step(t0: u64, text: impl std::fmt::Display) {
+pub fn step(t0: u64, text: impl std::fmt::Display) {
     println!("[consumer] {:>9.3} ms  {text}", monotonic_ns().saturating_sub(t0) as f64 / 1e6);
     let _ = std::io::stdout().flush();
 }
@@ -102,10 +105,13 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let start = std::env::var(T0_VAR).ok().and_then(|v| v.parse().ok()).unwrap_or_else(monotonic_ns);
     let channel = Channel::connect(&args.socket)?;
     maybe_die("connected");
+    let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
+    if args.cuda {
+        return crate::peer_cuda::run(&channel, start, quiet, args.probe);
+    }
     let ctx = Context::new(&ContextOptions { validation: args.validate, app_name: "extmem peer".into(), ..Default::default() })?;
     let mut shared: Option<SharedMemory> = None;
     let mut semaphore: Option<extmem::sync::SharedSemaphore> = None;
-    let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
     loop {
         let (message, mut fds) = channel.recv()?;
         match message {

@@ -8,12 +8,14 @@
 //! Descriptor ownership follows the CUDA documentation: a successful import passes the fd to
 //! the CUDA driver; on failure this crate closes it. Nothing is closed twice.
 
+pub use cudarc;
 use cudarc::driver::{sys, CudaContext, CudaStream, DriverError};
 use extmem::{Descriptor, ResourceDesc};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 
 mod counter;
+pub mod ipc;
 pub use counter::CounterWait;
 
 /// Why a CUDA operation failed.
@@ -171,10 +173,12 @@ impl Cuda {
     /// Imports an exported Vulkan timeline semaphore (opaque fd).
     pub fn import_semaphore(&self, fd: OwnedFd) -> Result<CudaSemaphore> {
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
-        // SAFETY: all-zero is a valid value of this C struct; the fields that matter are set.
-        let mut handle: sys::CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC = unsafe { std::mem::zeroed() };
-        handle.type_ = sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD;
-        handle.handle.fd = fd.as_raw_fd();
+        let handle = sys::CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC {
+            type_: sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+            handle: sys::CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC_st__bindgen_ty_1 { fd: fd.as_raw_fd() },
+            flags: 0,
+            reserved: [0; 16],
+        };
         let mut sem = std::mem::MaybeUninit::uninit();
         // SAFETY: a valid handle description; `fd` stays open during the call.
         unsafe { sys::cuImportExternalSemaphore(sem.as_mut_ptr(), &handle) }.result().cu("cuImportExternalSemaphore")?;

@@ -352,12 +352,7 @@ impl SharedMemory {
     /// 4 bytes at `offset` of the buffer `counter`. Another API that waits for the counter on its
     /// GPU (CUDA's `cuStreamWaitValue32`, see `extmem-cuda`) then sees the whole frame.
     pub fn write_with_counter(&self, bytes: &[u8], counter: &SharedMemory, offset: u64, value: u32) -> Result<()> {
-        let Resource::Buffer(counter_buffer, desc) = counter.resource else {
-            return Err(Error::Unsupported("the counter must live in a buffer".into()));
-        };
-        if offset % 4 != 0 || offset + 4 > desc.size {
-            return Err(Error::Unsupported(format!("counter at offset {offset} of a {}-byte buffer", desc.size)));
-        }
+        let counter_buffer = counter.counter_slot(offset)?;
         let len = self.data_len()?;
         if bytes.len() as u64 != len {
             return Err(Error::Unsupported(format!("write of {} bytes into {len} bytes", bytes.len())));
@@ -366,28 +361,67 @@ impl SharedMemory {
         let staging = cache.as_ref().expect("staging() fills it");
         staging.bytes()[..bytes.len()].copy_from_slice(bytes);
         let mut counter_holder = counter.holder.lock().unwrap_or_else(|e| e.into_inner());
-        let from = *counter_holder;
-        let family = self.ctx.queue_family();
-        let bump = |d: &ash::Device, cb: vk::CommandBuffer| {
-            let transfer = vk::PipelineStageFlags::TRANSFER;
-            // SAFETY: recording into a command buffer in the recording state; the frame's
-            // release barrier was recorded before this.
-            unsafe {
-                // ALL_COMMANDS chains with the frame's release barrier (whose second scope is
-                // BOTTOM_OF_PIPE), so the counter is written only after the frame's bytes were
-                // made available.
-                let acquire = sync::acquire_buffer(counter_buffer, from, family, vk::AccessFlags::TRANSFER_WRITE);
-                let frame_written = vk::MemoryBarrier::default()
-                    .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
-                    .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE);
-                d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::ALL_COMMANDS, transfer, vk::DependencyFlags::empty(), &[frame_written], &[acquire], &[]);
-                d.cmd_fill_buffer(cb, counter_buffer, offset, 4, value);
-                let release = sync::release_buffer(counter_buffer, family, vk::AccessFlags::TRANSFER_WRITE);
-                d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::BOTTOM_OF_PIPE, vk::DependencyFlags::empty(), &[], &[release], &[]);
-            }
-        };
+        let bump = counter_bump(counter_buffer, *counter_holder, self.ctx.queue_family(), offset, value);
         self.transfer_then(staging, true, len, None, None, Some(&bump))?;
         *counter_holder = Holder::External;
+        Ok(())
+    }
+
+    /// The buffer holding a 4-byte counter at `offset`.
+    fn counter_slot(&self, offset: u64) -> Result<vk::Buffer> {
+        let Resource::Buffer(buffer, desc) = self.resource else {
+            return Err(Error::Unsupported("the counter must live in a buffer".into()));
+        };
+        if offset % 4 != 0 || offset + 4 > desc.size {
+            return Err(Error::Unsupported(format!("counter at offset {offset} of a {}-byte buffer", desc.size)));
+        }
+        Ok(buffer)
+    }
+
+    /// Fills a buffer with the 32-bit `value` on the GPU (`vkCmdFillBuffer`: a frame produced
+    /// without any host copy), ordered by the optional semaphore wait / signal, and then, when
+    /// `counter` is given, writes its counter as [`SharedMemory::write_with_counter`] does.
+    pub fn fill_synced(
+        &self,
+        value: u32,
+        wait: Option<(&sync::SharedSemaphore, u64)>,
+        signal: Option<(&sync::SharedSemaphore, u64)>,
+        counter: Option<(&SharedMemory, u64, u32)>,
+    ) -> Result<()> {
+        let Resource::Buffer(buffer, _) = self.resource else {
+            return Err(Error::Unsupported("fill_synced on an image".into()));
+        };
+        if counter.is_some_and(|(c, ..)| std::ptr::eq(c, self)) {
+            return Err(Error::Unsupported("the counter must live in another buffer than the frame".into()));
+        }
+        let family = self.ctx.queue_family();
+        let mut holder = self.holder.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = counter.map(|(c, offset, value)| c.counter_slot(offset).map(|b| (c, b, offset, value))).transpose()?;
+        let mut counter_holder = slot.map(|(c, ..)| c.holder.lock().unwrap_or_else(|e| e.into_inner()));
+        let bump = slot.zip(counter_holder.as_deref()).map(|((_, b, offset, value), h)| counter_bump(b, *h, family, offset, value));
+        let from = *holder;
+        self.ctx.submit_with(
+            |d, cb| {
+                let transfer = vk::PipelineStageFlags::TRANSFER;
+                // SAFETY: recording into a command buffer in the recording state.
+                unsafe {
+                    let acquire = sync::acquire_buffer(buffer, from, family, vk::AccessFlags::TRANSFER_WRITE);
+                    d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::TOP_OF_PIPE, transfer, vk::DependencyFlags::empty(), &[], &[acquire], &[]);
+                    d.cmd_fill_buffer(cb, buffer, 0, vk::WHOLE_SIZE, value);
+                    let release = sync::release_buffer(buffer, family, vk::AccessFlags::TRANSFER_WRITE);
+                    d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::BOTTOM_OF_PIPE, vk::DependencyFlags::empty(), &[], &[release], &[]);
+                }
+                if let Some(bump) = &bump {
+                    bump(d, cb);
+                }
+            },
+            wait.map(|(s, v)| (s.handle(), v)),
+            signal.map(|(s, v)| (s.handle(), v)),
+        )?;
+        *holder = Holder::External;
+        if let Some(h) = counter_holder.as_deref_mut() {
+            *h = Holder::External;
+        }
         Ok(())
     }
 
@@ -533,6 +567,29 @@ impl Drop for SharedMemory {
                 Resource::Buffer(b, _) => d.destroy_buffer(b, None),
             }
             d.free_memory(self.memory, None);
+        }
+    }
+}
+
+/// Records the counter write of [`SharedMemory::write_with_counter`]: acquire the counter's
+/// buffer, wait for every earlier transfer write to be available, write `value`, release.
+fn counter_bump(buffer: vk::Buffer, from: Holder, family: u32, offset: u64, value: u32) -> impl Fn(&ash::Device, vk::CommandBuffer) {
+    move |d, cb| {
+        let transfer = vk::PipelineStageFlags::TRANSFER;
+        // SAFETY: recording into a command buffer in the recording state, after the frame's
+        // own release barrier.
+        unsafe {
+            // ALL_COMMANDS chains with the frame's release barrier (whose second scope is
+            // BOTTOM_OF_PIPE), so the counter is written only after the frame's bytes were made
+            // available.
+            let acquire = sync::acquire_buffer(buffer, from, family, vk::AccessFlags::TRANSFER_WRITE);
+            let frame_written = vk::MemoryBarrier::default()
+                .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+                .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE);
+            d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::ALL_COMMANDS, transfer, vk::DependencyFlags::empty(), &[frame_written], &[acquire], &[]);
+            d.cmd_fill_buffer(cb, buffer, offset, 4, value);
+            let release = sync::release_buffer(buffer, family, vk::AccessFlags::TRANSFER_WRITE);
+            d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::BOTTOM_OF_PIPE, vk::DependencyFlags::empty(), &[], &[release], &[]);
         }
     }
 }

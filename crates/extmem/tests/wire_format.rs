@@ -58,6 +58,12 @@ fn message() -> impl Strategy<Value = Message> {
         any::<u64>().prop_map(|len| Message::HostBytes { len }),
         Just(Message::Bye),
         Just(Message::ShareSemaphore),
+        (any::<[u8; 32]>(), any::<[u8; 32]>(), any::<u64>(), any::<[u8; 16]>()).prop_map(|(a, b, len, device_uuid)| {
+            let mut handle = [0u8; 64];
+            handle[..32].copy_from_slice(&a);
+            handle[32..].copy_from_slice(&b);
+            Message::CudaIpc { handle, len, device_uuid }
+        }),
     ]
 }
 

@@ -124,6 +124,16 @@ pub enum Message {
         /// Number of bytes.
         len: u64,
     },
+    /// A CUDA IPC handle (`cuIpcGetMemHandle`) of `len` bytes on the CUDA device `device_uuid`:
+    /// CUDA's own sharing, the baseline Vulkan → CUDA sharing is measured against.
+    CudaIpc {
+        /// The 64 opaque bytes of `CUipcMemHandle`.
+        handle: [u8; 64],
+        /// Bytes.
+        len: u64,
+        /// The CUDA device's UUID.
+        device_uuid: [u8; 16],
+    },
     /// A shared timeline semaphore (opaque fd, which comes with the message): from now on,
     /// frame `n`'s producer work signals `2n+1` and the consumer's signals `2n+2`.
     ShareSemaphore,
@@ -138,6 +148,7 @@ const T_VERDICT: u16 = 4;
 const T_BYE: u16 = 5;
 const T_HOST_BYTES: u16 = 6;
 const T_SHARE_SEMAPHORE: u16 = 7;
+const T_CUDA_IPC: u16 = 8;
 
 impl Message {
     /// How many file descriptors travel with this message.
@@ -157,6 +168,7 @@ impl Message {
             Message::Verdict { .. } => "Verdict",
             Message::HostBytes { .. } => "HostBytes",
             Message::ShareSemaphore => "ShareSemaphore",
+            Message::CudaIpc { .. } => "CudaIpc",
             Message::Bye => "Bye",
         }
     }
@@ -192,6 +204,12 @@ impl Message {
                 T_HOST_BYTES
             }
             Message::ShareSemaphore => T_SHARE_SEMAPHORE,
+            Message::CudaIpc { handle, len, device_uuid } => {
+                body.extend_from_slice(handle);
+                body.extend_from_slice(&len.to_le_bytes());
+                body.extend_from_slice(device_uuid);
+                T_CUDA_IPC
+            }
             Message::Bye => T_BYE,
         };
         let mut out = Vec::with_capacity(HEADER + body.len());
@@ -236,6 +254,7 @@ impl Message {
             }
             T_BYE => Message::Bye,
             T_SHARE_SEMAPHORE => Message::ShareSemaphore,
+            T_CUDA_IPC => Message::CudaIpc { handle: r.array("IPC handle")?, len: r.u64("length")?, device_uuid: r.array("device UUID")? },
             T_HOST_BYTES => Message::HostBytes { len: r.u64("length")? },
             other => return Err(bad(format!("unknown message type {other}"))),
         };

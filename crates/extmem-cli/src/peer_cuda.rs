@@ -1,0 +1,89 @@
+//! The CUDA consumer of `demo --cuda` and `bench --cuda`: a process with no Vulkan at all that
+//! imports what the Vulkan producer shares into CUDA, zero-copy.
+
+use crate::peer::{step, writeback_seed};
+use extmem::pattern;
+use extmem::transport::{Channel, Message};
+use extmem_cuda::ipc::IpcMapping;
+use extmem_cuda::{Cuda, CudaMemory, CudaSemaphore};
+use std::process::ExitCode;
+
+/// A CUDA error in the CLI's error type.
+pub fn cu(e: extmem_cuda::Error) -> extmem::Error {
+    extmem::Error::Unsupported(format!("CUDA: {e}"))
+}
+
+fn cuda_for<'a>(cuda: &'a mut Option<Cuda>, uuid: [u8; 16]) -> extmem::Result<&'a Cuda> {
+    if cuda.is_none() {
+        *cuda = Some(Cuda::for_device_uuid(uuid).map_err(cu)?);
+    }
+    Ok(cuda.as_ref().expect("set above"))
+}
+
+pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Result<ExitCode> {
+    let mut cuda: Option<Cuda> = None;
+    let mut memory: Option<CudaMemory> = None;
+    let mut semaphore: Option<CudaSemaphore> = None;
+    let mut ipc: Option<IpcMapping> = None;
+    loop {
+        let (message, mut fds) = channel.recv()?;
+        match message {
+            Message::Share(desc) => {
+                let fd = fds.pop().expect("checked by recv");
+                drop(memory.take()); // release the previous import first
+                let c = cuda_for(&mut cuda, desc.device_uuid)?;
+                memory = Some(c.import_memory(&desc, fd).map_err(cu)?);
+                if !quiet {
+                    step(t0, format_args!(
+                        "CUDA imported {} bytes (dedicated {}) as a device pointer, no copy",
+                        desc.allocation_size, desc.dedicated
+                    ));
+                }
+                channel.send(&Message::Verdict { ok: true, detail: "imported into CUDA".into() }, &[])?;
+            }
+            Message::ShareSemaphore => {
+                let fd = fds.pop().expect("checked by recv");
+                let c = cuda.as_ref().ok_or_else(|| extmem::Error::Protocol("ShareSemaphore before Share".into()))?;
+                semaphore = Some(c.import_semaphore(fd).map_err(cu)?);
+                if !quiet {
+                    step(t0, "CUDA imported the timeline semaphore");
+                }
+            }
+            Message::FrameReady { frame } => {
+                let (Some(c), Some(m)) = (cuda.as_ref(), memory.as_ref()) else {
+                    return Err(extmem::Error::Protocol("FrameReady before Share".into()));
+                };
+                if let Some(s) = &semaphore {
+                    s.wait(c, 2 * frame + 1).map_err(cu)?;
+                }
+                if !probe {
+                    let data = m.to_host(c).map_err(cu)?;
+                    if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
+                        let detail = format!("frame {frame}: CUDA sees byte {at} = {seen:#04x}, expected {want:#04x}");
+                        channel.send(&Message::Verdict { ok: false, detail: detail.clone() }, &[])?;
+                        return Err(extmem::Error::Peer(detail));
+                    }
+                    m.from_host(c, &pattern::fill(data.len(), writeback_seed(frame))).map_err(cu)?;
+                    if !quiet {
+                        step(t0, format_args!("frame {frame}: CUDA checked all {} bytes and wrote its own pattern back", data.len()));
+                    }
+                }
+                if let Some(s) = &semaphore {
+                    s.signal(c, 2 * frame + 2).map_err(cu)?;
+                }
+                c.synchronize().map_err(cu)?;
+                extmem::sync::signal_done(channel, frame)?;
+            }
+            Message::CudaIpc { handle, device_uuid, .. } => {
+                drop(ipc.take());
+                let c = cuda_for(&mut cuda, device_uuid)?;
+                ipc = Some(IpcMapping::open(c, handle).map_err(cu)?);
+                channel.send(&Message::Verdict { ok: true, detail: "opened".into() }, &[])?;
+            }
+            Message::Bye => break,
+            other => return Err(extmem::Error::Protocol(format!("the CUDA consumer does not take {}", other.name()))),
+        }
+    }
+    drop((ipc, semaphore, memory));
+    Ok(ExitCode::SUCCESS)
+}
