@@ -39,6 +39,9 @@ pub struct SteadyState {
     bytes: u64,
     semaphore_us: f64,
     counter_us: f64,
+    counter_host_us: f64,
+    vulkan_work_us: f64,
+    cuda_work_us: f64,
     copy_device_to_device_us: f64,
     copy_through_host_us: f64,
 }
@@ -162,28 +165,80 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
             check(unsafe { sys::cuMemcpyDtoDAsync_v2(scratch.0, mem.device_ptr(), len, stream) }, "cuMemcpyDtoDAsync")
         };
 
-        // Exported timeline semaphore: Vulkan → CUDA → Vulkan ordered on the GPUs.
+        // Up to this many Vulkan submissions stay in flight; the host waits only for the
+        // oldest one (its own fence), never for the other API's work.
+        const IN_FLIGHT: usize = 3;
+        let mut pending = std::collections::VecDeque::new();
+
+        // (a) Exported timeline semaphore both ways, pipelined: Vulkan → CUDA → Vulkan ordered
+        // on the GPUs.
         let t = Instant::now();
         for n in 0..frames {
             csem.wait(&cuda, 2 * n + 1).map_err(cu)?;
             consume()?;
             csem.signal(&cuda, 2 * n + 2).map_err(cu)?;
             let prev = (n > 0).then_some((&sem, 2 * n));
-            shared.fill_synced(n as u32, prev, Some((&sem, 2 * n + 1)), None)?;
+            pending.push_back(shared.fill_async(n as u32, prev, Some((&sem, 2 * n + 1)), None)?);
+            if pending.len() > IN_FLIGHT {
+                pending.pop_front().expect("non-empty").wait()?;
+            }
         }
+        pending.drain(..).try_for_each(|s| s.wait())?;
         cuda.synchronize().map_err(cu)?;
         let semaphore_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        let base = 2 * frames;
 
-        // Counter fast path: CUDA waits on the counter on its GPU; the hand-back is CUDA's own
-        // stream completing (a host wait through the API that did the work).
+        // (b) Counter fast path Vulkan → CUDA (cuStreamWaitValue32), semaphore CUDA → Vulkan
+        // (Vulkan's next frame waits on the GPU), pipelined.
         let t = Instant::now();
         for n in 1..=frames {
             cmem.wait_counter(&cuda, 0, n as u32).map_err(cu)?;
             consume()?;
-            shared.fill_synced(n as u32, None, None, Some((&counter, 0, n as u32)))?;
-            cuda.synchronize().map_err(cu)?;
+            csem.signal(&cuda, base + n).map_err(cu)?;
+            let prev = (n > 1).then_some((&sem, base + n - 1));
+            pending.push_back(shared.fill_async(n as u32, prev, None, Some((&counter, 0, n as u32)))?);
+            if pending.len() > IN_FLIGHT {
+                pending.pop_front().expect("non-empty").wait()?;
+            }
         }
+        pending.drain(..).try_for_each(|s| s.wait())?;
+        cuda.synchronize().map_err(cu)?;
         let counter_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+
+        // (c) Counter fast path, the hand-back through CUDA's own stream completing on the host
+        // (cuStreamSynchronize): no semaphore at all.
+        let t = Instant::now();
+        for n in 1..=frames {
+            let v = (frames + n) as u32;
+            cmem.wait_counter(&cuda, 0, v).map_err(cu)?;
+            consume()?;
+            let s = shared.fill_async(n as u32, None, None, Some((&counter, 0, v)))?;
+            cuda.synchronize().map_err(cu)?;
+            pending.push_back(s);
+            if pending.len() > IN_FLIGHT {
+                pending.pop_front().expect("non-empty").wait()?;
+            }
+        }
+        pending.drain(..).try_for_each(|s| s.wait())?;
+        let counter_host_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+
+        // The work alone, with no crossing: Vulkan's fills back to back, CUDA's copies back to
+        // back. What the loops above spend beyond this is synchronisation.
+        let t = Instant::now();
+        for n in 0..frames {
+            pending.push_back(shared.fill_async(n as u32, None, None, None)?);
+            if pending.len() > IN_FLIGHT {
+                pending.pop_front().expect("non-empty").wait()?;
+            }
+        }
+        pending.drain(..).try_for_each(|s| s.wait())?;
+        let vulkan_work_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        let t = Instant::now();
+        for _ in 0..frames {
+            consume()?;
+        }
+        cuda.synchronize().map_err(cu)?;
+        let cuda_work_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
 
         // Copying each frame instead: device to device (from the imported memory into CUDA's).
         let t = Instant::now();
@@ -205,10 +260,21 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
         }
         let copy_through_host_us = t.elapsed().as_secs_f64() * 1e6 / copy_frames as f64;
         eprintln!(
-            "  {frame}: semaphore {semaphore_us:.1} µs/frame, counter {counter_us:.1} µs/frame, \
+            "  {frame}: semaphore {semaphore_us:.1} µs/frame, counter+semaphore {counter_us:.1}, counter+host {counter_host_us:.1}, \
+             work alone: Vulkan {vulkan_work_us:.1} / CUDA {cuda_work_us:.1}, \
              copy D2D {copy_device_to_device_us:.1} µs/frame, copy via host {copy_through_host_us:.1} µs/frame"
         );
-        out.push(SteadyState { frame, bytes, semaphore_us, counter_us, copy_device_to_device_us, copy_through_host_us });
+        out.push(SteadyState {
+            frame,
+            bytes,
+            semaphore_us,
+            counter_us,
+            counter_host_us,
+            vulkan_work_us,
+            cuda_work_us,
+            copy_device_to_device_us,
+            copy_through_host_us,
+        });
         drop((csem, cmem, mem));
     }
     Ok(out)

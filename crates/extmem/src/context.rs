@@ -312,42 +312,100 @@ impl Context {
         wait: Option<(vk::Semaphore, u64)>,
         signal: Option<(vk::Semaphore, u64)>,
     ) -> Result<()> {
+        self.submit_async(record, wait, signal)?.wait()
+    }
+
+    /// Records and submits like [`Context::submit_with`] but returns at once: the
+    /// [`Submission`] waits for the GPU when asked, or when it is dropped. Frame loops keep a
+    /// few in flight, so the host never waits for the GPU between frames.
+    pub fn submit_async(
+        &self,
+        record: impl FnOnce(&ash::Device, vk::CommandBuffer),
+        wait: Option<(vk::Semaphore, u64)>,
+        signal: Option<(vk::Semaphore, u64)>,
+    ) -> Result<Submission<'_>> {
+        // The pool and the queue are used under this lock only.
         let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         let d = &self.device;
         let alloc = vk::CommandBufferAllocateInfo::default().command_pool(*pool).command_buffer_count(1);
-        // SAFETY: the pool is used under its lock only; everything made here is freed here.
+        // SAFETY: a command buffer of the locked pool, recorded and submitted here; the
+        // `Submission` (or the error path) frees it.
         unsafe {
             let cb = d.allocate_command_buffers(&alloc).vk("vkAllocateCommandBuffers")?[0];
+            let mut submission = Submission { ctx: self, cb, fence: vk::Fence::null() };
+            let begin = vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+            d.begin_command_buffer(cb, &begin).vk("vkBeginCommandBuffer")?;
+            record(d, cb);
+            d.end_command_buffer(cb).vk("vkEndCommandBuffer")?;
+            let fence = d.create_fence(&vk::FenceCreateInfo::default(), None).vk("vkCreateFence")?;
+            let (wait_sems, wait_values): (Vec<_>, Vec<_>) = wait.into_iter().unzip();
+            let (signal_sems, signal_values): (Vec<_>, Vec<_>) = signal.into_iter().unzip();
+            let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait_sems.len()];
+            let mut timeline = vk::TimelineSemaphoreSubmitInfo::default()
+                .wait_semaphore_values(&wait_values)
+                .signal_semaphore_values(&signal_values);
             let cbs = [cb];
-            let result = (|| {
-                let begin = vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
-                d.begin_command_buffer(cb, &begin).vk("vkBeginCommandBuffer")?;
-                record(d, cb);
-                d.end_command_buffer(cb).vk("vkEndCommandBuffer")?;
-                let fence = d.create_fence(&vk::FenceCreateInfo::default(), None).vk("vkCreateFence")?;
-                let (wait_sems, wait_values): (Vec<_>, Vec<_>) = wait.into_iter().unzip();
-                let (signal_sems, signal_values): (Vec<_>, Vec<_>) = signal.into_iter().unzip();
-                let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait_sems.len()];
-                let mut timeline = vk::TimelineSemaphoreSubmitInfo::default()
-                    .wait_semaphore_values(&wait_values)
-                    .signal_semaphore_values(&signal_values);
-                let mut submit = vk::SubmitInfo::default()
-                    .command_buffers(&cbs)
-                    .wait_semaphores(&wait_sems)
-                    .wait_dst_stage_mask(&stages)
-                    .signal_semaphores(&signal_sems);
-                if wait.is_some() || signal.is_some() {
-                    submit = submit.push_next(&mut timeline);
-                }
-                let submitted = d
-                    .queue_submit(self.queue, &[submit], fence)
-                    .vk("vkQueueSubmit")
-                    .and_then(|_| d.wait_for_fences(&[fence], true, u64::MAX).vk("vkWaitForFences"));
+            let mut submit = vk::SubmitInfo::default()
+                .command_buffers(&cbs)
+                .wait_semaphores(&wait_sems)
+                .wait_dst_stage_mask(&stages)
+                .signal_semaphores(&signal_sems);
+            if wait.is_some() || signal.is_some() {
+                submit = submit.push_next(&mut timeline);
+            }
+            if let Err(e) = d.queue_submit(self.queue, &[submit], fence).vk("vkQueueSubmit") {
                 d.destroy_fence(fence, None);
-                submitted
-            })();
-            d.free_command_buffers(*pool, &cbs);
-            result
+                drop(pool);
+                return Err(e);
+            }
+            submission.fence = fence;
+            drop(pool);
+            Ok(submission)
+        }
+    }
+
+}
+
+/// Work on the GPU from [`Context::submit_async`].
+#[must_use = "dropping a Submission waits for the GPU"]
+pub struct Submission<'a> {
+    ctx: &'a Context,
+    cb: vk::CommandBuffer,
+    fence: vk::Fence,
+}
+
+impl Submission<'_> {
+    /// Waits for the GPU to finish the work (a host wait on this side's own fence).
+    pub fn wait(self) -> Result<()> {
+        if self.fence == vk::Fence::null() {
+            return Ok(());
+        }
+        // SAFETY: a fence of a submitted batch.
+        unsafe { self.ctx.device.wait_for_fences(&[self.fence], true, u64::MAX) }.vk("vkWaitForFences")
+    }
+
+    /// Whether the GPU has finished the work.
+    pub fn is_done(&self) -> Result<bool> {
+        if self.fence == vk::Fence::null() {
+            return Ok(true);
+        }
+        // SAFETY: a fence of a submitted batch.
+        unsafe { self.ctx.device.get_fence_status(self.fence) }.vk("vkGetFenceStatus")
+    }
+
+}
+
+impl Drop for Submission<'_> {
+    fn drop(&mut self) {
+        let d = &self.ctx.device;
+        // SAFETY: waits for the batch before freeing what it uses.
+        unsafe {
+            if self.fence != vk::Fence::null() {
+                let _ = d.wait_for_fences(&[self.fence], true, u64::MAX);
+                d.destroy_fence(self.fence, None);
+            }
+            let pool = self.ctx.pool.lock().unwrap_or_else(|e| e.into_inner());
+            d.free_command_buffers(*pool, &[self.cb]);
         }
     }
 }

@@ -388,6 +388,18 @@ impl SharedMemory {
         signal: Option<(&sync::SharedSemaphore, u64)>,
         counter: Option<(&SharedMemory, u64, u32)>,
     ) -> Result<()> {
+        self.fill_async(value, wait, signal, counter)?.wait()
+    }
+
+    /// [`SharedMemory::fill_synced`] without waiting: the GPU work is in flight until the
+    /// returned [`Submission`] is waited for or dropped.
+    pub fn fill_async(
+        &self,
+        value: u32,
+        wait: Option<(&sync::SharedSemaphore, u64)>,
+        signal: Option<(&sync::SharedSemaphore, u64)>,
+        counter: Option<(&SharedMemory, u64, u32)>,
+    ) -> Result<crate::Submission<'_>> {
         let Resource::Buffer(buffer, _) = self.resource else {
             return Err(Error::Unsupported("fill_synced on an image".into()));
         };
@@ -400,7 +412,7 @@ impl SharedMemory {
         let mut counter_holder = slot.map(|(c, ..)| c.holder.lock().unwrap_or_else(|e| e.into_inner()));
         let bump = slot.zip(counter_holder.as_deref()).map(|((_, b, offset, value), h)| counter_bump(b, *h, family, offset, value));
         let from = *holder;
-        self.ctx.submit_with(
+        let submission = self.ctx.submit_async(
             |d, cb| {
                 let transfer = vk::PipelineStageFlags::TRANSFER;
                 // SAFETY: recording into a command buffer in the recording state.
@@ -418,11 +430,13 @@ impl SharedMemory {
             wait.map(|(s, v)| (s.handle(), v)),
             signal.map(|(s, v)| (s.handle(), v)),
         )?;
+        // Ownership moves in command order: the next submission acquires from the external
+        // queue family whether or not this one has finished.
         *holder = Holder::External;
         if let Some(h) = counter_holder.as_deref_mut() {
             *h = Holder::External;
         }
-        Ok(())
+        Ok(submission)
     }
 
     /// The cached staging buffer, replaced by a bigger one when it holds less than `len`.

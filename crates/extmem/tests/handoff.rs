@@ -330,6 +330,13 @@ fn a_counter_written_after_the_frame_is_seen_by_the_other_instance() {
         assert_eq!(their_counter.read_prefix(12).unwrap()[8..12], n.to_le_bytes());
         assert_eq!(pattern::first_mismatch(&their_frame.read().unwrap(), n as u64), None);
     }
+    // A frame produced on the GPU without host copies, submitted without waiting.
+    let pending = frame.fill_async(0xA5A5_5A5A, None, None, Some((&counter, 8, 99))).unwrap();
+    pending.wait().unwrap();
+    assert_eq!(their_counter.read_prefix(12).unwrap()[8..12], 99u32.to_le_bytes());
+    assert!(their_frame.read().unwrap().chunks(4).all(|c| c == 0xA5A5_5A5Au32.to_le_bytes()));
+    let e = expect_err(frame.fill_synced(1, None, None, Some((&frame, 0, 1))), "counter in the frame itself");
+    assert!(e.to_string().contains("another buffer"), "{e}");
     let e = expect_err(frame.write_with_counter(&pattern::fill(len, 0), &counter, 62, 1), "counter past the end");
     assert!(e.to_string().contains("counter at offset 62"), "{e}");
     drop((their_frame, their_counter, frame, counter));
