@@ -55,7 +55,7 @@ pub struct Context {
     device: ash::Device,
     queue_family: u32,
     queue: vk::Queue,
-    pool: Mutex<vk::CommandPool>,
+    commands: Mutex<Commands>,
     memory_properties: vk::PhysicalDeviceMemoryProperties,
     device_name: String,
     device_uuid: [u8; 16],
@@ -179,7 +179,7 @@ impl Context {
         let queue = unsafe { device.get_device_queue(queue_family, 0) };
         let pool_info = vk::CommandPoolCreateInfo::default()
             .queue_family_index(queue_family)
-            .flags(vk::CommandPoolCreateFlags::TRANSIENT);
+            .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER);
         // SAFETY: live device.
         let pool = unsafe { device.create_command_pool(&pool_info, None) }.vk("vkCreateCommandPool")?;
         // SAFETY: live physical device.
@@ -193,7 +193,7 @@ impl Context {
             device,
             queue_family,
             queue,
-            pool: Mutex::new(pool),
+            commands: Mutex::new(Commands { pool, idle: Vec::new() }),
             memory_properties,
             device_name,
             device_uuid: ids.device_uuid,
@@ -324,45 +324,58 @@ impl Context {
         wait: Option<(vk::Semaphore, u64)>,
         signal: Option<(vk::Semaphore, u64)>,
     ) -> Result<Submission<'_>> {
-        // The pool and the queue are used under this lock only.
-        let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        // The pool, the idle pairs and the queue are used under this lock only.
+        let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
         let d = &self.device;
-        let alloc = vk::CommandBufferAllocateInfo::default().command_pool(*pool).command_buffer_count(1);
-        // SAFETY: a command buffer of the locked pool, recorded and submitted here; the
-        // `Submission` (or the error path) frees it.
+        // SAFETY: a command buffer and fence of the locked pool, idle (their last use was
+        // waited for), recorded and submitted here; the `Submission` gives them back.
         unsafe {
-            let cb = d.allocate_command_buffers(&alloc).vk("vkAllocateCommandBuffers")?[0];
-            let mut submission = Submission { ctx: self, cb, fence: vk::Fence::null() };
-            let begin = vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
-            d.begin_command_buffer(cb, &begin).vk("vkBeginCommandBuffer")?;
-            record(d, cb);
-            d.end_command_buffer(cb).vk("vkEndCommandBuffer")?;
-            let fence = d.create_fence(&vk::FenceCreateInfo::default(), None).vk("vkCreateFence")?;
-            let (wait_sems, wait_values): (Vec<_>, Vec<_>) = wait.into_iter().unzip();
-            let (signal_sems, signal_values): (Vec<_>, Vec<_>) = signal.into_iter().unzip();
-            let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait_sems.len()];
-            let mut timeline = vk::TimelineSemaphoreSubmitInfo::default()
-                .wait_semaphore_values(&wait_values)
-                .signal_semaphore_values(&signal_values);
-            let cbs = [cb];
-            let mut submit = vk::SubmitInfo::default()
-                .command_buffers(&cbs)
-                .wait_semaphores(&wait_sems)
-                .wait_dst_stage_mask(&stages)
-                .signal_semaphores(&signal_sems);
-            if wait.is_some() || signal.is_some() {
-                submit = submit.push_next(&mut timeline);
-            }
-            if let Err(e) = d.queue_submit(self.queue, &[submit], fence).vk("vkQueueSubmit") {
-                d.destroy_fence(fence, None);
-                drop(pool);
-                return Err(e);
-            }
-            submission.fence = fence;
-            drop(pool);
+            let (cb, fence) = match commands.idle.pop() {
+                Some(pair) => pair,
+                None => {
+                    let alloc = vk::CommandBufferAllocateInfo::default().command_pool(commands.pool).command_buffer_count(1);
+                    let cb = d.allocate_command_buffers(&alloc).vk("vkAllocateCommandBuffers")?[0];
+                    match d.create_fence(&vk::FenceCreateInfo::default(), None) {
+                        Ok(f) => (cb, f),
+                        Err(e) => {
+                            d.free_command_buffers(commands.pool, &[cb]);
+                            return Err(Error::Vulkan { call: "vkCreateFence", result: e });
+                        }
+                    }
+                }
+            };
+            // Dropped after the lock guard on every path (declared first), so its `Drop` can
+            // take the lock to give the pair back.
+            let mut submission = Submission { ctx: self, cb, fence, submitted: false };
+            let result = (|| {
+                let begin = vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+                d.begin_command_buffer(cb, &begin).vk("vkBeginCommandBuffer")?;
+                record(d, cb);
+                d.end_command_buffer(cb).vk("vkEndCommandBuffer")?;
+                let (wait_sems, wait_values): (Vec<_>, Vec<_>) = wait.into_iter().unzip();
+                let (signal_sems, signal_values): (Vec<_>, Vec<_>) = signal.into_iter().unzip();
+                let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait_sems.len()];
+                let mut timeline = vk::TimelineSemaphoreSubmitInfo::default()
+                    .wait_semaphore_values(&wait_values)
+                    .signal_semaphore_values(&signal_values);
+                let cbs = [cb];
+                let mut submit = vk::SubmitInfo::default()
+                    .command_buffers(&cbs)
+                    .wait_semaphores(&wait_sems)
+                    .wait_dst_stage_mask(&stages)
+                    .signal_semaphores(&signal_sems);
+                if wait.is_some() || signal.is_some() {
+                    submit = submit.push_next(&mut timeline);
+                }
+                d.queue_submit(self.queue, &[submit], fence).vk("vkQueueSubmit")
+            })();
+            drop(commands);
+            result?;
+            submission.submitted = true;
             Ok(submission)
         }
     }
+
 
 }
 
@@ -372,42 +385,57 @@ pub struct Submission<'a> {
     ctx: &'a Context,
     cb: vk::CommandBuffer,
     fence: vk::Fence,
+    /// The batch reached the queue (so the fence will signal).
+    submitted: bool,
 }
 
 impl Submission<'_> {
     /// Waits for the GPU to finish the work (a host wait on this side's own fence).
     pub fn wait(self) -> Result<()> {
-        if self.fence == vk::Fence::null() {
+        self.wait_fence()
+    }
+
+    fn wait_fence(&self) -> Result<()> {
+        if !self.submitted {
             return Ok(());
         }
-        // SAFETY: a fence of a submitted batch.
+        // SAFETY: the fence of a submitted batch.
         unsafe { self.ctx.device.wait_for_fences(&[self.fence], true, u64::MAX) }.vk("vkWaitForFences")
     }
 
     /// Whether the GPU has finished the work.
     pub fn is_done(&self) -> Result<bool> {
-        if self.fence == vk::Fence::null() {
+        if !self.submitted {
             return Ok(true);
         }
-        // SAFETY: a fence of a submitted batch.
+        // SAFETY: the fence of a submitted batch.
         unsafe { self.ctx.device.get_fence_status(self.fence) }.vk("vkGetFenceStatus")
     }
-
 }
 
 impl Drop for Submission<'_> {
     fn drop(&mut self) {
+        // The command buffer and fence go back to the idle list once the GPU is done with
+        // them (reused: creating a fence per submission costs hundreds of µs on some drivers).
+        let waited = self.wait_fence();
         let d = &self.ctx.device;
-        // SAFETY: waits for the batch before freeing what it uses.
+        let mut commands = self.ctx.commands.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the batch finished (or never went out); the pair is idle.
         unsafe {
-            if self.fence != vk::Fence::null() {
-                let _ = d.wait_for_fences(&[self.fence], true, u64::MAX);
+            if waited.is_ok() && d.reset_fences(&[self.fence]).is_ok() {
+                commands.idle.push((self.cb, self.fence));
+            } else {
+                d.free_command_buffers(commands.pool, &[self.cb]);
                 d.destroy_fence(self.fence, None);
             }
-            let pool = self.ctx.pool.lock().unwrap_or_else(|e| e.into_inner());
-            d.free_command_buffers(*pool, &[self.cb]);
         }
     }
+}
+
+/// The command pool and the command buffer / fence pairs waiting for reuse.
+struct Commands {
+    pool: vk::CommandPool,
+    idle: Vec<(vk::CommandBuffer, vk::Fence)>,
 }
 
 impl Drop for Context {
@@ -416,7 +444,11 @@ impl Drop for Context {
         // after `submit`.
         unsafe {
             let _ = self.device.device_wait_idle();
-            self.device.destroy_command_pool(*self.pool.get_mut().unwrap_or_else(|e| e.into_inner()), None);
+            let commands = self.commands.get_mut().unwrap_or_else(|e| e.into_inner());
+            for (_, fence) in commands.idle.drain(..) {
+                self.device.destroy_fence(fence, None);
+            }
+            self.device.destroy_command_pool(commands.pool, None);
             self.device.destroy_device(None);
             if let Some(v) = self.validation.as_mut() {
                 v.uninstall();
