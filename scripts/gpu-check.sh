@@ -24,7 +24,9 @@ for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["bench"]:
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
-    strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so
+    mkdir -p .dev/bin/python && cp target/release/libextmem.so .dev/bin/python/extmem.abi3.so
+    cargo build --release -p extmem --example submit_cost && cp target/release/examples/submit_cost .dev/bin/
+    strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem.abi3.so .dev/bin/submit_cost
     if [ ! -e .dev/debs/libvulkan1_*.deb ]; then
         o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
         mkdir -p /tmp/amd64/partial && apt-get $o update -qq
@@ -57,6 +59,8 @@ run .dev/bin/extmem demo --validate --khr --buffer --sync host --frames 20
 run .dev/bin/extmem demo --validate --frames 100 --json > "$out/demo.json"
 run .dev/bin/extmem demo --cuda --frames 20
 run .dev/bin/extmem demo --cuda --sync host --frames 5
+run env PYTHONPATH=.dev/bin/python .dev/bin/extmem demo --torch python/examples/torch_consumer.py --frames 10
+run .dev/bin/submit_cost
 run .dev/bin/extmem bench --cuda --json > "$out/bench-cuda.json"
 run .dev/bin/extmem bench --json > "$out/bench-khr.json"
 run .dev/bin/extmem bench --nv --sizes 4K,16M,1G --json > "$out/bench-nv.json"

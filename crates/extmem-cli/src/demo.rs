@@ -34,6 +34,10 @@ pub struct Args {
     /// buffer (CUDA sees linear bytes, not an image's tiling).
     #[arg(long)]
     cuda: bool,
+    /// The consumer is this Python script (run with python3), e.g.
+    /// python/examples/torch_consumer.py: PyTorch gets each frame as a tensor through DLPack.
+    #[arg(long, value_name = "SCRIPT")]
+    torch: Option<std::path::PathBuf>,
     /// Make the memory exportable with the core KHR structures instead of the NV extension.
     #[arg(long)]
     khr: bool,
@@ -98,13 +102,17 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         PathKind::Nv => format!("{}: instance with VK_NV_external_memory_capabilities, device with VK_NV_external_memory (through the extmem layer)", ctx.device_name()),
         PathKind::Khr => format!("{}: core external memory (no layer)", ctx.device_name()),
     });
-    let peer = Peer::spawn(args.validate, log.t0, if args.cuda { &["--cuda"] } else { &[] })?;
-    let buffer = args.buffer || args.cuda;
-    log.step(format!(
-        "{} consumer process {} connected (same uid checked)",
-        if args.cuda { "CUDA" } else { "Vulkan" },
-        peer.child.id()
-    ));
+    let peer = match &args.torch {
+        Some(script) => {
+            let mut cmd = std::process::Command::new("python3");
+            cmd.arg(script);
+            Peer::spawn_command(cmd, log.t0)?
+        }
+        None => Peer::spawn(args.validate, log.t0, if args.cuda { &["--cuda"] } else { &[] })?,
+    };
+    let consumer_kind = if args.torch.is_some() { "PyTorch" } else if args.cuda { "CUDA" } else { "Vulkan" };
+    let buffer = args.buffer || args.cuda || args.torch.is_some();
+    log.step(format!("{consumer_kind} consumer process {} connected (same uid checked)", peer.child.id()));
 
     let usage = vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::SAMPLED;
     let shared = if buffer {
@@ -202,7 +210,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             "result": if failure.is_none() { "PASS" } else { "FAIL" },
             "failure": failure,
             "path": if path == PathKind::Nv { "nv" } else { "khr" },
-            "consumer": if args.cuda { "cuda" } else { "vulkan" },
+            "consumer": consumer_kind,
             "sync": if semaphore_used { "timeline-semaphore" } else { "host" },
             "device": ctx.device_name(),
             "frames": args.frames,

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Arguments of the hidden `extmem peer`.
 #[derive(clap::Args)]
@@ -28,10 +28,7 @@ pub struct Args {
     cuda: bool,
 }
 
-/// The seed of the pattern the consumer writes back for `frame`.
-pub fn writeback_seed(frame: u64) -> u64 {
-    frame ^ 0x5eed_0000_0000
-}
+pub use extmem::pattern::writeback_seed;
 
 /// A started peer process and the connection to it.
 pub struct Peer {
@@ -43,14 +40,21 @@ pub struct Peer {
 impl Peer {
     /// Starts `extmem peer` and waits for it to connect.
     pub fn spawn(validate: bool, t0: u64, extra: &[&str]) -> extmem::Result<Peer> {
-        let path = socket_dir().join(format!("peer-{}-{}.sock", std::process::id(), Instant::now().elapsed().as_nanos()));
-        let listener = Listener::bind(&path)?;
         let exe = std::env::current_exe().map_err(|e| extmem::Error::Io { context: "current_exe".into(), source: e })?;
         let mut cmd = Command::new(exe);
-        cmd.arg("peer").arg("--socket").arg(&path).args(extra).env(T0_VAR, t0.to_string());
+        cmd.arg("peer").args(extra);
         if validate {
             cmd.arg("--validate");
         }
+        Self::spawn_command(cmd, t0)
+    }
+
+    /// Starts `cmd --socket <path>` (any consumer that speaks the protocol, a Python one say)
+    /// and waits for it to connect.
+    pub fn spawn_command(mut cmd: Command, t0: u64) -> extmem::Result<Peer> {
+        let path = socket_dir().join(format!("peer-{}-{}.sock", std::process::id(), monotonic_ns()));
+        let listener = Listener::bind(&path)?;
+        cmd.arg("--socket").arg(&path).env(T0_VAR, t0.to_string());
         let mut child = cmd.spawn().map_err(|e| extmem::Error::Io { context: "starting the peer process".into(), source: e })?;
         match listener.accept(Duration::from_secs(60)) {
             Ok(channel) => Ok(Peer { child, channel, _listener: listener }),

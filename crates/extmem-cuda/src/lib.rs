@@ -119,6 +119,10 @@ impl Cuda {
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
+    /// The CUDA device ordinal.
+    pub fn ordinal(&self) -> usize {
+        self.ctx.ordinal()
+    }
     /// The device's UUID.
     pub fn uuid(&self) -> [u8; 16] {
         self.uuid

@@ -12,6 +12,11 @@ pub fn fill(len: usize, seed: u64) -> Vec<u8> {
     (0..len).map(|i| byte(i, seed)).collect()
 }
 
+/// The seed of the pattern a consumer writes back for `frame` in the demo's round trip.
+pub fn writeback_seed(frame: u64) -> u64 {
+    frame ^ 0x5eed_0000_0000
+}
+
 /// The first byte of `data` that differs from the pattern: (offset, seen, expected).
 pub fn first_mismatch(data: &[u8], seed: u64) -> Option<(usize, u8, u8)> {
     data.iter().enumerate().find(|&(i, &b)| b != byte(i, seed)).map(|(i, &b)| (i, b, byte(i, seed)))

@@ -1,0 +1,174 @@
+//! `import extmem` in Python: receive memory a Vulkan process shares over the extmem socket,
+//! import it into CUDA, and hand it to PyTorch (or any DLPack consumer) without a copy.
+//!
+//! ```python
+//! import torch, extmem
+//! consumer = extmem.Consumer("/run/user/0/extmem/demo.sock")
+//! shared = consumer.receive()              # import into CUDA, zero-copy
+//! tensor = torch.from_dlpack(shared)       # 1-D uint8 CUDA tensor on the same memory
+//! frame = consumer.wait_ready()            # the producer's frame is complete and visible
+//! ...                                      # use tensor (view it as (h, w, 4), ...)
+//! torch.cuda.synchronize(); consumer.done(frame)
+//! ```
+//!
+//! Synchronisation: `wait_ready` waits for the producer's message and, where a timeline
+//! semaphore was shared, makes the CUDA stream wait for it on the GPU, then waits for that
+//! stream on the host (through CUDA, the API that did the waiting). `done` signals the
+//! semaphore from CUDA and tells the producer.
+
+mod dlpack;
+
+use ::extmem::transport::{Channel, Message};
+use ::extmem::ResourceDesc;
+use extmem_cuda::{Cuda, CudaMemory, CudaSemaphore};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn err(e: impl std::fmt::Display) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}
+
+/// The consuming end of an extmem hand-off.
+#[pyclass(unsendable)]
+struct Consumer {
+    channel: Channel,
+    cuda: Option<Arc<Cuda>>,
+    semaphore: Option<CudaSemaphore>,
+}
+
+#[pymethods]
+impl Consumer {
+    /// Connects to the producer's socket (same user only).
+    #[new]
+    fn new(socket: PathBuf) -> PyResult<Self> {
+        Ok(Consumer { channel: Channel::connect(&socket).map_err(err)?, cuda: None, semaphore: None })
+    }
+
+    /// Waits for shared memory (and a semaphore, if the producer sends one right after it),
+    /// imports it into CUDA, and returns it as a DLPack-capable object.
+    fn receive(&mut self) -> PyResult<SharedBuffer> {
+        let (desc, fd) = self.channel.recv_share().map_err(err)?;
+        let len = match desc.resource {
+            ResourceDesc::Buffer(b) => b.size,
+            ResourceDesc::Image(i) => {
+                return Err(PyValueError::new_err(format!(
+                    "a {:?} {:?} image: its bytes are in the driver's tiling, not a tensor layout; share a buffer",
+                    i.format, i.tiling
+                )))
+            }
+        };
+        let cuda = match &self.cuda {
+            Some(c) => c.clone(),
+            None => {
+                let c = Arc::new(Cuda::for_device_uuid(desc.device_uuid).map_err(err)?);
+                self.cuda = Some(c.clone());
+                c
+            }
+        };
+        let memory = cuda.import_memory(&desc, fd).map_err(err)?;
+        self.channel.send(&Message::Verdict { ok: true, detail: "imported into CUDA (Python)".into() }, &[]).map_err(err)?;
+        Ok(SharedBuffer { memory: Arc::new(memory), len: len as i64, device: cuda.ordinal() as i32 })
+    }
+
+    /// Waits until the producer's next frame is complete; returns its number.
+    fn wait_ready(&mut self) -> PyResult<u64> {
+        loop {
+            let (message, mut fds) = self.channel.recv().map_err(err)?;
+            match message {
+                Message::ShareSemaphore => {
+                    let cuda = self.cuda.as_ref().ok_or_else(|| PyRuntimeError::new_err("semaphore before memory"))?;
+                    let fd = fds.pop().expect("checked by recv");
+                    self.semaphore = Some(cuda.import_semaphore(fd).map_err(err)?);
+                }
+                Message::FrameReady { frame } => {
+                    let cuda = self.cuda.as_ref().ok_or_else(|| PyRuntimeError::new_err("frame before memory"))?;
+                    if let Some(s) = &self.semaphore {
+                        s.wait(cuda, 2 * frame + 1).map_err(err)?;
+                    }
+                    cuda.synchronize().map_err(err)?;
+                    return Ok(frame);
+                }
+                Message::Bye => return Err(PyRuntimeError::new_err("the producer said Bye")),
+                other => return Err(PyRuntimeError::new_err(format!("unexpected {}", other.name()))),
+            }
+        }
+    }
+
+    /// Hands frame `frame` back to the producer. Call `torch.cuda.synchronize()` first (or
+    /// otherwise finish the work that used the tensor).
+    fn done(&mut self, frame: u64) -> PyResult<()> {
+        if let (Some(s), Some(cuda)) = (&self.semaphore, &self.cuda) {
+            s.signal(cuda, 2 * frame + 2).map_err(err)?;
+            cuda.synchronize().map_err(err)?;
+        }
+        ::extmem::sync::signal_done(&self.channel, frame).map_err(err)
+    }
+
+    /// Waits for the producer's Bye (the end of the stream).
+    fn wait_bye(&mut self) -> PyResult<()> {
+        match self.channel.recv().map_err(err)? {
+            (Message::Bye, _) => Ok(()),
+            (other, _) => Err(PyRuntimeError::new_err(format!("expected Bye, got {}", other.name()))),
+        }
+    }
+}
+
+/// Shared memory imported into CUDA: `torch.from_dlpack(shared)` gives a 1-D uint8 tensor on
+/// it. The memory stays imported while this object or any tensor made from it lives.
+#[pyclass(unsendable)]
+struct SharedBuffer {
+    memory: Arc<CudaMemory>,
+    len: i64,
+    device: i32,
+}
+
+#[pymethods]
+impl SharedBuffer {
+    /// DLPack: a capsule holding a `DLManagedTensor` (1-D uint8 on the CUDA device).
+    #[pyo3(signature = (stream=None))]
+    fn __dlpack__(&self, py: Python<'_>, stream: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        let _ = stream; // the memory is ready when `wait_ready` returns: no stream to order after
+        dlpack::capsule(py, self.memory.clone(), self.len, self.device)
+    }
+
+    /// DLPack: (kDLCUDA, device ordinal).
+    fn __dlpack_device__(&self) -> (i32, i32) {
+        (dlpack::KDL_CUDA, self.device)
+    }
+
+    /// Bytes.
+    fn __len__(&self) -> usize {
+        self.len as usize
+    }
+
+    /// The CUDA device pointer.
+    #[getter]
+    fn device_ptr(&self) -> u64 {
+        self.memory.device_ptr()
+    }
+}
+
+/// `len` bytes of extmem's check pattern for `seed` (what the demo's producer writes).
+#[pyfunction]
+fn pattern(py: Python<'_>, len: usize, seed: u64) -> Py<pyo3::types::PyBytes> {
+    pyo3::types::PyBytes::new(py, &::extmem::pattern::fill(len, seed)).unbind()
+}
+
+/// The seed the consumer writes back for `frame` in the demo.
+#[pyfunction]
+fn writeback_seed(frame: u64) -> u64 {
+    ::extmem::pattern::writeback_seed(frame)
+}
+
+/// The Python module.
+#[pymodule]
+#[pyo3(name = "extmem")]
+fn extmem_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Consumer>()?;
+    m.add_class::<SharedBuffer>()?;
+    m.add_function(wrap_pyfunction!(pattern, m)?)?;
+    m.add_function(wrap_pyfunction!(writeback_seed, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""The PyTorch consumer of `extmem demo --torch`: every frame the Vulkan producer shares is a
+torch tensor on the same GPU memory (DLPack, no copy), checked byte for byte on the GPU and
+written back.
+
+Run it through the demo:  extmem demo --torch python/examples/torch_consumer.py
+(needs torch with CUDA and the extmem module: build crates/extmem-py and put
+target/<profile>/libextmem.so on PYTHONPATH as extmem.abi3.so; scripts/gpu-check.sh does).
+"""
+import argparse
+import sys
+
+import torch
+
+import extmem
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--socket", required=True, help="the producer's extmem socket")
+    args = parser.parse_args()
+
+    consumer = extmem.Consumer(args.socket)
+    shared = consumer.receive()
+    tensor = torch.from_dlpack(shared)
+    n = len(shared)
+    assert tensor.is_cuda and tensor.dtype == torch.uint8 and tensor.numel() == n
+    assert tensor.data_ptr() == shared.device_ptr, "zero-copy: the tensor is the imported memory"
+    print(f"[torch]    tensor {tuple(tensor.shape)} {tensor.dtype} on {tensor.device}, "
+          f"data_ptr {tensor.data_ptr():#x} is the imported memory (no copy)", flush=True)
+    while True:
+        try:
+            frame = consumer.wait_ready()
+        except RuntimeError as e:
+            if "Bye" in str(e):
+                return 0
+            raise
+        expected = torch.frombuffer(bytearray(extmem.pattern(n, frame)), dtype=torch.uint8).cuda()
+        wrong = (tensor != expected).nonzero()
+        if wrong.numel():
+            at = wrong[0].item()
+            print(f"[torch] FAIL frame {frame}: byte {at} is {tensor[at].item()}, expected {expected[at].item()}")
+            return 1
+        back = torch.frombuffer(bytearray(extmem.pattern(n, extmem.writeback_seed(frame))), dtype=torch.uint8)
+        tensor.copy_(back.cuda())
+        torch.cuda.synchronize()
+        consumer.done(frame)
+        print(f"[torch]    frame {frame}: all {n} bytes match on the GPU; wrote its own pattern back", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
