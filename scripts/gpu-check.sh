@@ -61,8 +61,8 @@ run .dev/bin/extmem demo --cuda --frames 20
 run .dev/bin/extmem demo --cuda --sync host --frames 5
 run env PYTHONPATH=.dev/bin/python .dev/bin/extmem demo --torch python/examples/torch_consumer.py --frames 10
 run .dev/bin/submit_cost
-run .dev/bin/extmem bench --cuda --json > "$out/bench-cuda.json"
-run .dev/bin/extmem bench --json > "$out/bench-khr.json"
+run .dev/bin/extmem bench --cuda --json --png "$out/bench-cuda.png" > "$out/bench-cuda.json"
+run .dev/bin/extmem bench --json --png "$out/bench-vulkan.png" > "$out/bench-khr.json"
 run .dev/bin/extmem bench --nv --sizes 4K,16M,1G --json > "$out/bench-nv.json"
 for b in .dev/bin/deps/layer-*; do
     run "$b" --bench --warm-up-time 1 --measurement-time 3 2>&1 | tee "$out/layer-bench.txt"

@@ -39,6 +39,9 @@ pub struct Args {
     /// fast path and copies. Default sizes then: 4M,64M,1G,4G.
     #[arg(long)]
     cuda: bool,
+    /// Also draw the hand-off latencies into this PNG file.
+    #[arg(long, value_name = "FILE")]
+    png: Option<std::path::PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -169,6 +172,13 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         steady.push(Steady { frame, bytes, zero_copy_fps, copy_fps, zero_copy_over_copy: zero_copy_fps / copy_fps });
     }
     let consumer_ok = peer.finish()?;
+    if let Some(png) = &args.png {
+        let series = [
+            ("zero-copy (export + send + import)", handoffs.iter().map(|h| h.zero_copy_ms).collect()),
+            ("copy through host memory", handoffs.iter().map(|h| h.copy_ms).collect()),
+        ];
+        crate::plot::latency(png, &format!("First hand-off between two processes, {}", ctx.device_name()), &sizes, &series)?;
+    }
 
     if args.json {
         let out = serde_json::json!({
@@ -203,6 +213,16 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
     let first = crate::bench_cuda::first_hand_off(&sizes, args.repeat.max(1))?;
     eprintln!("steady state, {} frames each", args.frames.max(10) * 10);
     let steady = crate::bench_cuda::steady_state(args.frames.max(10) * 10)?;
+    if let Some(png) = &args.png {
+        let pick = |f: fn(&crate::bench_cuda::FirstHandOff) -> f64| first.iter().map(f).collect::<Vec<f64>>();
+        let series = [
+            ("Vulkan -> CUDA, plain allocation", pick(|f| f.vulkan_plain_ms)),
+            ("Vulkan -> CUDA, dedicated allocation", pick(|f| f.vulkan_dedicated_ms)),
+            ("CUDA IPC", pick(|f| f.cuda_ipc_ms)),
+            ("staging through pinned host memory", pick(|f| f.pinned_staging_ms)),
+        ];
+        crate::plot::latency(png, "First hand-off to a CUDA process", &sizes, &series)?;
+    }
     let out = serde_json::json!({ "first_hand_off": first, "steady_state": steady });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out).expect("serialisable"));

@@ -26,11 +26,11 @@ use std::time::Instant;
 
 #[derive(Serialize)]
 pub struct FirstHandOff {
-    bytes: u64,
-    vulkan_plain_ms: f64,
-    vulkan_dedicated_ms: f64,
-    cuda_ipc_ms: f64,
-    pinned_staging_ms: f64,
+    pub bytes: u64,
+    pub vulkan_plain_ms: f64,
+    pub vulkan_dedicated_ms: f64,
+    pub cuda_ipc_ms: f64,
+    pub pinned_staging_ms: f64,
 }
 
 #[derive(Serialize)]

@@ -7,6 +7,7 @@ mod caps;
 mod demo;
 mod peer;
 mod peer_cuda;
+mod plot;
 mod run;
 
 use clap::{Parser, Subcommand};

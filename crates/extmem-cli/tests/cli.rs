@@ -102,3 +102,18 @@ fn every_subcommand_has_help() {
         assert!(out.status.success() && stdout(&out).contains("Usage"), "{sub:?}");
     }
 }
+
+#[test]
+fn bench_prints_json_and_draws_a_png() {
+    let png = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench.png");
+    let _ = std::fs::remove_file(&png);
+    let out = extmem(&["bench", "--sizes", "4K,64K", "--repeat", "1", "--frames", "2", "--json", "--png", png.to_str().unwrap()], &[]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench --json prints JSON only");
+    assert_eq!(v["handoff"].as_array().map(Vec::len), Some(2));
+    assert!(v["handoff"][1]["copy_over_zero_copy"].as_f64().is_some_and(|r| r > 0.0));
+    assert_eq!(v["steady_state"].as_array().map(Vec::len), Some(2));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"), "a PNG file");
+    let bad = extmem(&["bench", "--sizes", "4X"], &[]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("size \"4X\""));
+}
