@@ -26,6 +26,7 @@ for l in sys.stdin:
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     mkdir -p .dev/bin/python && cp target/release/libextmem.so .dev/bin/python/extmem.abi3.so
     cargo build --release -p extmem --example submit_cost && cp target/release/examples/submit_cost .dev/bin/
+    cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf .dev/bin/ 2>/dev/null || true
     strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem.abi3.so .dev/bin/submit_cost
     if [ ! -e .dev/debs/libvulkan1_*.deb ]; then
         o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
@@ -45,6 +46,7 @@ fi
 nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -e "$nvidia_icd" ] && export VK_DRIVER_FILES="$nvidia_icd"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+[ -e .dev/bin/DejaVuSans.ttf ] && export EXTMEM_FONT=.dev/bin/DejaVuSans.ttf
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt" || true
 status=0
 run() { echo "== $*" >&2; "$@" || { echo "FAILED ($?): $*"; status=1; }; }

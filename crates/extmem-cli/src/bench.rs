@@ -121,6 +121,9 @@ fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let sizes: Vec<u64> = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>().map_err(extmem::Error::Unsupported)?;
+    if args.png.is_some() {
+        crate::plot::check_font()?;
+    }
     if args.cuda {
         return cuda_main(&args, sizes);
     }

@@ -5,12 +5,29 @@ use std::path::Path;
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
+/// The font file: `$EXTMEM_FONT`, else DejaVu Sans where Debian puts it.
+fn font_path() -> std::path::PathBuf {
+    std::env::var_os("EXTMEM_FONT").map_or_else(|| FONT.into(), Into::into)
+}
+
+/// Fails early, before a long benchmark, when the plot could not be drawn.
+pub fn check_font() -> extmem::Result<()> {
+    let path = font_path();
+    if path.is_file() {
+        return Ok(());
+    }
+    Err(extmem::Error::Unsupported(format!(
+        "--png needs the font {} (Debian: apt-get install fonts-dejavu-core, or set EXTMEM_FONT to a .ttf file)",
+        path.display()
+    )))
+}
+
 fn font() -> extmem::Result<()> {
-    let bytes = std::fs::read(FONT)
-        .map_err(|e| extmem::Error::Io { context: format!("reading {FONT} (Debian: apt-get install fonts-dejavu-core)"), source: e })?;
+    let path = font_path();
+    let bytes = std::fs::read(&path).map_err(|e| extmem::Error::Io { context: format!("reading {}", path.display()), source: e })?;
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-        .map_err(|_| extmem::Error::Unsupported(format!("{FONT} is not a font plotters can read")))
+        .map_err(|_| extmem::Error::Unsupported(format!("{} is not a font plotters can read", path.display())))
 }
 
 /// A log-log plot of latency (ms) against size (bytes), one line per series.
