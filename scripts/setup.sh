@@ -20,7 +20,7 @@ if ! command -v cargo >/dev/null; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi
 command -v cargo >/dev/null || {
-    echo "extmem setup: no Rust toolchain found; install Rust 1.80 or newer (https://rustup.rs) and run this again" >&2
+    echo "extmem setup: no Rust toolchain found; install Rust 1.82 or newer (https://rustup.rs) and run this again" >&2
     exit 1
 }
 

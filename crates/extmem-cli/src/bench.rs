@@ -167,7 +167,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             extmem::sync::wait_done(&peer.channel, n)?;
         }
         let zero_copy_fps = args.frames as f64 / t.elapsed().as_secs_f64();
-        let copy_frames = args.frames.min(10).max(1);
+        let copy_frames = args.frames.clamp(1, 10);
         let t = Instant::now();
         for _ in 0..copy_frames {
             copy(&peer, &shared)?;

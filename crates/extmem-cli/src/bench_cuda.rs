@@ -17,7 +17,7 @@ use extmem::sync::SharedSemaphore;
 use extmem::transport::Message;
 use extmem::{vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, SharedMemory};
 use extmem_cuda::cudarc::driver::sys;
-use extmem_cuda::ipc::IpcAllocation;
+use extmem_cuda::DeviceAllocation;
 use extmem_cuda::{CounterWait, Cuda};
 use serde::Serialize;
 use std::os::fd::AsFd;
@@ -58,23 +58,6 @@ fn ack(peer: &Peer) -> extmem::Result<()> {
     }
 }
 
-/// CUDA-owned device memory.
-struct DeviceAlloc(sys::CUdeviceptr);
-impl DeviceAlloc {
-    fn new(len: usize) -> extmem::Result<DeviceAlloc> {
-        let mut p = 0;
-        // SAFETY: a plain allocation, freed on drop; the caller bound the context.
-        unsafe { sys::cuMemAlloc_v2(&mut p, len) }.result().map_err(|e| cu(extmem_cuda::Error::Cuda { call: "cuMemAlloc", source: e }))?;
-        Ok(DeviceAlloc(p))
-    }
-}
-impl Drop for DeviceAlloc {
-    fn drop(&mut self) {
-        // SAFETY: allocated by `new`.
-        unsafe { sys::cuMemFree_v2(self.0) };
-    }
-}
-
 /// Pinned host memory.
 struct Pinned(*mut std::ffi::c_void);
 impl Pinned {
@@ -106,10 +89,10 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
         let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         let plain = buffer(&ctx, size, Dedicated::Never)?;
         let dedicated = buffer(&ctx, size, Dedicated::Always)?;
-        let ipc = IpcAllocation::new(&cuda, len).map_err(cu)?;
+        let ipc = DeviceAllocation::new(&cuda, len).map_err(cu)?;
         cuda.context().bind_to_thread().map_err(|e| cu(extmem_cuda::Error::Cuda { call: "cuCtxSetCurrent", source: e }))?;
         let pinned = Pinned::new(len)?;
-        let target = DeviceAlloc::new(len)?;
+        let target = DeviceAllocation::new(&cuda, len).map_err(cu)?;
         for _ in 0..repeat {
             for (i, shared) in [&plain, &dedicated].into_iter().enumerate() {
                 let t = Instant::now();
@@ -121,7 +104,7 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
                 ack(&peer)?; // the consumer released the previous import (not timed)
             }
             let t = Instant::now();
-            let handle = ipc.handle().map_err(cu)?;
+            let handle = ipc.ipc_handle().map_err(cu)?;
             peer.channel.send(&Message::CudaIpc { handle, len: size, device_uuid: cuda.uuid() }, &[])?;
             ack(&peer)?;
             times[2].push(ms_since(t));
@@ -130,7 +113,7 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
             // SAFETY: `len` bytes each; synchronous copies.
             unsafe {
                 check(sys::cuMemcpyDtoH_v2(pinned.0, ipc.device_ptr(), len), "cuMemcpyDtoH")?;
-                check(sys::cuMemcpyHtoD_v2(target.0, pinned.0, len), "cuMemcpyHtoD")?;
+                check(sys::cuMemcpyHtoD_v2(target.device_ptr(), pinned.0, len), "cuMemcpyHtoD")?;
             }
             times[3].push(ms_since(t));
         }
@@ -147,7 +130,6 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
 pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
     let ctx = Context::new(&ContextOptions { app_name: "extmem bench --cuda".into(), ..Default::default() })?;
     let cuda = Cuda::for_vulkan(&ctx).map_err(cu)?;
-    let stream = cuda.stream().cu_stream();
     let mut out = Vec::new();
     for (frame, w, h) in [("1080p RGBA8", 1920u64, 1080u64), ("4K RGBA8", 3840, 2160)] {
         let bytes = w * h * 4;
@@ -161,11 +143,8 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
         let sem = SharedSemaphore::new_timeline(&ctx)?;
         let csem = cuda.import_semaphore(sem.export()?).map_err(cu)?;
         cuda.context().bind_to_thread().map_err(|e| cu(extmem_cuda::Error::Cuda { call: "cuCtxSetCurrent", source: e }))?;
-        let scratch = DeviceAlloc::new(len)?;
-        let consume = || -> extmem::Result<()> {
-            // SAFETY: both ranges hold `len` bytes; asynchronous on the stream.
-            check(unsafe { sys::cuMemcpyDtoDAsync_v2(scratch.0, mem.device_ptr(), len, stream) }, "cuMemcpyDtoDAsync")
-        };
+        let scratch = DeviceAllocation::new(&cuda, len).map_err(cu)?;
+        let consume = || scratch.copy_from(&cuda, mem.device_ptr(), len).map_err(cu);
 
         // Up to this many Vulkan submissions stay in flight; the host waits only for the
         // oldest one (its own fence), never for the other API's work.
@@ -258,7 +237,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
             shared.fill_synced(n as u32, None, None, None)?;
             let host = shared.read()?;
             // SAFETY: `len` bytes each side.
-            check(unsafe { sys::cuMemcpyHtoD_v2(scratch.0, host.as_ptr().cast(), len) }, "cuMemcpyHtoD")?;
+            check(unsafe { sys::cuMemcpyHtoD_v2(scratch.device_ptr(), host.as_ptr().cast(), len) }, "cuMemcpyHtoD")?;
         }
         let copy_through_host_us = t.elapsed().as_secs_f64() * 1e6 / copy_frames as f64;
         eprintln!(

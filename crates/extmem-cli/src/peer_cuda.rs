@@ -13,7 +13,7 @@ pub fn cu(e: extmem_cuda::Error) -> extmem::Error {
     extmem::Error::Unsupported(format!("CUDA: {e}"))
 }
 
-fn cuda_for<'a>(cuda: &'a mut Option<Cuda>, uuid: [u8; 16]) -> extmem::Result<&'a Cuda> {
+fn cuda_for(cuda: &mut Option<Cuda>, uuid: [u8; 16]) -> extmem::Result<&Cuda> {
     if cuda.is_none() {
         *cuda = Some(Cuda::for_device_uuid(uuid).map_err(cu)?);
     }

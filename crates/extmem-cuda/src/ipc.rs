@@ -1,25 +1,26 @@
-//! CUDA's own inter-process sharing (`cuIpcGetMemHandle` / `cuIpcOpenMemHandle`), the baseline
-//! that Vulkan → CUDA sharing is measured against.
+//! Memory CUDA allocates itself, and CUDA's own inter-process sharing of it
+//! (`cuIpcGetMemHandle` / `cuIpcOpenMemHandle`): the baseline Vulkan → CUDA sharing is measured
+//! against, and scratch memory for tests and benchmarks.
 
 use crate::{CuCall, Cuda, Result};
 use cudarc::driver::{sys, CudaContext};
 use std::sync::Arc;
 
-/// Device memory allocated by CUDA, with its IPC handle.
-pub struct IpcAllocation {
+/// Device memory allocated by CUDA (`cuMemAlloc`), shareable through an IPC handle.
+pub struct DeviceAllocation {
     ctx: Arc<CudaContext>,
     ptr: sys::CUdeviceptr,
     len: usize,
 }
 
-impl IpcAllocation {
+impl DeviceAllocation {
     /// Allocates `len` bytes with `cuMemAlloc`.
-    pub fn new(cuda: &Cuda, len: usize) -> Result<IpcAllocation> {
+    pub fn new(cuda: &Cuda, len: usize) -> Result<DeviceAllocation> {
         cuda.context().bind_to_thread().cu("cuCtxSetCurrent")?;
         let mut ptr = 0;
         // SAFETY: a plain device allocation, freed on drop.
         unsafe { sys::cuMemAlloc_v2(&mut ptr, len) }.result().cu("cuMemAlloc")?;
-        Ok(IpcAllocation { ctx: cuda.context().clone(), ptr, len })
+        Ok(DeviceAllocation { ctx: cuda.context().clone(), ptr, len })
     }
 
     /// The device pointer.
@@ -35,8 +36,25 @@ impl IpcAllocation {
         self.len == 0
     }
 
+    /// Copies `len` bytes from `src` into this allocation on `cuda`'s stream (asynchronous).
+    pub fn copy_from(&self, cuda: &Cuda, src: sys::CUdeviceptr, len: usize) -> Result<()> {
+        assert!(len <= self.len, "copy of {len} bytes into {}", self.len);
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        // SAFETY: both ranges hold `len` device bytes; ordered on the stream.
+        unsafe { sys::cuMemcpyDtoDAsync_v2(self.ptr, src, len, cuda.stream().cu_stream()) }.result().cu("cuMemcpyDtoDAsync")
+    }
+
+    /// Waits for `cuda`'s stream, then copies the bytes to the host.
+    pub fn to_host(&self, cuda: &Cuda) -> Result<Vec<u8>> {
+        cuda.synchronize()?;
+        let mut out = vec![0u8; self.len];
+        // SAFETY: `len` bytes each side; synchronous.
+        unsafe { sys::cuMemcpyDtoH_v2(out.as_mut_ptr().cast(), self.ptr, self.len) }.result().cu("cuMemcpyDtoH")?;
+        Ok(out)
+    }
+
     /// A new IPC handle (64 opaque bytes another process opens).
-    pub fn handle(&self) -> Result<[u8; 64]> {
+    pub fn ipc_handle(&self) -> Result<[u8; 64]> {
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
         let mut h = std::mem::MaybeUninit::<sys::CUipcMemHandle>::uninit();
         // SAFETY: a live allocation; the handle is written by the call.
@@ -47,7 +65,7 @@ impl IpcAllocation {
     }
 }
 
-impl Drop for IpcAllocation {
+impl Drop for DeviceAllocation {
     fn drop(&mut self) {
         let _ = self.ctx.bind_to_thread();
         // SAFETY: allocated by `new`.

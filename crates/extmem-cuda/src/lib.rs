@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 mod counter;
 pub mod ipc;
+pub use ipc::{DeviceAllocation, IpcMapping};
 pub use counter::CounterWait;
 
 /// Why a CUDA operation failed.
@@ -258,8 +259,12 @@ impl Drop for CudaMemory {
     }
 }
 
-// The raw handles are plain driver objects usable from any thread with the context bound.
+// SAFETY: the raw handles are driver objects; the CUDA driver API is thread-safe and every
+// method binds the context before using them, so the mapping can move and be shared across
+// threads (a DLPack deleter may run on any thread).
 unsafe impl Send for CudaMemory {}
+// SAFETY: as above; `&self` methods only read the handles.
+unsafe impl Sync for CudaMemory {}
 
 /// A Vulkan timeline semaphore seen by CUDA.
 pub struct CudaSemaphore {

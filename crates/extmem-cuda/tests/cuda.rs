@@ -6,7 +6,7 @@
 use cudarc::driver::sys;
 use extmem::sync::SharedSemaphore;
 use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, SharedMemory};
-use extmem_cuda::{CounterWait, Cuda, Error};
+use extmem_cuda::{CounterWait, Cuda, DeviceAllocation, Error};
 use std::sync::Arc;
 
 /// Says a test was skipped, past the test harness's output capture (which would hide it).
@@ -47,35 +47,6 @@ fn open_fds() -> usize {
 fn assert_clean(ctx: &Context) {
     let m = ctx.validation_messages();
     assert!(m.is_empty(), "validation: {}", m.join("\n"));
-}
-
-/// CUDA-owned scratch memory for copies the test checks later.
-struct Scratch(sys::CUdeviceptr);
-impl Scratch {
-    fn new(cuda: &Cuda, len: usize) -> Scratch {
-        cuda.context().bind_to_thread().unwrap();
-        let mut p = 0;
-        // SAFETY: a plain device allocation, freed on drop.
-        unsafe { sys::cuMemAlloc_v2(&mut p, len) }.result().unwrap();
-        Scratch(p)
-    }
-    fn copy_from(&self, cuda: &Cuda, src: sys::CUdeviceptr, len: usize) {
-        // SAFETY: both ranges are `len` bytes of device memory; asynchronous on the stream.
-        unsafe { sys::cuMemcpyDtoDAsync_v2(self.0, src, len, cuda.stream().cu_stream()) }.result().unwrap();
-    }
-    fn to_host(&self, cuda: &Cuda, len: usize) -> Vec<u8> {
-        cuda.synchronize().unwrap();
-        let mut out = vec![0u8; len];
-        // SAFETY: `len` bytes each side.
-        unsafe { sys::cuMemcpyDtoH_v2(out.as_mut_ptr().cast(), self.0, len) }.result().unwrap();
-        out
-    }
-}
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // SAFETY: allocated by `new`.
-        unsafe { sys::cuMemFree_v2(self.0) };
-    }
 }
 
 #[test]
@@ -129,11 +100,11 @@ fn semaphore_orders_vulkan_and_cuda_on_the_gpu_every_frame() {
     let mem = cuda.import_memory(&desc, fd).unwrap();
     let sem = SharedSemaphore::new_timeline(&ctx).unwrap();
     let csem = cuda.import_semaphore(sem.export().unwrap()).unwrap();
-    let scratch = Scratch::new(&cuda, len);
+    let scratch = DeviceAllocation::new(&cuda, len).unwrap();
     for frame in 0..100u64 {
         // CUDA's side is queued first: it must wait on the GPU for Vulkan's frame.
         csem.wait(&cuda, 2 * frame + 1).unwrap();
-        scratch.copy_from(&cuda, mem.device_ptr(), len);
+        scratch.copy_from(&cuda, mem.device_ptr(), len).unwrap();
         // SAFETY: the mapping holds `len` bytes; asynchronous on the stream.
         unsafe { sys::cuMemsetD8Async(mem.device_ptr(), (frame % 251) as u8, len, cuda.stream().cu_stream()) }.result().unwrap();
         csem.signal(&cuda, 2 * frame + 2).unwrap();
@@ -142,7 +113,7 @@ fn semaphore_orders_vulkan_and_cuda_on_the_gpu_every_frame() {
         shared.write_synced(&pattern::fill(len, frame), prev, Some((&sem, 2 * frame + 1))).unwrap();
         let back = shared.read_synced(Some((&sem, 2 * frame + 2)), None).unwrap();
         assert!(back.iter().all(|&b| b == (frame % 251) as u8), "frame {frame}: Vulkan sees CUDA's write");
-        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda, len), frame), None, "frame {frame}: CUDA saw Vulkan's frame");
+        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame), None, "frame {frame}: CUDA saw Vulkan's frame");
     }
     cuda.synchronize().unwrap();
     drop((csem, mem));
@@ -159,12 +130,12 @@ fn counter_fast_path_delivers_every_byte_of_every_frame() {
     let (d1, f1) = frame_mem.export().unwrap();
     let (d2, f2) = counter.export().unwrap();
     let (cframe, ccounter) = (cuda.import_memory(&d1, f1).unwrap(), cuda.import_memory(&d2, f2).unwrap());
-    let scratch = Scratch::new(&cuda, len);
+    let scratch = DeviceAllocation::new(&cuda, len).unwrap();
     for frame in 1..=300u32 {
         ccounter.wait_counter(&cuda, 0, frame).unwrap();
-        scratch.copy_from(&cuda, cframe.device_ptr(), len);
+        scratch.copy_from(&cuda, cframe.device_ptr(), len).unwrap();
         frame_mem.write_with_counter(&pattern::fill(len, frame as u64), &counter, 0, frame).unwrap();
-        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda, len), frame as u64), None, "frame {frame}");
+        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame as u64), None, "frame {frame}");
     }
     drop((cframe, ccounter));
     drop((frame_mem, counter));

@@ -28,10 +28,8 @@ pub const LAYER_NAME: &CStr = c"VK_LAYER_EXTMEM_external_memory";
 
 /// Runs `f`, turning a panic into `on_panic` so that no unwinding ever crosses into C.
 fn guarded<R>(on_panic: R, f: impl FnOnce() -> R) -> R {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        // The panic hook already printed the message.
-        on_panic
-    })
+    // On a panic the hook has already printed the message.
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
 }
 
 /// Loader–layer interface negotiation (interface version 2).

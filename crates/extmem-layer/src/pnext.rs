@@ -168,8 +168,7 @@ mod tests {
     #[test]
     fn unknown_predecessor_is_refused() {
         let mut nv = vk::ExportMemoryAllocateInfoNV::default();
-        let mut odd = vk::PhysicalDeviceFeatures2::default();
-        odd.p_next = &mut nv as *mut _ as *mut c_void;
+        let odd = vk::PhysicalDeviceFeatures2 { p_next: &mut nv as *mut _ as *mut c_void, ..Default::default() };
         let head = &odd as *const _ as *const c_void;
         assert!(unsafe { ChainWithout::new(head, &nv as *const _ as *const _) }.is_none());
     }

@@ -23,6 +23,9 @@ pub enum Dedicated {
     Never,
 }
 
+/// Extra commands recorded after a transfer's release barrier.
+type Then<'a> = Option<&'a dyn Fn(&ash::Device, vk::CommandBuffer)>;
+
 #[derive(Clone, Copy, Debug)]
 enum Resource {
     Image(vk::Image, ImageDesc),
@@ -337,6 +340,17 @@ impl SharedMemory {
     /// [`SharedMemory::write`], with the GPU waiting for `wait` (semaphore, timeline value)
     /// before the copy and signalling `signal` after it.
     pub fn write_synced(&self, bytes: &[u8], wait: Option<(&sync::SharedSemaphore, u64)>, signal: Option<(&sync::SharedSemaphore, u64)>) -> Result<()> {
+        self.write_then(bytes, wait, signal, None)
+    }
+
+    /// Uploads `bytes` through the staging buffer, recording `then` after the release.
+    fn write_then(
+        &self,
+        bytes: &[u8],
+        wait: Option<(&sync::SharedSemaphore, u64)>,
+        signal: Option<(&sync::SharedSemaphore, u64)>,
+        then: Then<'_>,
+    ) -> Result<()> {
         let len = self.data_len()?;
         if bytes.len() as u64 != len {
             return Err(Error::Unsupported(format!("write of {} bytes into {len} bytes", bytes.len())));
@@ -344,7 +358,7 @@ impl SharedMemory {
         let cache = self.staging(len)?;
         let staging = cache.as_ref().expect("staging() fills it");
         staging.bytes()[..bytes.len()].copy_from_slice(bytes);
-        self.transfer(staging, true, len, wait, signal)
+        self.transfer_then(staging, true, len, wait, signal, then)
     }
 
     /// [`SharedMemory::write`], then, in the same submission and only after the frame's bytes
@@ -353,16 +367,9 @@ impl SharedMemory {
     /// GPU (CUDA's `cuStreamWaitValue32`, see `extmem-cuda`) then sees the whole frame.
     pub fn write_with_counter(&self, bytes: &[u8], counter: &SharedMemory, offset: u64, value: u32) -> Result<()> {
         let counter_buffer = counter.counter_slot(offset)?;
-        let len = self.data_len()?;
-        if bytes.len() as u64 != len {
-            return Err(Error::Unsupported(format!("write of {} bytes into {len} bytes", bytes.len())));
-        }
-        let cache = self.staging(len)?;
-        let staging = cache.as_ref().expect("staging() fills it");
-        staging.bytes()[..bytes.len()].copy_from_slice(bytes);
         let mut counter_holder = counter.holder.lock().unwrap_or_else(|e| e.into_inner());
         let bump = counter_bump(counter_buffer, *counter_holder, self.ctx.queue_family(), offset, value);
-        self.transfer_then(staging, true, len, None, None, Some(&bump))?;
+        self.write_then(bytes, None, None, Some(&bump))?;
         *counter_holder = Holder::External;
         Ok(())
     }
@@ -499,7 +506,7 @@ impl SharedMemory {
         len: u64,
         wait: Option<(&sync::SharedSemaphore, u64)>,
         signal: Option<(&sync::SharedSemaphore, u64)>,
-        then: Option<&dyn Fn(&ash::Device, vk::CommandBuffer)>,
+        then: Then<'_>,
     ) -> Result<()> {
         let mut holder = self.holder.lock().unwrap_or_else(|e| e.into_inner());
         let family = self.ctx.queue_family();
