@@ -22,11 +22,11 @@ def main() -> int:
 
     consumer = extmem.Consumer(args.socket)
     shared = consumer.receive()
-    tensor = torch.from_dlpack(shared)
-    n = len(shared)
-    assert tensor.is_cuda and tensor.dtype == torch.uint8 and tensor.numel() == n
+    tensor = torch.from_dlpack(shared)  # an image: (height, width, 4) with its row pitch; a buffer: 1-D
+    n = tensor.numel()
+    assert tensor.is_cuda and tensor.dtype == torch.uint8 and list(tensor.shape) == shared.shape
     assert tensor.data_ptr() == shared.device_ptr, "zero-copy: the tensor is the imported memory"
-    print(f"[torch]    tensor {tuple(tensor.shape)} {tensor.dtype} on {tensor.device}, "
+    print(f"[torch]    tensor {tuple(tensor.shape)} strides {tensor.stride()} {tensor.dtype} on {tensor.device}, "
           f"data_ptr {tensor.data_ptr():#x} is the imported memory (no copy)", flush=True)
     while True:
         try:
@@ -35,14 +35,16 @@ def main() -> int:
             if "Bye" in str(e):
                 return 0
             raise
+        # The producer's pattern runs over the texels row by row, tightly packed.
+        seen = tensor.contiguous().view(-1)
         expected = torch.frombuffer(bytearray(extmem.pattern(n, frame)), dtype=torch.uint8).cuda()
-        wrong = (tensor != expected).nonzero()
+        wrong = (seen != expected).nonzero()
         if wrong.numel():
             at = wrong[0].item()
-            print(f"[torch] FAIL frame {frame}: byte {at} is {tensor[at].item()}, expected {expected[at].item()}")
+            print(f"[torch] FAIL frame {frame}: byte {at} is {seen[at].item()}, expected {expected[at].item()}")
             return 1
         back = torch.frombuffer(bytearray(extmem.pattern(n, extmem.writeback_seed(frame))), dtype=torch.uint8)
-        tensor.copy_(back.cuda())
+        tensor.copy_(back.cuda().view(tensor.shape))
         torch.cuda.synchronize()
         consumer.done(frame)
         print(f"[torch]    frame {frame}: all {n} bytes match on the GPU; wrote its own pattern back", flush=True)

@@ -111,7 +111,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         None => Peer::spawn(args.validate, log.t0, if args.cuda { &["--cuda"] } else { &[] })?,
     };
     let consumer_kind = if args.torch.is_some() { "PyTorch" } else if args.cuda { "CUDA" } else { "Vulkan" };
-    let buffer = args.buffer || args.cuda || args.torch.is_some();
+    let buffer = args.buffer || args.cuda;
     log.step(format!("{consumer_kind} consumer process {} connected (same uid checked)", peer.child.id()));
 
     let usage = vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::SAMPLED;
@@ -120,12 +120,23 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         let desc = BufferDesc { size, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
         SharedMemory::new_buffer(&ctx, desc, HandleType::OpaqueFd, Dedicated::Always)?
     } else {
-        SharedMemory::new_image(&ctx, ImageDesc::new_2d(vk::Format::R8G8B8A8_UNORM, args.width, args.height, usage), HandleType::OpaqueFd, Dedicated::Always)?
+        let mut desc = ImageDesc::new_2d(vk::Format::R8G8B8A8_UNORM, args.width, args.height, usage);
+        if args.torch.is_some() {
+            // PyTorch addresses the texels: a LINEAR image, whose row pitch travels with it.
+            desc.tiling = vk::ImageTiling::LINEAR;
+            desc.usage = vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST;
+        }
+        SharedMemory::new_image(&ctx, desc, HandleType::OpaqueFd, Dedicated::Always)?
     };
     let len = shared.data_len()? as usize;
     log.step(format!(
         "created {} ({}), {} bytes of dedicated exportable memory",
-        if buffer { format!("a {len}-byte buffer") } else { format!("a {}x{} R8G8B8A8_UNORM image", args.width, args.height) },
+        if buffer {
+            format!("a {len}-byte buffer")
+        } else {
+            let linear = if args.torch.is_some() { format!(" LINEAR (row pitch {})", shared.row_pitch()) } else { String::new() };
+            format!("a {}x{} R8G8B8A8_UNORM{linear} image", args.width, args.height)
+        },
         match (path, buffer) {
             (PathKind::Nv, false) => "VkExternalMemoryImageCreateInfoNV + VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
             (PathKind::Nv, true) => "VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",

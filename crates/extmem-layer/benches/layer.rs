@@ -1,7 +1,8 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 //! The layer's cost, measured side by side in one run: the NV format query through the layer
-//! against the KHR query it stands for without the layer, and `vkAllocateMemory` with the NV
-//! export structure (rewritten by the layer) against the KHR one (no layer).
+//! against the KHR query it stands for without the layer, `vkAllocateMemory` with the NV
+//! export structure (rewritten by the layer) against the KHR one (no layer), and a command the
+//! layer does not intercept.
 //!
 //! `cargo bench -p extmem-layer`
 
@@ -82,5 +83,28 @@ fn allocate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, query, allocate);
+/// A command the layer does not intercept: the application calls the driver's own pointer, so
+/// this should read 1.0x.
+fn not_intercepted(c: &mut Criterion) {
+    let nv_inst = TestInstance::new(&InstanceSpec::nv(Validation::Off));
+    let nv_dev = TestDevice::new(&nv_inst, &[ash::nv::external_memory::NAME]);
+    let plain = TestInstance::new(&InstanceSpec::plain(Validation::Off));
+    let plain_dev = TestDevice::new(&plain, &[]);
+    let info = vk::BufferCreateInfo::default().size(4096).usage(vk::BufferUsageFlags::TRANSFER_DST);
+    let mut g = c.benchmark_group("not_intercepted_create_destroy_buffer");
+    for (name, dev) in [("nv_device_through_layer", &nv_dev), ("without_layer", &plain_dev)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                // SAFETY: valid arguments; destroyed at once.
+                unsafe {
+                    let buffer = dev.device.create_buffer(&info, None).unwrap();
+                    dev.device.destroy_buffer(buffer, None);
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, query, allocate, not_intercepted);
 criterion_main!(benches);

@@ -10,6 +10,59 @@ use std::sync::Arc;
 /// `kDLCUDA`.
 pub const KDL_CUDA: i32 = 2;
 const KDL_UINT: u8 = 1;
+const KDL_FLOAT: u8 = 2;
+
+/// Shape, element type and strides of the tensor a descriptor describes.
+pub struct Layout {
+    /// Dimensions.
+    pub shape: Vec<i64>,
+    /// Strides in elements (`None`: compact row-major).
+    pub strides: Option<Vec<i64>>,
+    code: u8,
+    bits: u8,
+}
+
+impl Layout {
+    /// A buffer is 1-D uint8; a LINEAR 2D image of a known format is height x width x channels
+    /// with its row pitch; anything else has no tensor layout.
+    pub fn of(desc: &extmem::Descriptor) -> Result<Layout, String> {
+        use extmem::vk::{Format as F, ImageTiling};
+        match desc.resource {
+            extmem::ResourceDesc::Buffer(b) => Ok(Layout { shape: vec![b.size as i64], strides: None, code: KDL_UINT, bits: 8 }),
+            extmem::ResourceDesc::Image(i) => {
+                let (code, bits, channels) = match i.format {
+                    F::R8G8B8A8_UNORM | F::R8G8B8A8_UINT | F::R8G8B8A8_SRGB | F::B8G8R8A8_UNORM | F::B8G8R8A8_SRGB => (KDL_UINT, 8, 4),
+                    F::R8_UNORM | F::R8_UINT => (KDL_UINT, 8, 1),
+                    F::R32_SFLOAT => (KDL_FLOAT, 32, 1),
+                    F::R16G16B16A16_SFLOAT => (KDL_FLOAT, 16, 4),
+                    F::R32G32B32A32_SFLOAT => (KDL_FLOAT, 32, 4),
+                    f => return Err(format!("{f:?} images have no tensor dtype here; share a buffer")),
+                };
+                let element = bits as u64 / 8;
+                if i.tiling != ImageTiling::LINEAR || desc.row_pitch == 0 || desc.row_pitch % element != 0 {
+                    return Err(format!(
+                        "a {:?} {:?} image: its bytes are in the driver's tiling, not a tensor layout; share a buffer or a LINEAR image",
+                        i.format, i.tiling
+                    ));
+                }
+                if i.extent.depth != 1 || i.array_layers != 1 {
+                    return Err("only single-layer 2D images map to a tensor".into());
+                }
+                let (h, w, c) = (i.extent.height as i64, i.extent.width as i64, channels);
+                Ok(Layout { shape: vec![h, w, c], strides: Some(vec![(desc.row_pitch / element) as i64, c, 1]), code, bits })
+            }
+        }
+    }
+
+    /// The bytes from the first element to one past the last.
+    pub fn span_bytes(&self) -> u64 {
+        let element = self.bits as u64 / 8;
+        match &self.strides {
+            None => self.shape.iter().product::<i64>() as u64 * element,
+            Some(st) => (self.shape.iter().zip(st).map(|(n, s)| (n - 1) * s).sum::<i64>() + 1) as u64 * element,
+        }
+    }
+}
 const CAPSULE_NAME: &CStr = c"dltensor";
 const USED_NAME: &CStr = c"used_dltensor";
 
@@ -44,9 +97,10 @@ struct DLManagedTensor {
     deleter: Option<unsafe extern "C" fn(*mut DLManagedTensor)>,
 }
 
-/// What the managed tensor owns: its shape and a reference on the mapping.
+/// What the managed tensor owns: its shape, strides and a reference on the mapping.
 struct Owner {
-    shape: [i64; 1],
+    shape: Vec<i64>,
+    strides: Option<Vec<i64>>,
     _memory: Arc<CudaMemory>,
 }
 
@@ -84,19 +138,22 @@ unsafe extern "C" fn capsule_destructor(capsule: *mut ffi::PyObject) {
     }
 }
 
-/// A `dltensor` capsule for `len` bytes (1-D uint8) of `memory` on CUDA device `device`.
-pub fn capsule(py: Python<'_>, memory: Arc<CudaMemory>, len: i64, device: i32) -> PyResult<Py<PyAny>> {
+/// A `dltensor` capsule for `memory` laid out as `layout` on CUDA device `device`.
+pub fn capsule(py: Python<'_>, memory: Arc<CudaMemory>, layout: &Layout, device: i32) -> PyResult<Py<PyAny>> {
+    if layout.span_bytes() > memory.len() as u64 {
+        return Err(pyo3::exceptions::PyValueError::new_err("the tensor would reach past the imported memory"));
+    }
     let data = memory.device_ptr() as *mut c_void;
-    let owner = Box::into_raw(Box::new(Owner { shape: [len], _memory: memory }));
+    let owner = Box::into_raw(Box::new(Owner { shape: layout.shape.clone(), strides: layout.strides.clone(), _memory: memory }));
     let managed = Box::into_raw(Box::new(DLManagedTensor {
         dl_tensor: DLTensor {
             data,
             device: DLDevice { device_type: KDL_CUDA, device_id: device },
-            ndim: 1,
-            dtype: DLDataType { code: KDL_UINT, bits: 8, lanes: 1 },
-            // SAFETY: `owner` lives until the deleter runs.
+            ndim: layout.shape.len() as i32,
+            dtype: DLDataType { code: layout.code, bits: layout.bits, lanes: 1 },
+            // SAFETY: `owner` (and its vectors) live until the deleter runs.
             shape: unsafe { (*owner).shape.as_mut_ptr() },
-            strides: std::ptr::null_mut(), // compact row-major
+            strides: unsafe { (*owner).strides.as_mut().map_or(std::ptr::null_mut(), |s| s.as_mut_ptr()) },
             byte_offset: 0,
         },
         manager_ctx: owner as *mut c_void,

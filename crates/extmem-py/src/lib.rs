@@ -19,7 +19,6 @@
 mod dlpack;
 
 use ::extmem::transport::{Channel, Message};
-use ::extmem::ResourceDesc;
 use extmem_cuda::{Cuda, CudaMemory, CudaSemaphore};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -50,15 +49,7 @@ impl Consumer {
     /// imports it into CUDA, and returns it as a DLPack-capable object.
     fn receive(&mut self) -> PyResult<SharedBuffer> {
         let (desc, fd) = self.channel.recv_share().map_err(err)?;
-        let len = match desc.resource {
-            ResourceDesc::Buffer(b) => b.size,
-            ResourceDesc::Image(i) => {
-                return Err(PyValueError::new_err(format!(
-                    "a {:?} {:?} image: its bytes are in the driver's tiling, not a tensor layout; share a buffer",
-                    i.format, i.tiling
-                )))
-            }
-        };
+        let layout = dlpack::Layout::of(&desc).map_err(PyValueError::new_err)?;
         let cuda = match &self.cuda {
             Some(c) => c.clone(),
             None => {
@@ -69,7 +60,7 @@ impl Consumer {
         };
         let memory = cuda.import_memory(&desc, fd).map_err(err)?;
         self.channel.send(&Message::Verdict { ok: true, detail: "imported into CUDA (Python)".into() }, &[]).map_err(err)?;
-        Ok(SharedBuffer { memory: Arc::new(memory), len: len as i64, device: cuda.ordinal() as i32 })
+        Ok(SharedBuffer { memory: Arc::new(memory), layout, device: cuda.ordinal() as i32 })
     }
 
     /// Waits until the producer's next frame is complete; returns its number.
@@ -115,12 +106,14 @@ impl Consumer {
     }
 }
 
-/// Shared memory imported into CUDA: `torch.from_dlpack(shared)` gives a 1-D uint8 tensor on
-/// it. The memory stays imported while this object or any tensor made from it lives.
+/// Shared memory imported into CUDA: `torch.from_dlpack(shared)` gives a tensor on it, with
+/// the shape, dtype and strides the descriptor implies (a buffer: 1-D uint8; a LINEAR image:
+/// height x width x channels, rows `row_pitch` bytes apart). The memory stays imported while
+/// this object or any tensor made from it lives.
 #[pyclass(unsendable)]
 struct SharedBuffer {
     memory: Arc<CudaMemory>,
-    len: i64,
+    layout: dlpack::Layout,
     device: i32,
 }
 
@@ -130,7 +123,7 @@ impl SharedBuffer {
     #[pyo3(signature = (stream=None))]
     fn __dlpack__(&self, py: Python<'_>, stream: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
         let _ = stream; // the memory is ready when `wait_ready` returns: no stream to order after
-        dlpack::capsule(py, self.memory.clone(), self.len, self.device)
+        dlpack::capsule(py, self.memory.clone(), &self.layout, self.device)
     }
 
     /// DLPack: (kDLCUDA, device ordinal).
@@ -138,9 +131,15 @@ impl SharedBuffer {
         (dlpack::KDL_CUDA, self.device)
     }
 
-    /// Bytes.
+    /// Bytes the tensor spans.
     fn __len__(&self) -> usize {
-        self.len as usize
+        self.layout.span_bytes() as usize
+    }
+
+    /// The tensor's shape.
+    #[getter]
+    fn shape(&self) -> Vec<i64> {
+        self.layout.shape.clone()
     }
 
     /// The CUDA device pointer.

@@ -172,7 +172,21 @@ impl SharedMemory {
             },
             device_uuid: self.ctx.device_uuid(),
             driver_uuid: self.ctx.driver_uuid(),
+            row_pitch: self.row_pitch(),
         }
+    }
+
+    /// For a `LINEAR` image whose mip 0, layer 0 starts at the beginning of its memory, the
+    /// bytes between rows; 0 otherwise.
+    pub fn row_pitch(&self) -> u64 {
+        let Resource::Image(image, desc) = self.resource else { return 0 };
+        if desc.tiling != vk::ImageTiling::LINEAR {
+            return 0;
+        }
+        let sub = vk::ImageSubresource::default().aspect_mask(vk::ImageAspectFlags::COLOR);
+        // SAFETY: a live linear image.
+        let layout = unsafe { self.ctx.device().get_image_subresource_layout(image, sub) };
+        if layout.offset == 0 { layout.row_pitch } else { 0 }
     }
 
     /// Exports the memory: a new descriptor (close-on-exec) that the caller owns, and what
@@ -216,6 +230,11 @@ impl SharedMemory {
         }
         if desc.dedicated && desc.offset != 0 {
             return Err(Error::Import(format!("a dedicated allocation with the resource at offset {}", desc.offset)));
+        }
+        if h == HandleType::HostAllocation {
+            return Err(Error::Import(
+                "host-allocation memory is imported from a host pointer, not a file descriptor: SharedMemory does not do that yet".into(),
+            ));
         }
         let d = ctx.device();
         let mut cleanup = Cleanup { device: d, resource: None, memory: None };

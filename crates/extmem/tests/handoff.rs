@@ -166,6 +166,7 @@ fn imports_that_cannot_work_are_refused_with_the_reason_and_close_the_fd() {
     }, "memory type 17 does not fit");
     import("handle type the device lacks", &|d| d.handle_type = HandleType::DmaBuf, "VK_EXT_external_memory_dma_buf");
     import("dedicated with an offset", &|d| d.offset = 256, "offset 256");
+    import("host allocation through an fd", &|d| d.handle_type = HandleType::HostAllocation, "host pointer");
     // A well-formed import works after all those refusals, and the fd goes to Vulkan.
     no_leak("good import", || {
         let (desc, fd) = shared.export().unwrap();
@@ -344,6 +345,25 @@ fn a_counter_written_after_the_frame_is_seen_by_the_other_instance() {
     let e = expect_err(frame.write_with_counter(&pattern::fill(len, 0), &counter, 62, 1), "counter past the end");
     assert!(e.to_string().contains("counter at offset 62"), "{e}");
     drop((their_frame, their_counter, frame, counter));
+    assert_clean(&producer);
+    assert_clean(&consumer);
+}
+
+#[test]
+fn a_linear_image_carries_its_row_pitch() {
+    let _lock = fd_lock();
+    let producer = context(PathKind::Nv);
+    let consumer = context(PathKind::Khr);
+    let desc = ImageDesc { tiling: vk::ImageTiling::LINEAR, ..image_desc() };
+    let shared = SharedMemory::new_image(&producer, desc, HandleType::OpaqueFd, Dedicated::Always).unwrap();
+    let d = shared.descriptor();
+    assert!(d.row_pitch >= 64 * 4, "row pitch {} for 64 RGBA8 texels", d.row_pitch);
+    assert_eq!(new_shared(&producer, true).descriptor().row_pitch, 0, "no row pitch for an optimal-tiling image");
+    let (a, b) = Channel::pair().unwrap();
+    shared.write(&pattern::fill(shared.data_len().unwrap() as usize, 5)).unwrap();
+    let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
+    assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 5), None);
+    drop((imported, shared));
     assert_clean(&producer);
     assert_clean(&consumer);
 }

@@ -44,6 +44,7 @@ fn descriptor() -> impl Strategy<Value = Descriptor> {
                 layout: vk::ImageLayout::from_raw(layout),
                 device_uuid,
                 driver_uuid,
+                row_pitch: 0,
             }
         },
     )

@@ -94,6 +94,10 @@ pub struct Descriptor {
     pub device_uuid: [u8; 16],
     /// The exporter's `VkPhysicalDeviceIDProperties::driverUUID`.
     pub driver_uuid: [u8; 16],
+    /// For a `LINEAR` image: the bytes between rows of mip level 0, layer 0, whose texels start
+    /// at `offset` (`vkGetImageSubresourceLayout`), so that another API can address them (a
+    /// strided tensor, say). 0 otherwise.
+    pub row_pitch: u64,
 }
 
 /// A message between the two sides of a hand-off.
@@ -323,6 +327,7 @@ fn encode_descriptor(d: &Descriptor, out: &mut Vec<u8>) {
     out.extend_from_slice(&d.layout.as_raw().to_le_bytes());
     out.extend_from_slice(&d.device_uuid);
     out.extend_from_slice(&d.driver_uuid);
+    out.extend_from_slice(&d.row_pitch.to_le_bytes());
     match d.resource {
         ResourceDesc::Image(i) => {
             out.extend_from_slice(&i.format.as_raw().to_le_bytes());
@@ -371,6 +376,7 @@ fn decode_descriptor(r: &mut Reader<'_>) -> Result<Descriptor> {
     let layout = vk::ImageLayout::from_raw(layout);
     let device_uuid = r.array("device UUID")?;
     let driver_uuid = r.array("driver UUID")?;
+    let row_pitch = r.u64("row pitch")?;
     let resource = match kind {
         KIND_IMAGE => {
             let format = r.i32("format")?;
@@ -419,8 +425,18 @@ fn decode_descriptor(r: &mut Reader<'_>) -> Result<Descriptor> {
         }
         other => return Err(bad(format!("resource kind {other} is neither image (1) nor buffer (2)"))),
     };
+    if row_pitch != 0 {
+        let ResourceDesc::Image(i) = resource else {
+            return Err(bad("a row pitch for a buffer"));
+        };
+        let rows = i.extent.height as u64 * i.extent.depth as u64;
+        if i.tiling != vk::ImageTiling::LINEAR || row_pitch < i.extent.width as u64 || row_pitch.saturating_mul(rows) > allocation_size - offset {
+            return Err(bad(format!("row pitch {row_pitch} does not fit a {:?} {}x{} image in {allocation_size} bytes", i.tiling, i.extent.width, i.extent.height)));
+        }
+    }
     Ok(Descriptor {
         resource,
+        row_pitch,
         handle_type,
         allocation_size,
         memory_type_index,
