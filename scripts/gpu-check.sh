@@ -62,6 +62,7 @@ run .dev/bin/extmem demo --validate --frames 100 --json > "$out/demo.json"
 run .dev/bin/extmem demo --cuda --frames 20
 run .dev/bin/extmem demo --cuda --sync host --frames 5
 run env PYTHONPATH=.dev/bin/python .dev/bin/extmem demo --torch python/examples/torch_consumer.py --frames 10
+run env PYTHONPATH=.dev/bin/python .dev/bin/extmem demo --torch python/examples/torch_consumer.py --buffer --sync host --frames 3
 run .dev/bin/submit_cost
 run .dev/bin/extmem bench --cuda --json --png "$out/bench-cuda.png" > "$out/bench-cuda.json"
 run .dev/bin/extmem bench --json --png "$out/bench-vulkan.png" > "$out/bench-khr.json"
