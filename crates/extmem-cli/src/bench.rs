@@ -243,13 +243,25 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
         );
     }
     println!("\nSteady state Vulkan fills -> CUDA uses -> back (µs per frame)");
-    let cols = ["semaphore_us", "counter_us", "counter_host_us", "vulkan_work_us", "cuda_work_us", "copy_device_to_device_us", "copy_through_host_us"];
-    println!("{:>12} {:>10} {:>12} {:>13} {:>12} {:>10} {:>9} {:>10}", "frame", "semaphore", "counter+sem", "counter+host", "Vulkan alone", "CUDA alone", "copy D2D", "copy host");
+    let cols = [
+        "semaphore_us",
+        "counter_us",
+        "counter_host_us",
+        "semaphore_batched_us",
+        "vulkan_work_us",
+        "cuda_work_us",
+        "copy_device_to_device_us",
+        "copy_through_host_us",
+    ];
+    println!(
+        "{:>12} {:>10} {:>12} {:>13} {:>10} {:>12} {:>10} {:>9} {:>10}",
+        "frame", "semaphore", "counter+sem", "counter+host", "4/crossing", "Vulkan alone", "CUDA alone", "copy D2D", "copy host"
+    );
     for f in out["steady_state"].as_array().into_iter().flatten() {
         let v: Vec<f64> = cols.iter().map(|c| f[*c].as_f64().unwrap_or(0.0)).collect();
         println!(
-            "{:>12} {:>10.1} {:>12.1} {:>13.1} {:>12.1} {:>10.1} {:>9.1} {:>10.1}",
-            f["frame"].as_str().unwrap_or(""), v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+            "{:>12} {:>10.1} {:>12.1} {:>13.1} {:>10.1} {:>12.1} {:>10.1} {:>9.1} {:>10.1}",
+            f["frame"].as_str().unwrap_or(""), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -40,6 +40,7 @@ pub struct SteadyState {
     semaphore_us: f64,
     counter_us: f64,
     counter_host_us: f64,
+    semaphore_batched_us: f64,
     vulkan_work_us: f64,
     cuda_work_us: f64,
     copy_device_to_device_us: f64,
@@ -221,6 +222,42 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
         cuda.synchronize().map_err(cu)?;
         let cuda_work_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
 
+        // (d) A ring of BATCH frame buffers crossing together: one semaphore crossing each way
+        // per batch. If the per-frame cost falls with the batch, the cost is per crossing.
+        const BATCH: u64 = 4;
+        let ring: Vec<SharedMemory> = (0..BATCH).map(|_| buffer(&ctx, bytes, Dedicated::Always)).collect::<extmem::Result<_>>()?;
+        let ring_cuda: Vec<_> = ring
+            .iter()
+            .map(|b| b.export().and_then(|(d, f)| cuda.import_memory(&d, f).map_err(cu)))
+            .collect::<extmem::Result<_>>()?;
+        let base = 2 * frames + 2 * frames;
+        let batches = frames / BATCH;
+        let mut ring_pending = std::collections::VecDeque::new();
+        let t = Instant::now();
+        for k in 0..batches {
+            csem.wait(&cuda, base + 2 * k + 1).map_err(cu)?;
+            for m in &ring_cuda {
+                scratch.copy_from(&cuda, m.device_ptr(), len).map_err(cu)?;
+            }
+            csem.signal(&cuda, base + 2 * k + 2).map_err(cu)?;
+            for (i, b) in ring.iter().enumerate() {
+                let first = i == 0;
+                let last = i as u64 == BATCH - 1;
+                let wait = (first && k > 0).then_some((&sem, base + 2 * k));
+                let signal = last.then_some((&sem, base + 2 * k + 1));
+                ring_pending.push_back(b.fill_async((k * BATCH) as u32 + i as u32, wait, signal, None)?);
+                if ring_pending.len() > IN_FLIGHT * BATCH as usize {
+                    ring_pending.pop_front().expect("non-empty").wait()?;
+                }
+            }
+        }
+        ring_pending.drain(..).try_for_each(|s| s.wait())?;
+        drop(ring_pending);
+        cuda.synchronize().map_err(cu)?;
+        let semaphore_batched_us = t.elapsed().as_secs_f64() * 1e6 / (batches * BATCH) as f64;
+        drop(ring_cuda);
+        drop(ring);
+
         // Copying each frame instead: device to device (from the imported memory into CUDA's).
         let t = Instant::now();
         for n in 0..frames {
@@ -242,6 +279,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
         let copy_through_host_us = t.elapsed().as_secs_f64() * 1e6 / copy_frames as f64;
         eprintln!(
             "  {frame}: semaphore {semaphore_us:.1} µs/frame, counter+semaphore {counter_us:.1}, counter+host {counter_host_us:.1}, \
+             semaphore with 4 frames per crossing {semaphore_batched_us:.1}, \
              work alone: Vulkan {vulkan_work_us:.1} / CUDA {cuda_work_us:.1}, \
              copy D2D {copy_device_to_device_us:.1} µs/frame, copy via host {copy_through_host_us:.1} µs/frame"
         );
@@ -251,6 +289,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
             semaphore_us,
             counter_us,
             counter_host_us,
+            semaphore_batched_us,
             vulkan_work_us,
             cuda_work_us,
             copy_device_to_device_us,
