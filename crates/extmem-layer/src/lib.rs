@@ -3,8 +3,8 @@
 //! VK_KHR_external_memory, by translating every NV structure and bit to its core equivalent.
 //!
 //! This file holds only the exported entry points (each forwards to a guarded function); the loader
-//! interface is in [`loader`], state in [`dispatch`], name tables in [`intercept`], chain
-//! rewriting in [`pnext`] and each extension in [`ext`].
+//! interface is in `loader`, state in `dispatch`, name tables in `intercept`, chain rewriting
+//! in `pnext` and each extension in `ext`.
 #![allow(non_snake_case)]
 
 mod device;

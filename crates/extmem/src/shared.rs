@@ -418,7 +418,7 @@ impl SharedMemory {
     }
 
     /// [`SharedMemory::fill_synced`] without waiting: the GPU work is in flight until the
-    /// returned [`Submission`] is waited for or dropped.
+    /// returned [`crate::Submission`] is waited for or dropped.
     pub fn fill_async(
         &self,
         value: u32,
