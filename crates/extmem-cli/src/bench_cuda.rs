@@ -40,6 +40,7 @@ pub struct SteadyState {
     semaphore_us: f64,
     counter_us: f64,
     counter_host_us: f64,
+    counter_after_us: f64,
     semaphore_batched_us: f64,
     vulkan_work_us: f64,
     cuda_work_us: f64,
@@ -204,6 +205,23 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
         pending.drain(..).try_for_each(|s| s.wait())?;
         let counter_host_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
 
+        // (e) As (c), but CUDA's wait is queued only after Vulkan's submission: if a CUDA stream
+        // that waits holds the GPU until its time slice ends, this order avoids it.
+        let t = Instant::now();
+        for n in 1..=frames {
+            let v = (2 * frames + n) as u32;
+            let s = shared.fill_async(n as u32, None, None, Some((&counter, 0, v)))?;
+            cmem.wait_counter(&cuda, 0, v).map_err(cu)?;
+            consume()?;
+            cuda.synchronize().map_err(cu)?;
+            pending.push_back(s);
+            if pending.len() > IN_FLIGHT {
+                pending.pop_front().expect("non-empty").wait()?;
+            }
+        }
+        pending.drain(..).try_for_each(|s| s.wait())?;
+        let counter_after_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+
         // The work alone, with no crossing: Vulkan's fills back to back, CUDA's copies back to
         // back. What the loops above spend beyond this is synchronisation.
         let t = Instant::now();
@@ -279,6 +297,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
         let copy_through_host_us = t.elapsed().as_secs_f64() * 1e6 / copy_frames as f64;
         eprintln!(
             "  {frame}: semaphore {semaphore_us:.1} µs/frame, counter+semaphore {counter_us:.1}, counter+host {counter_host_us:.1}, \
+             counter+host with CUDA queued after Vulkan {counter_after_us:.1}, \
              semaphore with 4 frames per crossing {semaphore_batched_us:.1}, \
              work alone: Vulkan {vulkan_work_us:.1} / CUDA {cuda_work_us:.1}, \
              copy D2D {copy_device_to_device_us:.1} µs/frame, copy via host {copy_through_host_us:.1} µs/frame"
@@ -289,6 +308,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
             semaphore_us,
             counter_us,
             counter_host_us,
+            counter_after_us,
             semaphore_batched_us,
             vulkan_work_us,
             cuda_work_us,
