@@ -1,25 +1,36 @@
-//! Writes the layer's manifest next to the library cargo builds (`target/<profile>/`), so
-//! that `VK_ADD_LAYER_PATH=target/<profile>` finds the layer right after `cargo build`.
+//! Writes the layer's manifests next to the library cargo builds (`target/<profile>/`):
+//! - `VkLayer_extmem.json`, the explicit layer (`VK_ADD_LAYER_PATH=target/<profile>`);
+//! - `implicit/vulkan/implicit_layer.d/VkLayer_extmem.json`, the same layer as an implicit one,
+//!   active where `EXTMEM_ENABLE_NV=1` and `implicit` is in `XDG_DATA_DIRS` (`extmem run` sets
+//!   both). An implicit layer's instance extensions appear in the global extension list, which
+//!   is what an unmodified application checks. It lists no device extension: the loader would
+//!   add it to the device's own list, where the layer could no longer tell the driver's from its
+//!   own; the layer's `vkEnumerateDeviceExtensionProperties` advertises it instead.
 
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=manifest/VkLayer_extmem.json.in");
-    let template = std::fs::read_to_string("manifest/VkLayer_extmem.json.in").expect("manifest template");
-    let library = format!(
-        "./{}VkLayer_extmem{}",
-        std::env::var("CARGO_CFG_TARGET_OS").map_or("lib", |os| if os == "windows" { "" } else { "lib" }),
-        match std::env::var("CARGO_CFG_TARGET_OS").as_deref() {
-            Ok("windows") => ".dll",
-            Ok("macos") => ".dylib",
-            _ => ".so",
-        }
-    );
-    let manifest = template.replace("@LIBRARY_PATH@", &library);
+    println!("cargo:rerun-if-changed=manifest/VkLayer_extmem_implicit.json.in");
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let file = match os.as_str() {
+        "windows" => "VkLayer_extmem.dll",
+        "macos" => "libVkLayer_extmem.dylib",
+        _ => "libVkLayer_extmem.so",
+    };
     // OUT_DIR is target/<profile>/build/<pkg>-<hash>/out: three levels up is the folder that
     // receives the cdylib.
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    if let Some(profile_dir) = out_dir.ancestors().nth(3) {
-        std::fs::write(profile_dir.join("VkLayer_extmem.json"), manifest).expect("write manifest");
-    }
+    let Some(profile_dir) = out_dir.ancestors().nth(3) else { return };
+    let write = |template: &str, library: &str, to: PathBuf| {
+        let text = std::fs::read_to_string(template).expect("manifest template");
+        std::fs::create_dir_all(to.parent().expect("a folder")).expect("manifest folder");
+        std::fs::write(to, text.replace("@LIBRARY_PATH@", library)).expect("write manifest");
+    };
+    write("manifest/VkLayer_extmem.json.in", &format!("./{file}"), profile_dir.join("VkLayer_extmem.json"));
+    write(
+        "manifest/VkLayer_extmem_implicit.json.in",
+        &format!("../../../{file}"),
+        profile_dir.join("implicit/vulkan/implicit_layer.d/VkLayer_extmem.json"),
+    );
 }

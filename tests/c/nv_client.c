@@ -6,8 +6,12 @@
  *   nv_client            query, create an NV-exportable image + memory, upload a pattern,
  *                        read it back, move the image to GENERAL for another API (issue 2)
  *   nv_client --export   also export the memory with vkGetMemoryFdKHR (the Linux backing
- *                        of NV's opaque Win32 handles, a step beyond the NV specification)
- *                        and check the bytes in a second VkInstance that imports it
+ *                        of NV's opaque Win32 handles, a step beyond the NV specification;
+ *                        the client enables VK_KHR_external_memory_fd for it, as a Linux port
+ *                        of an NV application would) and check the bytes in a second
+ *                        VkInstance that imports it
+ *   --require-global     fail unless VK_NV_external_memory_capabilities is in the global
+ *                        extension list (as an application that checks only that list needs)
  *
  * Exit status 0 only when every step worked and no validation message was seen.
  */
@@ -61,14 +65,19 @@ static int has_extension(const VkExtensionProperties *list, uint32_t n, const ch
     return 0;
 }
 
-/* Where does VK_NV_external_memory_capabilities come from: the driver or an enabled layer? */
-static void report_capabilities_source(void) {
+/* Where does VK_NV_external_memory_capabilities come from: the global list or a layer's? */
+static void report_capabilities_source(int require_global) {
     uint32_t n = 0;
     vkEnumerateInstanceExtensionProperties(NULL, &n, NULL);
     VkExtensionProperties *list = calloc(n, sizeof *list);
     vkEnumerateInstanceExtensionProperties(NULL, &n, list);
     int found = has_extension(list, n, VK_NV_EXTERNAL_MEMORY_CAPABILITIES_EXTENSION_NAME);
     free(list);
+    if (found) printf("VK_NV_external_memory_capabilities is in the global extension list\n");
+    if (require_global && !found) {
+        fprintf(stderr, "FAIL: VK_NV_external_memory_capabilities is not in the global extension list\n");
+        exit(1);
+    }
     uint32_t layers = 0;
     vkEnumerateInstanceLayerProperties(&layers, NULL);
     VkLayerProperties *lp = calloc(layers, sizeof *lp);
@@ -124,12 +133,14 @@ static void create_instance(struct gpu *g, int nv) {
     vkGetPhysicalDeviceMemoryProperties(g->pd, &g->mem);
 }
 
-static void create_device(struct gpu *g, const char *ext) {
+static void create_device(struct gpu *g, const char *ext, const char *optional) {
     uint32_t n = 0;
     vkEnumerateDeviceExtensionProperties(g->pd, NULL, &n, NULL);
     VkExtensionProperties *list = calloc(n, sizeof *list);
     vkEnumerateDeviceExtensionProperties(g->pd, NULL, &n, list);
     if (!has_extension(list, n, ext)) { fprintf(stderr, "FAIL: the device lacks %s\n", ext); exit(1); }
+    const char *exts[2] = {ext, optional};
+    uint32_t ext_count = optional && has_extension(list, n, optional) ? 2 : 1;
     free(list);
     uint32_t families = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(g->pd, &families, NULL);
@@ -143,7 +154,7 @@ static void create_device(struct gpu *g, const char *ext) {
     VkDeviceQueueCreateInfo q = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = g->family,
                                  .queueCount = 1, .pQueuePriorities = &priority};
     VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                             .pQueueCreateInfos = &q, .enabledExtensionCount = 1, .ppEnabledExtensionNames = &ext};
+                             .pQueueCreateInfos = &q, .enabledExtensionCount = ext_count, .ppEnabledExtensionNames = exts};
     CHECK(vkCreateDevice(g->pd, &ci, NULL, &g->device));
     vkGetDeviceQueue(g->device, g->family, 0, &g->queue);
     VkCommandPoolCreateInfo pool = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, .queueFamilyIndex = g->family};
@@ -254,11 +265,16 @@ static void destroy(struct gpu *g) {
 }
 
 int main(int argc, char **argv) {
-    int export = argc > 1 && strcmp(argv[1], "--export") == 0;
+    int export = 0, require_global = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--export") == 0) export = 1;
+        else if (strcmp(argv[i], "--require-global") == 0) require_global = 1;
+        else { fprintf(stderr, "usage: nv_client [--export] [--require-global]\n"); return 2; }
+    }
     static unsigned char pattern[BYTES], seen[BYTES];
     for (int i = 0; i < BYTES; i++) pattern[i] = (unsigned char)((i * 2654435761u) >> 13);
 
-    report_capabilities_source();
+    report_capabilities_source(require_global);
     struct gpu a = {0};
     create_instance(&a, 1);
 
@@ -281,7 +297,7 @@ int main(int argc, char **argv) {
     }
 
     /* 2. An exportable image and memory, as the extension defines them. */
-    create_device(&a, VK_NV_EXTERNAL_MEMORY_EXTENSION_NAME);
+    create_device(&a, VK_NV_EXTERNAL_MEMORY_EXTENSION_NAME, export ? VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME : NULL);
     VkExternalMemoryImageCreateInfoNV nv_image = {.sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO_NV,
                                                   .handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT_NV};
     VkImageCreateInfo ici = image_info(&nv_image);
@@ -317,7 +333,7 @@ int main(int argc, char **argv) {
 
         struct gpu b = {0};
         create_instance(&b, 0);
-        create_device(&b, VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME);
+        create_device(&b, VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME, NULL);
         VkExternalMemoryImageCreateInfo ext = {.sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO,
                                                .handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT};
         VkImageCreateInfo bici = image_info(&ext);

@@ -84,12 +84,21 @@ fn caps_json_lists_the_matrix_and_the_nv_view() {
 
 #[test]
 fn run_enables_the_layer_for_the_program() {
-    let out = extmem(&["run", "--", "sh", "-c", "echo \"$VK_INSTANCE_LAYERS|$VK_ADD_LAYER_PATH\""], &[]);
+    let show = "echo \"$XDG_DATA_DIRS|$EXTMEM_ENABLE_NV|$VK_INSTANCE_LAYERS|$VK_ADD_LAYER_PATH\"";
+    // Implicit (the default): the manifest folder first in XDG_DATA_DIRS, switched on.
+    let out = extmem(&["run", "--", "sh", "-c", show], &[]);
     assert!(out.status.success());
     let line = stdout(&out);
-    let (layers, path) = line.trim().split_once('|').unwrap();
-    assert!(layers.starts_with("VK_LAYER_EXTMEM_external_memory"), "{layers}");
-    assert!(std::path::Path::new(path.split(':').next().unwrap()).join("VkLayer_extmem.json").is_file(), "{path}");
+    let f: Vec<&str> = line.trim().split('|').collect();
+    let manifest = std::path::Path::new(f[0].split(':').next().unwrap()).join("vulkan/implicit_layer.d/VkLayer_extmem.json");
+    assert!(manifest.is_file(), "{}", manifest.display());
+    assert_eq!(f[1], "1");
+    // Explicit: through VK_INSTANCE_LAYERS and VK_ADD_LAYER_PATH, validation first when asked.
+    let out = extmem(&["run", "--explicit", "--validate", "--", "sh", "-c", show], &[]);
+    let line = stdout(&out);
+    let f: Vec<&str> = line.trim().split('|').collect();
+    assert_eq!(f[2], "VK_LAYER_KHRONOS_validation:VK_LAYER_EXTMEM_external_memory");
+    assert!(std::path::Path::new(f[3].split(':').next().unwrap()).join("VkLayer_extmem.json").is_file(), "{}", f[3]);
     let missing = extmem(&["run", "--", "/nonexistent/program"], &[]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("running /nonexistent/program"));

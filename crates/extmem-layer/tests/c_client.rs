@@ -26,6 +26,10 @@ fn client() -> &'static PathBuf {
 }
 
 fn run(layers: &[&std::ffi::CStr], with_layer_path: bool, args: &[&str]) -> Output {
+    run_with(layers, with_layer_path, args, &[])
+}
+
+fn run_with(layers: &[&std::ffi::CStr], with_layer_path: bool, args: &[&str], env: &[(&str, std::ffi::OsString)]) -> Output {
     let names: Vec<_> = layers.iter().map(|l| l.to_str().unwrap()).collect();
     let mut cmd = Command::new(client());
     cmd.args(args)
@@ -36,6 +40,9 @@ fn run(layers: &[&std::ffi::CStr], with_layer_path: bool, args: &[&str]) -> Outp
         cmd.env("VK_ADD_LAYER_PATH", layer_dir());
     } else {
         cmd.env_remove("VK_ADD_LAYER_PATH");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let out = cmd.output().expect("run nv_client");
     eprintln!("--- nv_client {args:?} with {names:?}\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -63,4 +70,21 @@ fn c_client_cannot_run_without_the_layer() {
     let out = run(&[], false, &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no driver or layer offers VK_NV_external_memory_capabilities"));
+}
+
+#[test]
+fn c_client_finds_the_extension_in_the_global_list_through_the_implicit_manifest() {
+    // What `extmem run` does: the implicit manifest's folder first in XDG_DATA_DIRS, switched on
+    // by EXTMEM_ENABLE_NV=1. An application that checks only the global list finds the NV
+    // extension; validation is on through VK_INSTANCE_LAYERS.
+    let env = [
+        ("XDG_DATA_DIRS", extmem::layer::implicit_data_dirs_value(&layer_dir())),
+        (extmem::layer::IMPLICIT_ENABLE_ENV, "1".into()),
+    ];
+    let out = run_with(&[VALIDATION], false, &["--export", "--require-global"], &env);
+    assert!(passed(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is in the global extension list"));
+    // Switched off, the implicit layer is not loaded and the client fails as without the layer.
+    let off = [env[0].clone(), (extmem::layer::IMPLICIT_ENABLE_ENV, "0".into())];
+    assert!(!run_with(&[], false, &["--require-global"], &off).status.success());
 }

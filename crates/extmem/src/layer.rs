@@ -20,6 +20,27 @@ pub fn locate() -> Option<PathBuf> {
     exe.ancestors().skip(1).take(3).find(|d| d.join(MANIFEST).is_file()).map(Path::to_path_buf)
 }
 
+/// The environment variable that switches the implicit manifest on.
+pub const IMPLICIT_ENABLE_ENV: &str = "EXTMEM_ENABLE_NV";
+
+/// The folder to put first in `XDG_DATA_DIRS` so that the loader finds the layer's implicit
+/// manifest (`<dir>/implicit/vulkan/implicit_layer.d/`), which cargo builds beside the library.
+pub fn implicit_data_dir(dir: &Path) -> PathBuf {
+    dir.join("implicit")
+}
+
+/// `XDG_DATA_DIRS` with the implicit manifest's folder put first (the specification's default
+/// `/usr/local/share:/usr/share` kept when the variable is unset).
+pub fn implicit_data_dirs_value(dir: &Path) -> std::ffi::OsString {
+    let mut value = implicit_data_dir(dir).into_os_string();
+    value.push(":");
+    match std::env::var_os("XDG_DATA_DIRS").filter(|v| !v.is_empty()) {
+        Some(old) => value.push(old),
+        None => value.push("/usr/local/share:/usr/share"),
+    }
+    value
+}
+
 /// `VK_ADD_LAYER_PATH` with `dir` put first.
 pub fn add_layer_path_value(dir: &Path) -> std::ffi::OsString {
     let mut value = dir.as_os_str().to_owned();

@@ -41,17 +41,15 @@ pub fn instance_extensions_down<'a>(
 
 /// Whether the rest of the chain (driver, lower layers) exposes the NV extension itself.
 ///
-/// # Safety
-/// `gipa` must be the next element's `vkGetInstanceProcAddr`.
-pub unsafe fn offered_below(gipa: vk::PFN_vkGetInstanceProcAddr) -> bool {
-    // SAFETY: a global command, loaded with a null instance.
-    let enumerate: Option<vk::PFN_vkEnumerateInstanceExtensionProperties> = unsafe {
-        crate::dispatch::load_instance_fn(gipa, vk::Instance::null(), c"vkEnumerateInstanceExtensionProperties")
-    };
-    let Some(enumerate) = enumerate else { return false };
-    // SAFETY: the standard two-call idiom on a valid command.
-    let list = unsafe { crate::enumerate::two_call(|n, p| enumerate(std::ptr::null(), n, p)) };
-    list.is_ok_and(|l| l.iter().any(|e| e.extension_name_as_c_str() == Ok(NAME)))
+/// A layer has no safe way to ask before `vkCreateInstance`: calling the next element's
+/// `vkGetInstanceProcAddr` with a null instance for `vkEnumerateInstanceExtensionProperties`
+/// crashes some layers below (Mesa's device_select did, with this layer installed implicitly).
+/// No driver outside NVIDIA's Windows driver has the extension, so the layer implements it
+/// whenever the application asks; on that driver the layer's answers come from the same
+/// driver through the KHR query. The device extension is passed through where the driver
+/// has it (that list can be asked safely).
+pub fn offered_below() -> bool {
+    false
 }
 
 /// `vkGetPhysicalDeviceExternalImageFormatPropertiesNV`, answered through
