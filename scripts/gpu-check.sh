@@ -25,6 +25,8 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["bench"]:
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     mkdir -p .dev/bin/python && cp target/release/libextmem.so .dev/bin/python/extmem.abi3.so
+    rm -rf .dev/bin/implicit && cp -r target/release/implicit .dev/bin/implicit
+    cc -std=c11 -O1 -o .dev/bin/nv_client tests/c/nv_client.c -lvulkan
     cargo build --release -p extmem --example submit_cost && cp target/release/examples/submit_cost .dev/bin/
     cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf .dev/bin/ 2>/dev/null || true
     strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem.abi3.so .dev/bin/submit_cost
@@ -55,6 +57,8 @@ run .dev/bin/extmem caps --json > "$out/caps.json"
 for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-*; do
     run "$t" --test-threads=1
 done
+run .dev/bin/extmem run --validate -- .dev/bin/nv_client --export --require-global
+run .dev/bin/extmem run --explicit -- .dev/bin/nv_client
 run .dev/bin/extmem demo --validate
 run .dev/bin/extmem demo --validate --sync semaphore --frames 20
 run .dev/bin/extmem demo --validate --khr --buffer --sync host --frames 20
