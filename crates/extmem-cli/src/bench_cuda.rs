@@ -129,6 +129,20 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
     Ok(out)
 }
 
+/// Queues a submission, waiting for the oldest (its own fence) once more than `max` are in
+/// flight.
+fn keep_in_flight<'a>(
+    queue: &mut std::collections::VecDeque<extmem::Submission<'a>>,
+    submission: extmem::Submission<'a>,
+    max: usize,
+) -> extmem::Result<()> {
+    queue.push_back(submission);
+    if queue.len() > max {
+        queue.pop_front().expect("non-empty").wait()?;
+    }
+    Ok(())
+}
+
 pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
     let ctx = Context::new(&ContextOptions { app_name: "extmem bench --cuda".into(), ..Default::default() })?;
     let cuda = Cuda::for_vulkan(&ctx).map_err(cu)?;
@@ -161,10 +175,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
             consume()?;
             csem.signal(&cuda, 2 * n + 2).map_err(cu)?;
             let prev = (n > 0).then_some((&sem, 2 * n));
-            pending.push_back(shared.fill_async(n as u32, prev, Some((&sem, 2 * n + 1)), None)?);
-            if pending.len() > IN_FLIGHT {
-                pending.pop_front().expect("non-empty").wait()?;
-            }
+            keep_in_flight(&mut pending, shared.fill_async(n as u32, prev, Some((&sem, 2 * n + 1)), None)?, IN_FLIGHT)?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         cuda.synchronize().map_err(cu)?;
@@ -179,10 +190,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
             consume()?;
             csem.signal(&cuda, base + n).map_err(cu)?;
             let prev = (n > 1).then_some((&sem, base + n - 1));
-            pending.push_back(shared.fill_async(n as u32, prev, None, Some((&counter, 0, n as u32)))?);
-            if pending.len() > IN_FLIGHT {
-                pending.pop_front().expect("non-empty").wait()?;
-            }
+            keep_in_flight(&mut pending, shared.fill_async(n as u32, prev, None, Some((&counter, 0, n as u32)))?, IN_FLIGHT)?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         cuda.synchronize().map_err(cu)?;
@@ -197,10 +205,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
             consume()?;
             let s = shared.fill_async(n as u32, None, None, Some((&counter, 0, v)))?;
             cuda.synchronize().map_err(cu)?;
-            pending.push_back(s);
-            if pending.len() > IN_FLIGHT {
-                pending.pop_front().expect("non-empty").wait()?;
-            }
+            keep_in_flight(&mut pending, s, IN_FLIGHT)?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         let counter_host_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
@@ -214,10 +219,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
             cmem.wait_counter(&cuda, 0, v).map_err(cu)?;
             consume()?;
             cuda.synchronize().map_err(cu)?;
-            pending.push_back(s);
-            if pending.len() > IN_FLIGHT {
-                pending.pop_front().expect("non-empty").wait()?;
-            }
+            keep_in_flight(&mut pending, s, IN_FLIGHT)?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         let counter_after_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
@@ -226,10 +228,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
         // back. What the loops above spend beyond this is synchronisation.
         let t = Instant::now();
         for n in 0..frames {
-            pending.push_back(shared.fill_async(n as u32, None, None, None)?);
-            if pending.len() > IN_FLIGHT {
-                pending.pop_front().expect("non-empty").wait()?;
-            }
+            keep_in_flight(&mut pending, shared.fill_async(n as u32, None, None, None)?, IN_FLIGHT)?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         let vulkan_work_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
@@ -263,10 +262,7 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
                 let last = i as u64 == BATCH - 1;
                 let wait = (first && k > 0).then_some((&sem, base + 2 * k));
                 let signal = last.then_some((&sem, base + 2 * k + 1));
-                ring_pending.push_back(b.fill_async((k * BATCH) as u32 + i as u32, wait, signal, None)?);
-                if ring_pending.len() > IN_FLIGHT * BATCH as usize {
-                    ring_pending.pop_front().expect("non-empty").wait()?;
-                }
+                keep_in_flight(&mut ring_pending, b.fill_async((k * BATCH) as u32 + i as u32, wait, signal, None)?, IN_FLIGHT * BATCH as usize)?;
             }
         }
         ring_pending.drain(..).try_for_each(|s| s.wait())?;

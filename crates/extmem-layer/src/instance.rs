@@ -40,8 +40,7 @@ pub unsafe fn create_instance(
         Some(app_info) if app_info.api_version != 0 => app_info.api_version,
         _ => vk::API_VERSION_1_0,
     };
-    let native = app.contains(&nv_caps::NAME) && nv_caps::offered_below();
-    let (down, emulate) = nv_caps::instance_extensions_down(&app, api_version, native);
+    let (down, emulate) = nv_caps::instance_extensions_down(&app, api_version);
     layer_log!("vkCreateInstance: api {}.{}, implementing NV capabilities: {emulate}, passing down {down:?}",
         vk::api_version_major(api_version), vk::api_version_minor(api_version));
     let names: Vec<*const c_char> = down.iter().map(|n| n.as_ptr()).collect();

@@ -19,12 +19,16 @@ pub const KHR_DEPENDENCIES: [&CStr; 2] = [
 
 /// The instance extensions to pass down: the application's, less the NV one, plus what the
 /// layer needs underneath. Returns the list and whether the layer implements the extension.
-pub fn instance_extensions_down<'a>(
-    app: &[&'a CStr],
-    api_version: u32,
-    native: bool,
-) -> (Vec<&'a CStr>, bool) {
-    let emulate = !native && app.contains(&NAME);
+///
+/// The layer implements it whenever the application enables it. A layer has no safe way to ask
+/// what lies below before `vkCreateInstance`: calling the next element's
+/// `vkGetInstanceProcAddr` with a null instance for `vkEnumerateInstanceExtensionProperties`
+/// crashes some layers below (Mesa's device_select did, with this layer installed implicitly).
+/// No driver outside NVIDIA's Windows driver has the extension, and there the layer's answers
+/// come from the same driver through the KHR query. The device extension is passed through
+/// where the driver has it (that list can be asked safely).
+pub fn instance_extensions_down<'a>(app: &[&'a CStr], api_version: u32) -> (Vec<&'a CStr>, bool) {
+    let emulate = app.contains(&NAME);
     if !emulate {
         return (app.to_vec(), false);
     }
@@ -37,19 +41,6 @@ pub fn instance_extensions_down<'a>(
         }
     }
     (down, true)
-}
-
-/// Whether the rest of the chain (driver, lower layers) exposes the NV extension itself.
-///
-/// A layer has no safe way to ask before `vkCreateInstance`: calling the next element's
-/// `vkGetInstanceProcAddr` with a null instance for `vkEnumerateInstanceExtensionProperties`
-/// crashes some layers below (Mesa's device_select did, with this layer installed implicitly).
-/// No driver outside NVIDIA's Windows driver has the extension, so the layer implements it
-/// whenever the application asks; on that driver the layer's answers come from the same
-/// driver through the KHR query. The device extension is passed through where the driver
-/// has it (that list can be asked safely).
-pub fn offered_below() -> bool {
-    false
 }
 
 /// `vkGetPhysicalDeviceExternalImageFormatPropertiesNV`, answered through
