@@ -19,6 +19,48 @@ pub enum PathKind {
     Nv,
 }
 
+/// Which of the device's queue families a [`Context`] submits to.
+///
+/// Every extmem operation is a transfer (fills, copies, ownership barriers), so any family
+/// will do. The choice matters for latency when another API (CUDA) alternates with Vulkan on
+/// the same GPU: see `bench/results/h100.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum QueueKind {
+    /// The first family with graphics or compute (the "universal" queue).
+    #[default]
+    General,
+    /// A compute family without graphics; the general one where the device has none.
+    Compute,
+    /// A transfer-only family (the copy engines); else a compute-only one; else the general one.
+    Transfer,
+}
+
+impl std::str::FromStr for QueueKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "general" => Ok(QueueKind::General),
+            "compute" => Ok(QueueKind::Compute),
+            "transfer" => Ok(QueueKind::Transfer),
+            other => Err(format!("unknown queue kind {other:?}: use general, compute or transfer")),
+        }
+    }
+}
+
+/// The family `kind` asks for among `families` (see [`QueueKind`] for the fallbacks).
+fn pick_queue_family(families: &[vk::QueueFamilyProperties], kind: QueueKind) -> Option<u32> {
+    let graphics_or_compute = vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE;
+    let find = |ok: &dyn Fn(vk::QueueFlags) -> bool| families.iter().position(|f| f.queue_count > 0 && ok(f.queue_flags)).map(|i| i as u32);
+    let general = || find(&|f| f.intersects(graphics_or_compute));
+    let compute_only = || find(&|f| f.contains(vk::QueueFlags::COMPUTE) && !f.contains(vk::QueueFlags::GRAPHICS));
+    let transfer_only = || find(&|f| f.contains(vk::QueueFlags::TRANSFER) && !f.intersects(graphics_or_compute));
+    match kind {
+        QueueKind::General => general(),
+        QueueKind::Compute => compute_only().or_else(general),
+        QueueKind::Transfer => transfer_only().or_else(compute_only).or_else(general),
+    }
+}
+
 /// How to set up a [`Context`].
 #[derive(Clone, Debug)]
 pub struct ContextOptions {
@@ -31,11 +73,13 @@ pub struct ContextOptions {
     pub device: Option<usize>,
     /// The application name given to the driver.
     pub app_name: String,
+    /// Which queue family to submit to.
+    pub queue: QueueKind,
 }
 
 impl Default for ContextOptions {
     fn default() -> Self {
-        ContextOptions { path: PathKind::Khr, validation: false, device: None, app_name: "extmem".into() }
+        ContextOptions { path: PathKind::Khr, validation: false, device: None, app_name: "extmem".into(), queue: QueueKind::General }
     }
 }
 
@@ -54,6 +98,7 @@ pub struct Context {
     physical_device: vk::PhysicalDevice,
     device: ash::Device,
     queue_family: u32,
+    queue_flags: vk::QueueFlags,
     queue: vk::Queue,
     commands: Mutex<Commands>,
     memory_properties: vk::PhysicalDeviceMemoryProperties,
@@ -151,10 +196,9 @@ impl Context {
 
         // SAFETY: a live physical device.
         let families = unsafe { instance.get_physical_device_queue_family_properties(physical_device) };
-        let queue_family = families
-            .iter()
-            .position(|f| f.queue_flags.intersects(vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE))
-            .ok_or_else(|| Error::NoDevice(format!("{device_name} has no graphics or compute queue")))? as u32;
+        let queue_family = pick_queue_family(&families, options.queue)
+            .ok_or_else(|| Error::NoDevice(format!("{device_name} has no graphics or compute queue")))?;
+        let queue_flags = families[queue_family as usize].queue_flags;
         let priorities = [1.0];
         let queues = [vk::DeviceQueueCreateInfo::default().queue_family_index(queue_family).queue_priorities(&priorities)];
         let names: Vec<*const c_char> = extensions.iter().map(|e| e.as_ptr()).collect();
@@ -192,6 +236,7 @@ impl Context {
             physical_device,
             device,
             queue_family,
+            queue_flags,
             queue,
             commands: Mutex::new(Commands { pool, idle: Vec::new() }),
             memory_properties,
@@ -225,6 +270,11 @@ impl Context {
     /// The queue family every command of the context runs on.
     pub fn queue_family(&self) -> u32 {
         self.queue_family
+    }
+
+    /// What the queue family can do.
+    pub fn queue_flags(&self) -> vk::QueueFlags {
+        self.queue_flags
     }
     /// The device's name.
     pub fn device_name(&self) -> &str {

@@ -27,7 +27,7 @@ pub mod validation;
 
 pub use ash;
 pub use ash::vk;
-pub use context::{Context, ContextOptions, PathKind, Submission};
+pub use context::{Context, ContextOptions, PathKind, QueueKind, Submission};
 pub use error::{Error, Result};
 pub use handle::HandleType;
 pub use shared::{Dedicated, SharedMemory};
