@@ -9,7 +9,7 @@
 
 use crate::peer::{monotonic_ns, Peer};
 use extmem::transport::Message;
-use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, SharedMemory};
+use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, QueueKind, SharedMemory};
 use serde::Serialize;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -39,6 +39,11 @@ pub struct Args {
     /// fast path and copies. Default sizes then: 4M,64M,1G,4G.
     #[arg(long)]
     cuda: bool,
+    /// Vulkan queue kinds: general, compute, transfer (a transfer-only family runs on the copy
+    /// engines). With --cuda the steady state and the crossings are measured on each; without,
+    /// the first one is used.
+    #[arg(long, value_delimiter = ',', default_value = "general,transfer")]
+    queue: Vec<QueueKind>,
     /// Also draw the hand-off latencies into this PNG file.
     #[arg(long, value_name = "FILE")]
     png: Option<std::path::PathBuf>,
@@ -130,7 +135,8 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         return cuda_main(&args, sizes);
     }
     let path = if args.nv { PathKind::Nv } else { PathKind::Khr };
-    let ctx = Context::new(&ContextOptions { path, app_name: "extmem bench".into(), ..Default::default() })?;
+    let queue = args.queue.first().copied().unwrap_or_default();
+    let ctx = Context::new(&ContextOptions { path, app_name: "extmem bench".into(), queue, ..Default::default() })?;
     // SAFETY: no other thread exists yet; the child inherits the variable.
     unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     let peer = Peer::spawn(false, monotonic_ns(), &["--probe"])?;
@@ -217,7 +223,12 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
     eprintln!("extmem bench --cuda: first hand-off to a CUDA process, medians of {}", args.repeat);
     let first = crate::bench_cuda::first_hand_off(&sizes, args.repeat.max(1))?;
     eprintln!("steady state, {} frames each", args.frames.max(10) * 10);
-    let steady = crate::bench_cuda::steady_state(args.frames.max(10) * 10)?;
+    let mut steady = Vec::new();
+    for &queue in &args.queue {
+        steady.extend(crate::bench_cuda::steady_state(args.frames.max(10) * 10, queue)?);
+    }
+    eprintln!("one crossing with tiny work, medians of 200");
+    let (crossings, context_switch) = crate::bench_cuda::crossings(200, &args.queue)?;
     if let Some(png) = &args.png {
         let pick = |f: fn(&crate::bench_cuda::FirstHandOff) -> f64| first.iter().map(f).collect::<Vec<f64>>();
         let series = [
@@ -228,7 +239,12 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
         ];
         crate::plot::latency(png, "First hand-off to a CUDA process", &sizes, &series)?;
     }
-    let out = serde_json::json!({ "first_hand_off": first, "steady_state": steady });
+    let out = serde_json::json!({
+        "first_hand_off": first,
+        "steady_state": steady,
+        "crossings": crossings,
+        "context_switch": context_switch,
+    });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out).expect("serialisable"));
         return Ok(ExitCode::SUCCESS);
@@ -247,7 +263,6 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
         "semaphore_us",
         "counter_us",
         "counter_host_us",
-        "counter_after_us",
         "semaphore_batched_us",
         "vulkan_work_us",
         "cuda_work_us",
@@ -255,15 +270,34 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
         "copy_through_host_us",
     ];
     println!(
-        "{:>12} {:>10} {:>12} {:>13} {:>14} {:>10} {:>12} {:>10} {:>9} {:>10}",
-        "frame", "semaphore", "counter+sem", "counter+host", "counter after", "4/crossing", "Vulkan alone", "CUDA alone", "copy D2D", "copy host"
+        "{:>20} {:>12} {:>10} {:>12} {:>13} {:>10} {:>12} {:>10} {:>9} {:>10}",
+        "queue", "frame", "semaphore", "counter+sem", "counter+host", "4/crossing", "Vulkan alone", "CUDA alone", "copy D2D", "copy host"
     );
     for f in out["steady_state"].as_array().into_iter().flatten() {
         let v: Vec<f64> = cols.iter().map(|c| f[*c].as_f64().unwrap_or(0.0)).collect();
         println!(
-            "{:>12} {:>10.1} {:>12.1} {:>13.1} {:>14.1} {:>10.1} {:>12.1} {:>10.1} {:>9.1} {:>10.1}",
-            f["frame"].as_str().unwrap_or(""), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]
+            "{:>20} {:>12} {:>10.1} {:>12.1} {:>13.1} {:>10.1} {:>12.1} {:>10.1} {:>9.1} {:>10.1}",
+            f["queue"].as_str().unwrap_or(""), f["frame"].as_str().unwrap_or(""), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
         );
     }
+    println!("\nOne crossing with tiny work (µs, median of 200)");
+    let cols = ["vulkan_alone_us", "cuda_alone_us", "alternating_us", "counter_us", "semaphore_us", "semaphore_back_us"];
+    println!(
+        "{:>20} {:>12} {:>10} {:>11} {:>16} {:>18} {:>14}",
+        "queue", "Vulkan alone", "CUDA alone", "alternating", "counter vk->cu", "semaphore vk->cu", "semaphore back"
+    );
+    for f in out["crossings"].as_array().into_iter().flatten() {
+        let v: Vec<f64> = cols.iter().map(|c| f[*c].as_f64().unwrap_or(0.0)).collect();
+        println!(
+            "{:>20} {:>12.1} {:>10.1} {:>11.1} {:>16.1} {:>18.1} {:>14.1}",
+            f["queue"].as_str().unwrap_or(""), v[0], v[1], v[2], v[3], v[4], v[5]
+        );
+    }
+    let cs = &out["context_switch"];
+    println!(
+        "two CUDA contexts alternating: {:.1} µs; two Vulkan devices alternating: {:.1} µs",
+        cs["two_cuda_contexts_us"].as_f64().unwrap_or(0.0),
+        cs["two_vulkan_devices_us"].as_f64().unwrap_or(0.0)
+    );
     Ok(ExitCode::SUCCESS)
 }

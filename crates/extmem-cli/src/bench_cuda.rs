@@ -8,14 +8,18 @@
 //! B. Steady state in one process, per frame: Vulkan fills the frame on the GPU, CUDA copies it
 //!    out of the shared memory (its use of the frame), and hands it back; synchronised by the
 //!    exported timeline semaphore, by the counter fast path, or replaced by a copy of the frame
-//!    (device to device, or through the host).
+//!    (device to device, or through the host); with Vulkan on its general queue and on a
+//!    transfer-only queue (the copy engines).
+//! C. One crossing with tiny work, per Vulkan queue kind: what synchronisation costs once the
+//!    work is negligible, and what alternating the GPU between two contexts costs (two CUDA
+//!    contexts, two Vulkan devices) for comparison.
 
 use crate::bench::{median, ms_since};
 use crate::peer::{monotonic_ns, Peer};
 use crate::peer_cuda::cu;
 use extmem::sync::SharedSemaphore;
 use extmem::transport::Message;
-use extmem::{vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, SharedMemory};
+use extmem::{vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, QueueKind, SharedMemory};
 use extmem_cuda::cudarc::driver::sys;
 use extmem_cuda::DeviceAllocation;
 use extmem_cuda::{CounterWait, Cuda};
@@ -35,12 +39,12 @@ pub struct FirstHandOff {
 
 #[derive(Serialize)]
 pub struct SteadyState {
+    queue: String,
     frame: &'static str,
     bytes: u64,
     semaphore_us: f64,
     counter_us: f64,
     counter_host_us: f64,
-    counter_after_us: f64,
     semaphore_batched_us: f64,
     vulkan_work_us: f64,
     cuda_work_us: f64,
@@ -143,8 +147,9 @@ fn keep_in_flight<'a>(
     Ok(())
 }
 
-pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
-    let ctx = Context::new(&ContextOptions { app_name: "extmem bench --cuda".into(), ..Default::default() })?;
+pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyState>> {
+    let ctx = Context::new(&ContextOptions { app_name: "extmem bench --cuda".into(), queue, ..Default::default() })?;
+    let queue = queue_name(&ctx);
     let cuda = Cuda::for_vulkan(&ctx).map_err(cu)?;
     let mut out = Vec::new();
     for (frame, w, h) in [("1080p RGBA8", 1920u64, 1080u64), ("4K RGBA8", 3840, 2160)] {
@@ -209,20 +214,6 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         let counter_host_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
-
-        // (e) As (c), but CUDA's wait is queued only after Vulkan's submission: if a CUDA stream
-        // that waits holds the GPU until its time slice ends, this order avoids it.
-        let t = Instant::now();
-        for n in 1..=frames {
-            let v = (2 * frames + n) as u32;
-            let s = shared.fill_async(n as u32, None, None, Some((&counter, 0, v)))?;
-            cmem.wait_counter(&cuda, 0, v).map_err(cu)?;
-            consume()?;
-            cuda.synchronize().map_err(cu)?;
-            keep_in_flight(&mut pending, s, IN_FLIGHT)?;
-        }
-        pending.drain(..).try_for_each(|s| s.wait())?;
-        let counter_after_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
 
         // The work alone, with no crossing: Vulkan's fills back to back, CUDA's copies back to
         // back. What the loops above spend beyond this is synchronisation.
@@ -292,19 +283,18 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
         }
         let copy_through_host_us = t.elapsed().as_secs_f64() * 1e6 / copy_frames as f64;
         eprintln!(
-            "  {frame}: semaphore {semaphore_us:.1} µs/frame, counter+semaphore {counter_us:.1}, counter+host {counter_host_us:.1}, \
-             counter+host with CUDA queued after Vulkan {counter_after_us:.1}, \
+            "  {queue} queue, {frame}: semaphore {semaphore_us:.1} µs/frame, counter+semaphore {counter_us:.1}, counter+host {counter_host_us:.1}, \
              semaphore with 4 frames per crossing {semaphore_batched_us:.1}, \
              work alone: Vulkan {vulkan_work_us:.1} / CUDA {cuda_work_us:.1}, \
              copy D2D {copy_device_to_device_us:.1} µs/frame, copy via host {copy_through_host_us:.1} µs/frame"
         );
         out.push(SteadyState {
+            queue: queue.clone(),
             frame,
             bytes,
             semaphore_us,
             counter_us,
             counter_host_us,
-            counter_after_us,
             semaphore_batched_us,
             vulkan_work_us,
             cuda_work_us,
@@ -314,4 +304,214 @@ pub fn steady_state(frames: u64) -> extmem::Result<Vec<SteadyState>> {
         drop((csem, cmem, mem));
     }
     Ok(out)
+}
+
+/// How a context's queue is named in the results: the kind, with the family's abilities.
+fn queue_name(ctx: &Context) -> String {
+    let flags = ctx.queue_flags();
+    let kind = if flags.contains(vk::QueueFlags::GRAPHICS) {
+        "general"
+    } else if flags.contains(vk::QueueFlags::COMPUTE) {
+        "compute"
+    } else {
+        "transfer"
+    };
+    format!("{kind} (family {})", ctx.queue_family())
+}
+
+/// One Vulkan → CUDA (and back) crossing with tiny work on each side, per Vulkan queue.
+#[derive(Serialize)]
+pub struct Crossing {
+    queue: String,
+    /// A 256-byte Vulkan fill, submitted and waited for (its fence), alone.
+    vulkan_alone_us: f64,
+    /// A 256-byte CUDA memset, launched and synchronised, alone.
+    cuda_alone_us: f64,
+    /// The two one after the other (unrelated memory, no synchronisation between them).
+    alternating_us: f64,
+    /// CUDA's stream waits for a counter the Vulkan submission writes; from the submission to
+    /// `cuStreamSynchronize` returning.
+    counter_us: f64,
+    /// The same through the exported timeline semaphore.
+    semaphore_us: f64,
+    /// CUDA signals the semaphore, a Vulkan submission waits for it on the GPU; until its
+    /// fence.
+    semaphore_back_us: f64,
+}
+
+/// What alternating the GPU between two contexts costs with no other API involved.
+#[derive(Serialize)]
+pub struct ContextSwitch {
+    /// Two CUDA contexts' tiny memsets, one after the other, each synchronised.
+    two_cuda_contexts_us: f64,
+    /// Two Vulkan devices' tiny fills, one after the other, each waited for.
+    two_vulkan_devices_us: f64,
+}
+
+/// The median of `iters` timed runs of `f` (µs), after 10 unmeasured ones.
+fn median_us(iters: usize, mut f: impl FnMut() -> extmem::Result<f64>) -> extmem::Result<f64> {
+    for _ in 0..10 {
+        f()?;
+    }
+    let mut v: Vec<f64> = (0..iters).map(|_| f()).collect::<extmem::Result<_>>()?;
+    v.sort_by(f64::total_cmp);
+    Ok(v[v.len() / 2])
+}
+
+fn us_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e6
+}
+
+/// A 256-byte memset on `stream` of `ctx`, synchronised.
+fn cuda_tiny(ctx: sys::CUcontext, stream: sys::CUstream, ptr: sys::CUdeviceptr) -> extmem::Result<()> {
+    // SAFETY: a live context, stream and allocation of at least 256 bytes.
+    unsafe {
+        check(sys::cuCtxSetCurrent(ctx), "cuCtxSetCurrent")?;
+        check(sys::cuMemsetD32Async(ptr, 1, 64, stream), "cuMemsetD32Async")?;
+        check(sys::cuStreamSynchronize(stream), "cuStreamSynchronize")
+    }
+}
+
+/// A second CUDA context on the device, with a stream and 256 bytes; destroyed on drop.
+struct SecondContext {
+    ctx: sys::CUcontext,
+    stream: sys::CUstream,
+    ptr: sys::CUdeviceptr,
+}
+impl SecondContext {
+    fn new(ordinal: usize) -> extmem::Result<SecondContext> {
+        let mut c = SecondContext { ctx: std::ptr::null_mut(), stream: std::ptr::null_mut(), ptr: 0 };
+        // SAFETY: creates the context, then its stream and allocation while it is current;
+        // `Drop` releases whatever was made.
+        unsafe {
+            check(sys::cuCtxCreate_v2(&mut c.ctx, 0, ordinal as i32), "cuCtxCreate")?;
+            check(sys::cuStreamCreate(&mut c.stream, 0), "cuStreamCreate")?;
+            check(sys::cuMemAlloc_v2(&mut c.ptr, 256), "cuMemAlloc")?;
+        }
+        Ok(c)
+    }
+}
+impl Drop for SecondContext {
+    fn drop(&mut self) {
+        if self.ctx.is_null() {
+            return;
+        }
+        // SAFETY: made in `new`; its stream was synchronised by its last use.
+        unsafe {
+            sys::cuCtxSetCurrent(self.ctx);
+            if self.ptr != 0 {
+                sys::cuMemFree_v2(self.ptr);
+            }
+            if !self.stream.is_null() {
+                sys::cuStreamDestroy_v2(self.stream);
+            }
+            sys::cuCtxDestroy_v2(self.ctx);
+        }
+    }
+}
+
+pub fn crossings(iters: usize, queues: &[QueueKind]) -> extmem::Result<(Vec<Crossing>, ContextSwitch)> {
+    let options = |queue| ContextOptions { app_name: "extmem bench --cuda".into(), queue, ..Default::default() };
+    let first = Context::new(&options(QueueKind::General))?;
+    let cuda = Cuda::for_vulkan(&first).map_err(cu)?;
+    let (cu_ctx, stream) = (cuda.context().cu_ctx(), cuda.stream().cu_stream());
+    let own = DeviceAllocation::new(&cuda, 256).map_err(cu)?;
+    let tiny_cuda = || cuda_tiny(cu_ctx, stream, own.device_ptr());
+
+    let switch = {
+        let second = SecondContext::new(cuda.ordinal())?;
+        let two_cuda_contexts_us = median_us(iters, || {
+            let t = Instant::now();
+            tiny_cuda()?;
+            cuda_tiny(second.ctx, second.stream, second.ptr)?;
+            Ok(us_since(t))
+        })?;
+        let other = Context::new(&options(QueueKind::General))?;
+        let (a, b) = (buffer(&first, 256, Dedicated::Always)?, buffer(&other, 256, Dedicated::Always)?);
+        let two_vulkan_devices_us = median_us(iters, || {
+            let t = Instant::now();
+            a.fill_synced(1, None, None, None)?;
+            b.fill_synced(1, None, None, None)?;
+            Ok(us_since(t))
+        })?;
+        ContextSwitch { two_cuda_contexts_us, two_vulkan_devices_us }
+    };
+
+    let mut out = Vec::new();
+    for &queue in queues {
+        let ctx = Context::new(&options(queue))?;
+        let tiny = buffer(&ctx, 256, Dedicated::Always)?;
+        let (d, f) = tiny.export()?;
+        let counter = cuda.import_memory(&d, f).map_err(cu)?;
+        let sem = SharedSemaphore::new_timeline(&ctx)?;
+        let csem = cuda.import_semaphore(sem.export()?).map_err(cu)?;
+        // The buffer's contents are the counter; its values and the semaphore's only grow.
+        let mut next = 0u32;
+        let memset = || -> extmem::Result<()> {
+            // SAFETY: a live stream and allocation.
+            check(unsafe { sys::cuMemsetD32Async(own.device_ptr(), 1, 64, stream) }, "cuMemsetD32Async")
+        };
+        let vulkan_alone_us = median_us(iters, || {
+            next += 1;
+            let t = Instant::now();
+            tiny.fill_synced(next, None, None, None)?;
+            Ok(us_since(t))
+        })?;
+        let cuda_alone_us = median_us(iters, || {
+            let t = Instant::now();
+            tiny_cuda()?;
+            Ok(us_since(t))
+        })?;
+        let alternating_us = median_us(iters, || {
+            next += 1;
+            let t = Instant::now();
+            tiny.fill_synced(next, None, None, None)?;
+            tiny_cuda()?;
+            Ok(us_since(t))
+        })?;
+        let counter_us = median_us(iters, || {
+            next += 1;
+            counter.wait_counter(&cuda, 0, next).map_err(cu)?;
+            memset()?;
+            let t = Instant::now();
+            let s = tiny.fill_async(next, None, None, None)?;
+            cuda.synchronize().map_err(cu)?;
+            let dt = us_since(t);
+            s.wait()?;
+            Ok(dt)
+        })?;
+        let semaphore_us = median_us(iters, || {
+            next += 1;
+            csem.wait(&cuda, next as u64).map_err(cu)?;
+            memset()?;
+            let t = Instant::now();
+            let s = tiny.fill_async(next, None, Some((&sem, next as u64)), None)?;
+            cuda.synchronize().map_err(cu)?;
+            let dt = us_since(t);
+            s.wait()?;
+            Ok(dt)
+        })?;
+        let semaphore_back_us = median_us(iters, || {
+            next += 1;
+            let t = Instant::now();
+            memset()?;
+            csem.signal(&cuda, next as u64).map_err(cu)?;
+            tiny.fill_synced(next, Some((&sem, next as u64)), None, None)?;
+            let dt = us_since(t);
+            cuda.synchronize().map_err(cu)?;
+            Ok(dt)
+        })?;
+        let queue = queue_name(&ctx);
+        eprintln!(
+            "  {queue} queue: Vulkan alone {vulkan_alone_us:.1} µs, CUDA alone {cuda_alone_us:.1}, alternating {alternating_us:.1}, \
+             counter crossing {counter_us:.1}, semaphore crossing {semaphore_us:.1}, semaphore back {semaphore_back_us:.1}"
+        );
+        out.push(Crossing { queue, vulkan_alone_us, cuda_alone_us, alternating_us, counter_us, semaphore_us, semaphore_back_us });
+        drop((csem, counter));
+    }
+    eprintln!(
+        "  two CUDA contexts alternating {:.1} µs, two Vulkan devices alternating {:.1} µs",
+        switch.two_cuda_contexts_us, switch.two_vulkan_devices_us
+    );
+    Ok((out, switch))
 }

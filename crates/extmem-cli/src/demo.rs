@@ -9,7 +9,7 @@
 use crate::peer::{writeback_seed, Peer};
 use extmem::transport::Message;
 use extmem::sync::SharedSemaphore;
-use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, ImageDesc, PathKind, SharedMemory};
+use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, ImageDesc, PathKind, QueueKind, SharedMemory};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -52,6 +52,11 @@ pub struct Args {
     /// `auto` (semaphore where both drivers can share one).
     #[arg(long, value_enum, default_value_t = SyncMode::Auto)]
     sync: SyncMode,
+    /// The Vulkan queue both Vulkan processes submit to: general, compute, or transfer (a
+    /// transfer-only family, the copy engines: the fast choice when CUDA works on the same GPU,
+    /// see `extmem bench --cuda`).
+    #[arg(long, default_value = "general")]
+    queue: QueueKind,
 }
 
 /// Frame synchronisation between the two processes.
@@ -97,7 +102,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         // SAFETY: no other thread exists yet; the child inherits the variable.
         unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     }
-    let ctx = Context::new(&ContextOptions { path, validation: args.validate, app_name: "extmem demo".into(), ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions { path, validation: args.validate, app_name: "extmem demo".into(), queue: args.queue, ..Default::default() })?;
     log.step(match path {
         PathKind::Nv => format!("{}: instance with VK_NV_external_memory_capabilities, device with VK_NV_external_memory (through the extmem layer)", ctx.device_name()),
         PathKind::Khr => format!("{}: core external memory (no layer)", ctx.device_name()),
@@ -108,7 +113,11 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             cmd.arg(script);
             Peer::spawn_command(cmd, log.t0)?
         }
-        None => Peer::spawn(args.validate, log.t0, if args.cuda { &["--cuda"] } else { &[] })?,
+        None => {
+            let queue = format!("{:?}", args.queue).to_lowercase();
+            let extra: &[&str] = if args.cuda { &["--cuda"] } else { &["--queue", &queue] };
+            Peer::spawn(args.validate, log.t0, extra)?
+        }
     };
     let consumer_kind = if args.torch.is_some() { "PyTorch" } else if args.cuda { "CUDA" } else { "Vulkan" };
     let buffer = args.buffer || args.cuda;

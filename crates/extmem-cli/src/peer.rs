@@ -26,6 +26,9 @@ pub struct Args {
     /// Consume with CUDA instead of a second VkInstance.
     #[arg(long)]
     cuda: bool,
+    /// The Vulkan queue kind (general, compute, transfer).
+    #[arg(long, default_value = "general")]
+    queue: extmem::QueueKind,
 }
 
 pub use extmem::pattern::writeback_seed;
@@ -115,7 +118,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     if args.cuda {
         return crate::peer_cuda::run(&channel, start, quiet, args.probe);
     }
-    let ctx = Context::new(&ContextOptions { validation: args.validate, app_name: "extmem peer".into(), ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions { validation: args.validate, app_name: "extmem peer".into(), queue: args.queue, ..Default::default() })?;
     let mut shared: Option<SharedMemory> = None;
     let mut semaphore: Option<extmem::sync::SharedSemaphore> = None;
     loop {

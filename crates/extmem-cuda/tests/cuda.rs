@@ -5,7 +5,7 @@
 
 use cudarc::driver::sys;
 use extmem::sync::SharedSemaphore;
-use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, SharedMemory};
+use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, QueueKind, SharedMemory};
 use extmem_cuda::{CounterWait, Cuda, DeviceAllocation, Error};
 use std::sync::Arc;
 
@@ -16,6 +16,11 @@ fn skipped(test: &str, why: &str) {
 }
 
 fn setup(test: &str) -> Option<(Arc<Context>, Cuda)> {
+    setup_on(test, QueueKind::General)
+}
+
+/// [`setup`] with the Vulkan side submitting to the family `queue` asks for.
+fn setup_on(test: &str, queue: QueueKind) -> Option<(Arc<Context>, Cuda)> {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         // SAFETY: before any thread of this test touches the environment or Vulkan.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
@@ -24,7 +29,7 @@ fn setup(test: &str) -> Option<(Arc<Context>, Cuda)> {
         skipped(test, "no CUDA driver on this machine (run scripts/gpu-check.sh on a GPU machine)");
         return None;
     }
-    let ctx = Context::new(&ContextOptions { validation: true, ..Default::default() }).expect("Vulkan context");
+    let ctx = Context::new(&ContextOptions { validation: true, queue, ..Default::default() }).expect("Vulkan context");
     match Cuda::for_vulkan(&ctx) {
         Ok(cuda) => Some((ctx, cuda)),
         Err(Error::NoMatchingDevice(why)) => {
@@ -91,9 +96,19 @@ fn memory_crosses_both_ways_plain_and_dedicated_without_leaking_fds() {
     assert_clean(&ctx);
 }
 
+/// On the general queue and on a transfer-only one (the copy engines, the fast choice next to
+/// CUDA: see `extmem bench --cuda`).
+const QUEUES: [QueueKind; 2] = [QueueKind::General, QueueKind::Transfer];
+
 #[test]
 fn semaphore_orders_vulkan_and_cuda_on_the_gpu_every_frame() {
-    let Some((ctx, cuda)) = setup("semaphore") else { return };
+    for queue in QUEUES {
+        semaphore_frames(queue);
+    }
+}
+
+fn semaphore_frames(queue: QueueKind) {
+    let Some((ctx, cuda)) = setup_on("semaphore", queue) else { return };
     let len = 1 << 20;
     let shared = buffer(&ctx, len as u64, Dedicated::Always);
     let (desc, fd) = shared.export().unwrap();
@@ -112,8 +127,8 @@ fn semaphore_orders_vulkan_and_cuda_on_the_gpu_every_frame() {
         let prev = (frame > 0).then_some((&sem, 2 * frame));
         shared.write_synced(&pattern::fill(len, frame), prev, Some((&sem, 2 * frame + 1))).unwrap();
         let back = shared.read_synced(Some((&sem, 2 * frame + 2)), None).unwrap();
-        assert!(back.iter().all(|&b| b == (frame % 251) as u8), "frame {frame}: Vulkan sees CUDA's write");
-        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame), None, "frame {frame}: CUDA saw Vulkan's frame");
+        assert!(back.iter().all(|&b| b == (frame % 251) as u8), "{queue:?} frame {frame}: Vulkan sees CUDA's write");
+        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame), None, "{queue:?} frame {frame}: CUDA saw Vulkan's frame");
     }
     cuda.synchronize().unwrap();
     drop((csem, mem));
@@ -123,7 +138,13 @@ fn semaphore_orders_vulkan_and_cuda_on_the_gpu_every_frame() {
 
 #[test]
 fn counter_fast_path_delivers_every_byte_of_every_frame() {
-    let Some((ctx, cuda)) = setup("counter") else { return };
+    for queue in QUEUES {
+        counter_frames(queue);
+    }
+}
+
+fn counter_frames(queue: QueueKind) {
+    let Some((ctx, cuda)) = setup_on("counter", queue) else { return };
     let len = 1 << 20;
     let frame_mem = buffer(&ctx, len as u64, Dedicated::Always);
     let counter = buffer(&ctx, 256, Dedicated::Always);
@@ -135,7 +156,7 @@ fn counter_fast_path_delivers_every_byte_of_every_frame() {
         ccounter.wait_counter(&cuda, 0, frame).unwrap();
         scratch.copy_from(&cuda, cframe.device_ptr(), len).unwrap();
         frame_mem.write_with_counter(&pattern::fill(len, frame as u64), &counter, 0, frame).unwrap();
-        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame as u64), None, "frame {frame}");
+        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame as u64), None, "{queue:?} frame {frame}");
     }
     drop((cframe, ccounter));
     drop((frame_mem, counter));

@@ -559,3 +559,42 @@ fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Result<vk::Ph
     };
     Ok(devices.iter().copied().find(is_gpu).unwrap_or(devices[0]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family(flags: vk::QueueFlags) -> vk::QueueFamilyProperties {
+        vk::QueueFamilyProperties { queue_flags: flags, queue_count: 1, ..Default::default() }
+    }
+
+    #[test]
+    fn queue_kinds_pick_the_family_they_name() {
+        use vk::QueueFlags as F;
+        // NVIDIA's layout: universal, transfer-only, compute-only.
+        let nvidia = [family(F::GRAPHICS | F::COMPUTE | F::TRANSFER), family(F::TRANSFER), family(F::COMPUTE | F::TRANSFER)];
+        assert_eq!(pick_queue_family(&nvidia, QueueKind::General), Some(0));
+        assert_eq!(pick_queue_family(&nvidia, QueueKind::Transfer), Some(1));
+        assert_eq!(pick_queue_family(&nvidia, QueueKind::Compute), Some(2));
+        // lavapipe's: one family for everything, so every kind falls back to it.
+        let one = [family(F::GRAPHICS | F::COMPUTE | F::TRANSFER)];
+        for kind in [QueueKind::General, QueueKind::Compute, QueueKind::Transfer] {
+            assert_eq!(pick_queue_family(&one, kind), Some(0));
+        }
+        // No transfer-only family: a compute-only one comes next.
+        let no_copy = [family(F::GRAPHICS | F::COMPUTE), family(F::COMPUTE)];
+        assert_eq!(pick_queue_family(&no_copy, QueueKind::Transfer), Some(1));
+        // A video family (neither graphics, compute nor transfer) is never taken; an empty
+        // family neither.
+        let video = [family(F::VIDEO_DECODE_KHR), vk::QueueFamilyProperties { queue_count: 0, ..family(F::TRANSFER) }, family(F::COMPUTE)];
+        assert_eq!(pick_queue_family(&video, QueueKind::Transfer), Some(2));
+        assert_eq!(pick_queue_family(&[family(F::VIDEO_DECODE_KHR)], QueueKind::General), None);
+    }
+
+    #[test]
+    fn queue_kinds_parse_and_name_the_choices() {
+        assert_eq!("transfer".parse::<QueueKind>(), Ok(QueueKind::Transfer));
+        let err = "copy".parse::<QueueKind>().unwrap_err();
+        assert!(err.contains("\"copy\"") && err.contains("general, compute or transfer"), "{err}");
+    }
+}

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{assert_clean, context, fd_lock, open_fds, rss};
+use common::{assert_clean, context, context_on, fd_lock, open_fds, rss};
 use extmem::transport::{Channel, Message};
-use extmem::{pattern, vk, BufferDesc, Dedicated, Descriptor, Error, HandleType, ImageDesc, PathKind, ResourceDesc, SharedMemory};
+use extmem::{pattern, vk, BufferDesc, Dedicated, Descriptor, Error, HandleType, ImageDesc, PathKind, QueueKind, ResourceDesc, SharedMemory};
 use std::os::fd::AsFd;
 
 fn image_desc() -> ImageDesc {
@@ -365,5 +365,51 @@ fn a_linear_image_carries_its_row_pitch() {
     assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 5), None);
     drop((imported, shared));
     assert_clean(&producer);
+    assert_clean(&consumer);
+}
+
+#[test]
+fn every_queue_kind_produces_frames_the_other_instance_reads() {
+    let _lock = fd_lock();
+    let consumer = context(PathKind::Khr);
+    let (a, b) = Channel::pair().unwrap();
+    for kind in [QueueKind::General, QueueKind::Compute, QueueKind::Transfer] {
+        let producer = context_on(PathKind::Nv, kind);
+        // The family is the one asked for where the device has it (NVIDIA: all three; lavapipe
+        // has one family for everything, which every kind falls back to).
+        // SAFETY: a live physical device.
+        let families = unsafe { producer.instance().get_physical_device_queue_family_properties(producer.physical_device()) };
+        let has = |f: &dyn Fn(vk::QueueFlags) -> bool| families.iter().any(|p| p.queue_count > 0 && f(p.queue_flags));
+        let flags = producer.queue_flags();
+        let gc = vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE;
+        match kind {
+            QueueKind::General => assert!(flags.intersects(gc), "{flags:?}"),
+            QueueKind::Compute if has(&|f| f.contains(vk::QueueFlags::COMPUTE) && !f.contains(vk::QueueFlags::GRAPHICS)) => {
+                assert!(flags.contains(vk::QueueFlags::COMPUTE) && !flags.contains(vk::QueueFlags::GRAPHICS), "{flags:?}")
+            }
+            QueueKind::Transfer if has(&|f| f.contains(vk::QueueFlags::TRANSFER) && !f.intersects(gc)) => {
+                assert!(!flags.intersects(gc), "{flags:?}")
+            }
+            _ => {}
+        }
+        for image in [true, false] {
+            let shared = new_shared(&producer, image);
+            let len = shared.data_len().unwrap() as usize;
+            shared.write(&pattern::fill(len, 11)).unwrap();
+            let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
+            assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 11), None, "{kind:?} image={image}");
+            imported.write(&pattern::fill(len, 12)).unwrap();
+            assert_eq!(pattern::first_mismatch(&shared.read().unwrap(), 12), None, "{kind:?} image={image}: write-back");
+        }
+        // A frame filled on the GPU with its counter, from this queue.
+        let frame = new_shared(&producer, false);
+        let counter = SharedMemory::new_buffer(&producer, BufferDesc { size: 64, ..buffer_desc() }, HandleType::OpaqueFd, Dedicated::Always).unwrap();
+        let (their_frame, their_counter) = (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
+        frame.fill_synced(0x0102_0304, None, None, Some((&counter, 0, 5))).unwrap();
+        assert_eq!(their_counter.read_prefix(4).unwrap(), 5u32.to_le_bytes(), "{kind:?}");
+        assert!(their_frame.read().unwrap().chunks(4).all(|c| c == 0x0102_0304u32.to_le_bytes()), "{kind:?}");
+        drop((their_frame, their_counter, frame, counter));
+        assert_clean(&producer);
+    }
     assert_clean(&consumer);
 }

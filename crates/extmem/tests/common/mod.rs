@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use extmem::{Context, ContextOptions, PathKind};
+use extmem::{Context, ContextOptions, PathKind, QueueKind};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 
 /// Points the loader at the layer built beside the tests (once, before any instance).
@@ -23,9 +23,14 @@ pub fn init() {
 
 /// A context with validation (below the layer on the NV path); panics on failure.
 pub fn context(path: PathKind) -> Arc<Context> {
+    context_on(path, QueueKind::General)
+}
+
+/// [`context`] submitting to the queue family `queue` asks for.
+pub fn context_on(path: PathKind, queue: QueueKind) -> Arc<Context> {
     init();
-    Context::new(&ContextOptions { path, validation: true, app_name: "extmem test".into(), ..Default::default() })
-        .unwrap_or_else(|e| panic!("context ({path:?}): {e}"))
+    Context::new(&ContextOptions { path, validation: true, app_name: "extmem test".into(), queue, ..Default::default() })
+        .unwrap_or_else(|e| panic!("context ({path:?}, {queue:?}): {e}"))
 }
 
 /// Fails the test if validation said anything on `ctx`.
