@@ -54,6 +54,10 @@ fn print(c: &Capabilities) {
             .collect();
         println!("  {what}: {}", s.join(", "));
     }
+    for q in &c.queues {
+        let by = q.picked_by.as_ref().map(|b| format!("  (--queue {b})")).unwrap_or_default();
+        println!("  queue family {}: {} x{}{by}", q.index, q.flags, q.count);
+    }
     match &c.nv {
         None => println!("  VK_NV_external_memory: not asked (--no-nv)"),
         Some(nv) => {

@@ -78,6 +78,13 @@ fn caps_json_lists_the_matrix_and_the_nv_view() {
     assert_eq!(nv[0]["handle_type"], "opaque-win32");
     assert_eq!(nv[0]["image"]["exportable"], true);
     assert!(nv[2]["image"].is_null(), "D3D11 has no backing on Linux");
+    // Every queue kind picks some family, and the general one can do graphics or compute.
+    let queues = dev["queues"].as_array().expect("queue families");
+    for kind in ["general", "compute", "transfer"] {
+        assert!(queues.iter().any(|q| q["picked_by"].as_str().is_some_and(|b| b.contains(kind))), "{kind} picks no family: {queues:?}");
+    }
+    let general = queues.iter().find(|q| q["picked_by"].as_str().is_some_and(|b| b.contains("general"))).unwrap();
+    assert!(general["flags"].as_str().is_some_and(|f| f.contains("GRAPHICS") || f.contains("COMPUTE")), "{general}");
     let table = extmem(&["caps", "--no-nv"], &[]);
     assert!(table.status.success() && stdout(&table).contains("opaque-fd"));
 }

@@ -134,6 +134,41 @@ pub struct Capabilities {
     pub fences: Vec<SyncCaps>,
     /// The NV view, when asked for through the layer.
     pub nv: Option<Vec<NvCaps>>,
+    /// The queue families, by index.
+    pub queues: Vec<QueueFamilyCaps>,
+}
+
+/// One queue family.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueueFamilyCaps {
+    /// Its index.
+    pub index: u32,
+    /// What it can do (`GRAPHICS | COMPUTE | TRANSFER ...`).
+    pub flags: String,
+    /// How many queues it has.
+    pub count: u32,
+    /// The [`crate::QueueKind`] that picks it, where one does.
+    pub picked_by: Option<String>,
+}
+
+fn queue_caps(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Vec<QueueFamilyCaps> {
+    // SAFETY: a live physical device.
+    let families = unsafe { instance.get_physical_device_queue_family_properties(pd) };
+    let kinds = [crate::QueueKind::General, crate::QueueKind::Compute, crate::QueueKind::Transfer];
+    let picked: Vec<(crate::QueueKind, Option<u32>)> = kinds.iter().map(|&k| (k, crate::context::pick_queue_family(&families, k))).collect();
+    families
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let by: Vec<String> = picked.iter().filter(|(_, p)| *p == Some(i as u32)).map(|(k, _)| format!("{k:?}").to_lowercase()).collect();
+            QueueFamilyCaps {
+                index: i as u32,
+                flags: format!("{:?}", f.queue_flags),
+                count: f.queue_count,
+                picked_by: (!by.is_empty()).then(|| by.join(", ")),
+            }
+        })
+        .collect()
 }
 
 /// Hex digits of a UUID.
@@ -273,6 +308,7 @@ pub fn query(
         timeline_semaphores,
         fences,
         nv: nv.map(|nv| nv_caps(nv, pd, &q.image)),
+        queues: queue_caps(instance, pd),
     })
 }
 

@@ -48,7 +48,7 @@ impl std::str::FromStr for QueueKind {
 }
 
 /// The family `kind` asks for among `families` (see [`QueueKind`] for the fallbacks).
-fn pick_queue_family(families: &[vk::QueueFamilyProperties], kind: QueueKind) -> Option<u32> {
+pub(crate) fn pick_queue_family(families: &[vk::QueueFamilyProperties], kind: QueueKind) -> Option<u32> {
     let graphics_or_compute = vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE;
     let find = |ok: &dyn Fn(vk::QueueFlags) -> bool| families.iter().position(|f| f.queue_count > 0 && ok(f.queue_flags)).map(|i| i as u32);
     let general = || find(&|f| f.intersects(graphics_or_compute));
