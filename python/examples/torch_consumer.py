@@ -28,9 +28,13 @@ def main() -> int:
     assert tensor.data_ptr() == shared.device_ptr, "zero-copy: the tensor is the imported memory"
     print(f"[torch]    tensor {tuple(tensor.shape)} strides {tensor.stride()} {tensor.dtype} on {tensor.device}, "
           f"data_ptr {tensor.data_ptr():#x} is the imported memory (no copy)", flush=True)
+    # Synchronised on torch's own stream: the GPU orders this stream's work after the producer's
+    # frame (a shared timeline semaphore), and the frame goes back once the work queued on it is
+    # done; no host thread waits for the GPU in between.
+    stream = torch.cuda.current_stream().cuda_stream
     while True:
         try:
-            frame = consumer.wait_ready()
+            frame = consumer.wait_ready(stream=stream)
         except RuntimeError as e:
             if "Bye" in str(e):
                 return 0
@@ -45,8 +49,7 @@ def main() -> int:
             return 1
         back = torch.frombuffer(bytearray(extmem.pattern(n, extmem.writeback_seed(frame))), dtype=torch.uint8)
         tensor.copy_(back.cuda().view(tensor.shape))
-        torch.cuda.synchronize()
-        consumer.done(frame)
+        consumer.done(frame, stream=stream)
         print(f"[torch]    frame {frame}: all {n} bytes match on the GPU; wrote its own pattern back", flush=True)
 
 

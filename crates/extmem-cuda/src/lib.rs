@@ -276,24 +276,46 @@ impl CudaSemaphore {
     /// Makes work submitted to `cuda`'s stream after this call wait, on the GPU, until the
     /// semaphore reaches `value`.
     pub fn wait(&self, cuda: &Cuda, value: u64) -> Result<()> {
-        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
-        // SAFETY: all-zero is valid; the value is set.
-        let mut params: sys::CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS = unsafe { std::mem::zeroed() };
-        params.params.fence.value = value;
-        // SAFETY: a live semaphore, one parameter set, a live stream.
-        unsafe { sys::cuWaitExternalSemaphoresAsync(&self.sem, &params, 1, cuda.stream.cu_stream()) }
-            .result()
-            .cu("cuWaitExternalSemaphoresAsync")
+        // SAFETY: the crate's own live stream, of this semaphore's context.
+        unsafe { self.wait_on(cuda.stream.cu_stream(), value) }
     }
 
     /// Signals `value` once the work submitted to `cuda`'s stream before this call is done.
     pub fn signal(&self, cuda: &Cuda, value: u64) -> Result<()> {
+        // SAFETY: as in `wait`.
+        unsafe { self.signal_on(cuda.stream.cu_stream(), value) }
+    }
+
+    /// [`CudaSemaphore::wait`] on a stream this crate did not create, such as PyTorch's
+    /// current stream (`torch.cuda.current_stream().cuda_stream`): the GPU orders the
+    /// stream's later work after the value, and no host thread waits.
+    ///
+    /// # Safety
+    /// `stream` must be a live stream of this semaphore's context: the device's primary
+    /// context, which [`Cuda`] and PyTorch both use (or the legacy default stream, null).
+    pub unsafe fn wait_on(&self, stream: sys::CUstream, value: u64) -> Result<()> {
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        // SAFETY: all-zero is valid; the value is set.
+        let mut params: sys::CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS = unsafe { std::mem::zeroed() };
+        params.params.fence.value = value;
+        // SAFETY: a live semaphore, one parameter set, a live stream (the caller's promise).
+        unsafe { sys::cuWaitExternalSemaphoresAsync(&self.sem, &params, 1, stream) }
+            .result()
+            .cu("cuWaitExternalSemaphoresAsync")
+    }
+
+    /// [`CudaSemaphore::signal`] on a stream this crate did not create: `value` is signalled
+    /// once the work queued on `stream` before this call is done.
+    ///
+    /// # Safety
+    /// As for [`CudaSemaphore::wait_on`].
+    pub unsafe fn signal_on(&self, stream: sys::CUstream, value: u64) -> Result<()> {
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
         // SAFETY: all-zero is valid; the value is set.
         let mut params: sys::CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS = unsafe { std::mem::zeroed() };
         params.params.fence.value = value;
-        // SAFETY: a live semaphore, one parameter set, a live stream.
-        unsafe { sys::cuSignalExternalSemaphoresAsync(&self.sem, &params, 1, cuda.stream.cu_stream()) }
+        // SAFETY: a live semaphore, one parameter set, a live stream (the caller's promise).
+        unsafe { sys::cuSignalExternalSemaphoresAsync(&self.sem, &params, 1, stream) }
             .result()
             .cu("cuSignalExternalSemaphoresAsync")
     }

@@ -6,19 +6,24 @@
 //! consumer = extmem.Consumer("/run/user/0/extmem/demo.sock")
 //! shared = consumer.receive()              # import into CUDA, zero-copy
 //! tensor = torch.from_dlpack(shared)       # 1-D uint8 CUDA tensor on the same memory
-//! frame = consumer.wait_ready()            # the producer's frame is complete and visible
-//! ...                                      # use tensor (view it as (h, w, 4), ...)
-//! torch.cuda.synchronize(); consumer.done(frame)
+//! s = torch.cuda.current_stream().cuda_stream
+//! frame = consumer.wait_ready(stream=s)    # torch's later work on s sees the whole frame
+//! ...                                      # use tensor on s (view it as (h, w, 4), ...)
+//! consumer.done(frame, stream=s)           # handed back once s's work so far is done
 //! ```
 //!
-//! Synchronisation: `wait_ready` waits for the producer's message and, where a timeline
-//! semaphore was shared, makes the CUDA stream wait for it on the GPU, then waits for that
-//! stream on the host (through CUDA, the API that did the waiting). `done` signals the
-//! semaphore from CUDA and tells the producer.
+//! Synchronisation: `wait_ready` waits for the producer's message. Where a timeline semaphore
+//! was shared, it makes the given stream wait for it on the GPU and returns at once (no host
+//! wait); `done` signals the semaphore on that stream after the work queued so far, and tells
+//! the producer, whose GPU waits for the value. Without a semaphore (the producer waited for
+//! its own fence before saying ready), `done` waits on the host for the stream (through CUDA,
+//! the API that did the work). Without `stream`, both use the module's own stream and wait
+//! for it on the host: call `torch.cuda.synchronize()` before `done`.
 
 mod dlpack;
 
 use ::extmem::transport::{Channel, Message};
+use extmem_cuda::cudarc::driver::sys;
 use extmem_cuda::{Cuda, CudaMemory, CudaSemaphore};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -63,8 +68,12 @@ impl Consumer {
         Ok(SharedBuffer { memory: Arc::new(memory), layout, device: cuda.ordinal() as i32 })
     }
 
-    /// Waits until the producer's next frame is complete; returns its number.
-    fn wait_ready(&mut self) -> PyResult<u64> {
+    /// Waits until the producer's next frame is complete; returns its number. With `stream`
+    /// (a CUDA stream handle of the device's primary context, e.g.
+    /// `torch.cuda.current_stream().cuda_stream`), the work queued on it from now on is
+    /// ordered after the frame on the GPU, and no host thread waits for the GPU.
+    #[pyo3(signature = (stream=None))]
+    fn wait_ready(&mut self, stream: Option<usize>) -> PyResult<u64> {
         loop {
             let (message, mut fds) = self.channel.recv().map_err(err)?;
             match message {
@@ -75,10 +84,16 @@ impl Consumer {
                 }
                 Message::FrameReady { frame } => {
                     let cuda = self.cuda.as_ref().ok_or_else(|| PyRuntimeError::new_err("frame before memory"))?;
-                    if let Some(s) = &self.semaphore {
-                        s.wait(cuda, 2 * frame + 1).map_err(err)?;
+                    match (&self.semaphore, stream) {
+                        // SAFETY: the caller's stream of the primary context (documented).
+                        (Some(s), Some(stream)) => unsafe { s.wait_on(stream as sys::CUstream, 2 * frame + 1) }.map_err(err)?,
+                        (Some(s), None) => {
+                            s.wait(cuda, 2 * frame + 1).map_err(err)?;
+                            cuda.synchronize().map_err(err)?;
+                        }
+                        // Host-synchronised: the producer's fence completed before FrameReady.
+                        (None, _) => {}
                     }
-                    cuda.synchronize().map_err(err)?;
                     return Ok(frame);
                 }
                 Message::Bye => return Err(PyRuntimeError::new_err("the producer said Bye")),
@@ -87,12 +102,26 @@ impl Consumer {
         }
     }
 
-    /// Hands frame `frame` back to the producer. Call `torch.cuda.synchronize()` first (or
-    /// otherwise finish the work that used the tensor).
-    fn done(&mut self, frame: u64) -> PyResult<()> {
-        if let (Some(s), Some(cuda)) = (&self.semaphore, &self.cuda) {
-            s.signal(cuda, 2 * frame + 2).map_err(err)?;
-            cuda.synchronize().map_err(err)?;
+    /// Hands frame `frame` back to the producer. With `stream`, once the work queued on it so
+    /// far is done (on the GPU where a semaphore is shared, else waited for here). Without,
+    /// call `torch.cuda.synchronize()` first (or otherwise finish the work that used the
+    /// tensor).
+    #[pyo3(signature = (frame, stream=None))]
+    fn done(&mut self, frame: u64, stream: Option<usize>) -> PyResult<()> {
+        let cuda = self.cuda.as_ref().ok_or_else(|| PyRuntimeError::new_err("done before memory"))?;
+        match (&self.semaphore, stream) {
+            // SAFETY: the caller's stream of the primary context (documented).
+            (Some(s), Some(stream)) => unsafe { s.signal_on(stream as sys::CUstream, 2 * frame + 2) }.map_err(err)?,
+            (Some(s), None) => {
+                s.signal(cuda, 2 * frame + 2).map_err(err)?;
+                cuda.synchronize().map_err(err)?;
+            }
+            (None, Some(stream)) => {
+                cuda.context().bind_to_thread().map_err(err)?;
+                // SAFETY: as above.
+                unsafe { sys::cuStreamSynchronize(stream as sys::CUstream) }.result().map_err(err)?;
+            }
+            (None, None) => {}
         }
         ::extmem::sync::signal_done(&self.channel, frame).map_err(err)
     }
