@@ -4,6 +4,7 @@
 #
 # Here (the build machine):  bash scripts/gpu-check.sh --prepare   (builds into .dev/)
 # There (the GPU machine):   bash scripts/gpu-check.sh             (writes results to $OUT or .dev/out)
+#                            bash scripts/gpu-check.sh --no-bench  (tests and demos only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +70,9 @@ run .dev/bin/extmem demo --cuda --queue transfer --frames 20
 run .dev/bin/extmem demo --validate --queue transfer --sync semaphore --frames 5
 run env PYTHONPATH=.dev/bin/python .dev/bin/extmem demo --torch python/examples/torch_consumer.py --frames 10
 run env PYTHONPATH=.dev/bin/python .dev/bin/extmem demo --torch python/examples/torch_consumer.py --buffer --sync host --frames 3
+if [ "${1:-}" = --no-bench ]; then
+    exit $status
+fi
 run .dev/bin/submit_cost
 run .dev/bin/extmem bench --cuda --json --png "$out/bench-cuda.png" > "$out/bench-cuda.json"
 run .dev/bin/extmem bench --json --png "$out/bench-vulkan.png" > "$out/bench-khr.json"
