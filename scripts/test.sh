@@ -10,5 +10,9 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 # One closing line for the whole workspace (cargo prints one per test binary).
+# Tests that need a GPU (CUDA, external semaphores) pass here after printing a SKIPPED line.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
-     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+     /SKIPPED/ { g += 1 }
+     END { printf "tests: %d passed, %d failed, %d skipped", p, f, s
+           if (g) printf " (%d of the passed skipped their GPU part here: scripts/gpu-check.sh runs them on an NVIDIA GPU)", g
+           printf "\n" }' "$log"

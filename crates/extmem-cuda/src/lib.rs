@@ -1,6 +1,7 @@
 //! Zero-copy from Vulkan to CUDA: memory that extmem exported (an opaque fd and its
 //! [`Descriptor`]) becomes a CUDA device pointer with the right offset and size, and an exported
-//! timeline semaphore becomes a CUDA external semaphore that streams wait on and signal.
+//! timeline semaphore (or a binary one, where the device cannot share timelines) becomes a CUDA
+//! external semaphore that streams wait on and signal.
 //!
 //! The CUDA driver is loaded at run time (`cudarc`'s dynamic loading): the crate builds and its
 //! tests compile without CUDA, and [`available`] says whether it can be used.
@@ -10,6 +11,7 @@
 
 pub use cudarc;
 use cudarc::driver::{sys, CudaContext, CudaStream, DriverError};
+use extmem::sync::SemaphoreKind;
 use extmem::{Descriptor, ResourceDesc};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
@@ -177,9 +179,21 @@ impl Cuda {
 
     /// Imports an exported Vulkan timeline semaphore (opaque fd).
     pub fn import_semaphore(&self, fd: OwnedFd) -> Result<CudaSemaphore> {
+        self.import_semaphore_as(fd, SemaphoreKind::Timeline)
+    }
+
+    /// Imports an exported Vulkan semaphore of `kind` (opaque fd). A binary one is the fallback
+    /// where the device cannot share timelines: each signal is consumed by one wait, and a
+    /// signal must be queued before the wait that consumes it; the values given to
+    /// [`CudaSemaphore::wait`] and [`CudaSemaphore::signal`] are then ignored.
+    pub fn import_semaphore_as(&self, fd: OwnedFd, kind: SemaphoreKind) -> Result<CudaSemaphore> {
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        let type_ = match kind {
+            SemaphoreKind::Timeline => sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+            SemaphoreKind::Binary => sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD,
+        };
         let handle = sys::CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC {
-            type_: sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+            type_,
             handle: sys::CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC_st__bindgen_ty_1 { fd: fd.as_raw_fd() },
             flags: 0,
             reserved: [0; 16],
@@ -189,7 +203,7 @@ impl Cuda {
         unsafe { sys::cuImportExternalSemaphore(sem.as_mut_ptr(), &handle) }.result().cu("cuImportExternalSemaphore")?;
         let _ = fd.into_raw_fd(); // owned by the CUDA driver now
         // SAFETY: initialised by the successful call.
-        Ok(CudaSemaphore { ctx: self.ctx.clone(), sem: unsafe { sem.assume_init() } })
+        Ok(CudaSemaphore { ctx: self.ctx.clone(), sem: unsafe { sem.assume_init() }, kind })
     }
 
     /// Waits on the host for this crate's stream (a wait through the API that did the work).
@@ -266,13 +280,28 @@ unsafe impl Send for CudaMemory {}
 // SAFETY: as above; `&self` methods only read the handles.
 unsafe impl Sync for CudaMemory {}
 
-/// A Vulkan timeline semaphore seen by CUDA.
+/// A Vulkan semaphore (timeline, or binary as the fallback) seen by CUDA.
 pub struct CudaSemaphore {
     ctx: Arc<CudaContext>,
     sem: sys::CUexternalSemaphore,
+    kind: SemaphoreKind,
 }
 
 impl CudaSemaphore {
+    /// Timeline or binary.
+    pub fn kind(&self) -> SemaphoreKind {
+        self.kind
+    }
+
+    /// The value passed to CUDA: binary semaphores have none.
+    fn value(&self, value: u64) -> u64 {
+        if self.kind == SemaphoreKind::Timeline {
+            value
+        } else {
+            0
+        }
+    }
+
     /// Makes work submitted to `cuda`'s stream after this call wait, on the GPU, until the
     /// semaphore reaches `value`.
     pub fn wait(&self, cuda: &Cuda, value: u64) -> Result<()> {
@@ -297,7 +326,7 @@ impl CudaSemaphore {
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
         // SAFETY: all-zero is valid; the value is set.
         let mut params: sys::CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS = unsafe { std::mem::zeroed() };
-        params.params.fence.value = value;
+        params.params.fence.value = self.value(value);
         // SAFETY: a live semaphore, one parameter set, a live stream (the caller's promise).
         unsafe { sys::cuWaitExternalSemaphoresAsync(&self.sem, &params, 1, stream) }
             .result()
@@ -313,7 +342,7 @@ impl CudaSemaphore {
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
         // SAFETY: all-zero is valid; the value is set.
         let mut params: sys::CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS = unsafe { std::mem::zeroed() };
-        params.params.fence.value = value;
+        params.params.fence.value = self.value(value);
         // SAFETY: a live semaphore, one parameter set, a live stream (the caller's promise).
         unsafe { sys::cuSignalExternalSemaphoresAsync(&self.sem, &params, 1, stream) }
             .result()

@@ -1,10 +1,11 @@
-//! Vulkan → CUDA on a real NVIDIA GPU: memory (plain and dedicated) both ways, a frame loop
-//! ordered by an imported timeline semaphore, and the counter fast path checked byte for byte.
+//! Vulkan → CUDA on a real NVIDIA GPU: memory (plain and dedicated) both ways, frame loops
+//! ordered by imported timeline semaphores and by binary ones (the fallback), and the counter
+//! fast path checked byte for byte.
 //! Each test prints SKIPPED and passes where there is no CUDA driver or the Vulkan device is
 //! not a CUDA device (CI's lavapipe); `scripts/gpu-check.sh` runs them on the GPU machine.
 
 use cudarc::driver::sys;
-use extmem::sync::SharedSemaphore;
+use extmem::sync::{SemaphoreKind, SharedSemaphore};
 use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, QueueKind, SharedMemory};
 use extmem_cuda::{CounterWait, Cuda, DeviceAllocation, Error};
 use std::sync::Arc;
@@ -133,6 +134,39 @@ fn semaphore_frames(queue: QueueKind) {
     cuda.synchronize().unwrap();
     drop((csem, mem));
     drop((sem, shared));
+    assert_clean(&ctx);
+}
+
+#[test]
+fn binary_semaphores_order_vulkan_and_cuda_where_timelines_cannot_be_shared() {
+    let Some((ctx, cuda)) = setup("binary semaphores") else { return };
+    let len = 1 << 20;
+    let shared = buffer(&ctx, len as u64, Dedicated::Always);
+    let (desc, fd) = shared.export().unwrap();
+    let mem = cuda.import_memory(&desc, fd).unwrap();
+    // One semaphore each way: a binary semaphore's signal is consumed by one wait.
+    let to_cuda = SharedSemaphore::new_binary(&ctx).unwrap();
+    let to_vulkan = SharedSemaphore::new_binary(&ctx).unwrap();
+    let cuda_waits = cuda.import_semaphore_as(to_cuda.export().unwrap(), SemaphoreKind::Binary).unwrap();
+    let cuda_signals = cuda.import_semaphore_as(to_vulkan.export().unwrap(), SemaphoreKind::Binary).unwrap();
+    assert_eq!(cuda_waits.kind(), SemaphoreKind::Binary);
+    let scratch = DeviceAllocation::new(&cuda, len).unwrap();
+    for frame in 0..100u64 {
+        // Each signal is queued before the wait that consumes it: Vulkan's frame (signal), then
+        // CUDA's wait, copy, answer and signal, then Vulkan's read (wait). Values are ignored.
+        shared.write_synced(&pattern::fill(len, frame), None, Some((&to_cuda, 0))).unwrap();
+        cuda_waits.wait(&cuda, 0).unwrap();
+        scratch.copy_from(&cuda, mem.device_ptr(), len).unwrap();
+        // SAFETY: the mapping holds `len` bytes; asynchronous on the stream.
+        unsafe { sys::cuMemsetD8Async(mem.device_ptr(), (frame % 251) as u8, len, cuda.stream().cu_stream()) }.result().unwrap();
+        cuda_signals.signal(&cuda, 0).unwrap();
+        let back = shared.read_synced(Some((&to_vulkan, 0)), None).unwrap();
+        assert!(back.iter().all(|&b| b == (frame % 251) as u8), "frame {frame}: Vulkan sees CUDA's write");
+        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame), None, "frame {frame}: CUDA saw Vulkan's frame");
+    }
+    cuda.synchronize().unwrap();
+    drop((cuda_waits, cuda_signals, mem));
+    drop((to_cuda, to_vulkan, shared));
     assert_clean(&ctx);
 }
 

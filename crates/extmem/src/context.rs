@@ -311,13 +311,20 @@ impl Context {
     /// Whether timeline semaphores can be exported and imported as opaque fds, as the
     /// semaphore-synchronised hand-off needs.
     pub fn can_share_timeline_semaphores(&self) -> bool {
-        if !self.timeline || !self.has_extension(ash::khr::external_semaphore_fd::NAME) {
+        self.can_share_semaphores(crate::sync::SemaphoreKind::Timeline)
+    }
+
+    /// Whether semaphores of `kind` can be exported and imported as opaque fds.
+    pub fn can_share_semaphores(&self, kind: crate::sync::SemaphoreKind) -> bool {
+        let timeline = kind == crate::sync::SemaphoreKind::Timeline;
+        if (timeline && !self.timeline) || !self.has_extension(ash::khr::external_semaphore_fd::NAME) {
             return false;
         }
         let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
-        let info = vk::PhysicalDeviceExternalSemaphoreInfo::default()
-            .handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD)
-            .push_next(&mut ty);
+        let mut info = vk::PhysicalDeviceExternalSemaphoreInfo::default().handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
+        if timeline {
+            info = info.push_next(&mut ty);
+        }
         let mut props = vk::ExternalSemaphoreProperties::default();
         // SAFETY: valid handles.
         unsafe { self.instance.get_physical_device_external_semaphore_properties(self.physical_device, &info, &mut props) };
@@ -414,7 +421,8 @@ impl Context {
                     .wait_semaphores(&wait_sems)
                     .wait_dst_stage_mask(&stages)
                     .signal_semaphores(&signal_sems);
-                if wait.is_some() || signal.is_some() {
+                // Values are ignored for binary semaphores; the struct needs timeline support.
+                if self.timeline && (wait.is_some() || signal.is_some()) {
                     submit = submit.push_next(&mut timeline);
                 }
                 d.queue_submit(self.queue, &[submit], fence).vk("vkQueueSubmit")

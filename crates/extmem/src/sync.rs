@@ -124,32 +124,76 @@ pub fn wait_done(channel: &Channel, frame: u64) -> Result<()> {
     }
 }
 
-/// A timeline semaphore shared between two Vulkan instances (or Vulkan and CUDA) through an
-/// opaque fd, so that one side's GPU work waits for the other's on the GPU.
+/// What a [`SharedSemaphore`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SemaphoreKind {
+    /// A timeline semaphore: values only grow; waits name the value they need.
+    Timeline,
+    /// A binary semaphore, where the device cannot share timelines: each signal is consumed by
+    /// exactly one wait, and the signal must be submitted before its wait. Values given to
+    /// submissions are ignored.
+    Binary,
+}
+
+impl SemaphoreKind {
+    /// "timeline" or "binary".
+    pub fn name(self) -> &'static str {
+        match self {
+            SemaphoreKind::Timeline => "timeline",
+            SemaphoreKind::Binary => "binary",
+        }
+    }
+
+    fn vk_type(self) -> vk::SemaphoreType {
+        match self {
+            SemaphoreKind::Timeline => vk::SemaphoreType::TIMELINE,
+            SemaphoreKind::Binary => vk::SemaphoreType::BINARY,
+        }
+    }
+}
+
+/// A semaphore shared between two Vulkan instances (or Vulkan and CUDA) through an opaque fd,
+/// so that one side's GPU work waits for the other's on the GPU.
 ///
-/// Values only grow: the side that finishes frame `n` signals a value the other side's next
-/// submission waits for. Each side's host waits only on its own fences.
+/// Timeline (preferred): values only grow; the side that finishes frame `n` signals a value
+/// the other side's next submission waits for. Binary (the fallback): one wait per signal.
+/// Each side's host waits only on its own fences.
 pub struct SharedSemaphore {
     ctx: std::sync::Arc<crate::Context>,
     semaphore: vk::Semaphore,
+    kind: SemaphoreKind,
 }
 
 impl SharedSemaphore {
     /// An exportable timeline semaphore with value 0.
     pub fn new_timeline(ctx: &std::sync::Arc<crate::Context>) -> Result<SharedSemaphore> {
-        if !ctx.can_share_timeline_semaphores() {
+        Self::new(ctx, SemaphoreKind::Timeline)
+    }
+
+    /// An exportable binary semaphore, unsignalled.
+    pub fn new_binary(ctx: &std::sync::Arc<crate::Context>) -> Result<SharedSemaphore> {
+        Self::new(ctx, SemaphoreKind::Binary)
+    }
+
+    /// An exportable semaphore of `kind`.
+    pub fn new(ctx: &std::sync::Arc<crate::Context>, kind: SemaphoreKind) -> Result<SharedSemaphore> {
+        if !ctx.can_share_semaphores(kind) {
             return Err(Error::Unsupported(format!(
-                "{} cannot export timeline semaphores as opaque fds (see `extmem caps`); use host synchronisation",
-                ctx.device_name()
+                "{} cannot export {} semaphores as opaque fds (see `extmem caps`); use host synchronisation",
+                ctx.device_name(),
+                kind.name()
             )));
         }
         let mut export = vk::ExportSemaphoreCreateInfo::default().handle_types(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
-        let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
-        let info = vk::SemaphoreCreateInfo::default().push_next(&mut export).push_next(&mut ty);
+        let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(kind.vk_type());
+        let mut info = vk::SemaphoreCreateInfo::default().push_next(&mut export);
+        if kind == SemaphoreKind::Timeline {
+            info = info.push_next(&mut ty);
+        }
         // SAFETY: a valid create info on a live device.
         let semaphore = unsafe { ctx.device().create_semaphore(&info, None) }
-            .map_err(|result| Error::Vulkan { call: "vkCreateSemaphore (exportable timeline)", result })?;
-        Ok(SharedSemaphore { ctx: ctx.clone(), semaphore })
+            .map_err(|result| Error::Vulkan { call: "vkCreateSemaphore (exportable)", result })?;
+        Ok(SharedSemaphore { ctx: ctx.clone(), semaphore, kind })
     }
 
     /// A new opaque fd for the semaphore (close-on-exec); the caller owns it.
@@ -169,16 +213,25 @@ impl SharedSemaphore {
     /// Imports a timeline semaphore another instance exported. `fd` is taken: Vulkan owns it on
     /// success, and it is closed on failure.
     pub fn import(ctx: &std::sync::Arc<crate::Context>, fd: std::os::fd::OwnedFd) -> Result<SharedSemaphore> {
+        Self::import_as(ctx, fd, SemaphoreKind::Timeline)
+    }
+
+    /// Imports a semaphore of `kind` (the kind it was exported as); `fd` as in
+    /// [`SharedSemaphore::import`].
+    pub fn import_as(ctx: &std::sync::Arc<crate::Context>, fd: std::os::fd::OwnedFd, kind: SemaphoreKind) -> Result<SharedSemaphore> {
         use std::os::fd::{AsRawFd, IntoRawFd};
-        if !ctx.can_share_timeline_semaphores() {
-            return Err(Error::Import(format!("{} cannot import timeline semaphores as opaque fds", ctx.device_name())));
+        if !ctx.can_share_semaphores(kind) {
+            return Err(Error::Import(format!("{} cannot import {} semaphores as opaque fds", ctx.device_name(), kind.name())));
         }
-        let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
-        let info = vk::SemaphoreCreateInfo::default().push_next(&mut ty);
+        let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(kind.vk_type());
+        let mut info = vk::SemaphoreCreateInfo::default();
+        if kind == SemaphoreKind::Timeline {
+            info = info.push_next(&mut ty);
+        }
         let d = ctx.device();
         // SAFETY: a valid create info on a live device.
         let semaphore = unsafe { d.create_semaphore(&info, None) }.map_err(|result| Error::Vulkan { call: "vkCreateSemaphore", result })?;
-        let sem = SharedSemaphore { ctx: ctx.clone(), semaphore };
+        let sem = SharedSemaphore { ctx: ctx.clone(), semaphore, kind };
         let f = ash::khr::external_semaphore_fd::Device::new(ctx.instance(), d);
         let import = vk::ImportSemaphoreFdInfoKHR::default()
             .semaphore(semaphore)
@@ -190,13 +243,21 @@ impl SharedSemaphore {
         Ok(sem)
     }
 
+    /// Timeline or binary.
+    pub fn kind(&self) -> SemaphoreKind {
+        self.kind
+    }
+
     /// The semaphore.
     pub fn handle(&self) -> vk::Semaphore {
         self.semaphore
     }
 
-    /// The current value.
+    /// The current value (timeline semaphores only).
     pub fn value(&self) -> Result<u64> {
+        if self.kind != SemaphoreKind::Timeline {
+            return Err(Error::Unsupported("a binary semaphore has no value".into()));
+        }
         // SAFETY: a live timeline semaphore.
         unsafe { self.ctx.device().get_semaphore_counter_value(self.semaphore) }
             .map_err(|result| Error::Vulkan { call: "vkGetSemaphoreCounterValue", result })

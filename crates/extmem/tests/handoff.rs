@@ -7,6 +7,7 @@ mod common;
 use common::{assert_clean, context, context_on, fd_lock, open_fds, rss};
 use extmem::transport::{Channel, Message};
 use extmem::{pattern, vk, BufferDesc, Dedicated, Descriptor, Error, HandleType, ImageDesc, PathKind, QueueKind, ResourceDesc, SharedMemory};
+use extmem::sync::{SemaphoreKind, SharedSemaphore};
 use std::os::fd::AsFd;
 
 fn image_desc() -> ImageDesc {
@@ -277,39 +278,57 @@ fn exporting_what_the_device_cannot_is_a_clear_error() {
 
 #[test]
 fn timeline_semaphore_orders_both_sides_on_the_gpu_where_supported() {
+    semaphore_orders_both_sides(SemaphoreKind::Timeline);
+}
+
+#[test]
+fn binary_semaphore_orders_both_sides_on_the_gpu_where_supported() {
+    semaphore_orders_both_sides(SemaphoreKind::Binary);
+}
+
+fn semaphore_orders_both_sides(kind: SemaphoreKind) {
     let _lock = fd_lock();
     let producer = context(PathKind::Khr);
     let consumer = context(PathKind::Khr);
-    if !producer.can_share_timeline_semaphores() {
-        let e = expect_err(extmem::sync::SharedSemaphore::new_timeline(&producer), "semaphore on a driver without them");
-        assert!(e.to_string().contains("cannot export timeline semaphores"), "{e}");
+    let name = kind.name();
+    if !producer.can_share_semaphores(kind) {
+        let e = expect_err(SharedSemaphore::new(&producer, kind), "semaphore on a driver without them");
+        assert!(e.to_string().contains(&format!("cannot export {name} semaphores")), "{e}");
         // Written past the harness's capture, so the skip shows in every run.
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
-            "SKIPPED the GPU part of the timeline semaphore test: {} cannot share timeline semaphores (run scripts/gpu-check.sh on a GPU)",
+            "SKIPPED the GPU part of the {name} semaphore test: {} cannot share {name} semaphores (run scripts/gpu-check.sh on a GPU)",
             producer.device_name()
         );
         return;
     }
     let scenario = || {
-        let sem = extmem::sync::SharedSemaphore::new_timeline(&producer).unwrap();
-        let theirs = extmem::sync::SharedSemaphore::import(&consumer, sem.export().unwrap()).unwrap();
+        let sem = SharedSemaphore::new(&producer, kind).unwrap();
+        let theirs = SharedSemaphore::import_as(&consumer, sem.export().unwrap(), kind).unwrap();
+        assert_eq!(theirs.kind(), kind);
         let shared = new_shared(&producer, true);
         let (a, b) = Channel::pair().unwrap();
         let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
         let len = shared.data_len().unwrap() as usize;
         for frame in 0..5u64 {
-            let wait_prev = (frame > 0).then_some((&sem, 2 * frame));
+            // Timeline: values grow. Binary: the values are ignored; each signal is consumed by
+            // the next wait, and every signal is submitted before its wait.
+            let wait_prev = (kind == SemaphoreKind::Timeline && frame > 0).then_some((&sem, 2 * frame));
             shared.write_synced(&pattern::fill(len, frame), wait_prev, Some((&sem, 2 * frame + 1))).unwrap();
             let seen = imported.read_synced(Some((&theirs, 2 * frame + 1)), None).unwrap();
-            assert_eq!(pattern::first_mismatch(&seen, frame), None, "frame {frame}");
+            assert_eq!(pattern::first_mismatch(&seen, frame), None, "{name} frame {frame}");
             imported.write_synced(&pattern::fill(len, 100 + frame), None, Some((&theirs, 2 * frame + 2))).unwrap();
             let back = shared.read_synced(Some((&sem, 2 * frame + 2)), None).unwrap();
-            assert_eq!(pattern::first_mismatch(&back, 100 + frame), None, "frame {frame} back");
+            assert_eq!(pattern::first_mismatch(&back, 100 + frame), None, "{name} frame {frame} back");
         }
-        assert_eq!(sem.value().unwrap(), 10);
-        assert_eq!(theirs.value().unwrap(), 10, "both instances see one semaphore");
+        match kind {
+            SemaphoreKind::Timeline => {
+                assert_eq!(sem.value().unwrap(), 10);
+                assert_eq!(theirs.value().unwrap(), 10, "both instances see one semaphore");
+            }
+            SemaphoreKind::Binary => assert!(sem.value().unwrap_err().to_string().contains("binary semaphore has no value")),
+        }
         drop((imported, shared, theirs, sem));
     };
     // The first run also fills the contexts' caches of reusable fences (a descriptor each on
