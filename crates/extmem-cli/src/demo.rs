@@ -30,6 +30,10 @@ pub struct Args {
     /// Share a buffer of width*height*4 bytes instead of an image.
     #[arg(long)]
     buffer: bool,
+    /// Share a buffer in host memory (VK_EXT_external_memory_host: a memfd each process maps
+    /// and imports by pointer; works across devices and drivers). Vulkan consumer only.
+    #[arg(long, conflicts_with_all = ["cuda", "torch"])]
+    host_memory: bool,
     /// The consumer is CUDA (a process without Vulkan) instead of a second VkInstance; shares a
     /// buffer (CUDA sees linear bytes, not an image's tiling).
     #[arg(long)]
@@ -120,14 +124,15 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         }
     };
     let consumer_kind = if args.torch.is_some() { "PyTorch" } else if args.cuda { "CUDA" } else { "Vulkan" };
-    let buffer = args.buffer || args.cuda;
+    let buffer = args.buffer || args.cuda || args.host_memory;
+    let handle_type = if args.host_memory { HandleType::HostAllocation } else { HandleType::OpaqueFd };
     log.step(format!("{consumer_kind} consumer process {} connected (same uid checked)", peer.child.id()));
 
     let usage = vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::SAMPLED;
     let shared = if buffer {
         let size = args.width as u64 * args.height as u64 * 4;
         let desc = BufferDesc { size, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
-        SharedMemory::new_buffer(&ctx, desc, HandleType::OpaqueFd, Dedicated::Always)?
+        SharedMemory::new_buffer(&ctx, desc, handle_type, Dedicated::Always)?
     } else {
         let mut desc = ImageDesc::new_2d(vk::Format::R8G8B8A8_UNORM, args.width, args.height, usage);
         if args.torch.is_some() {
@@ -139,7 +144,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     };
     let len = shared.data_len()? as usize;
     log.step(format!(
-        "created {} ({}), {} bytes of dedicated exportable memory",
+        "created {} ({}), {} bytes of {}",
         if buffer {
             format!("a {len}-byte buffer")
         } else {
@@ -147,11 +152,13 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             format!("a {}x{} R8G8B8A8_UNORM{linear} image", args.width, args.height)
         },
         match (path, buffer) {
+            _ if args.host_memory => "a memfd mapped here and imported with VkImportMemoryHostPointerInfoEXT",
             (PathKind::Nv, false) => "VkExternalMemoryImageCreateInfoNV + VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
             (PathKind::Nv, true) => "VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
             (PathKind::Khr, _) => "VkExternalMemory*CreateInfo + VkExportMemoryAllocateInfo, OPAQUE_FD",
         },
-        shared.allocation_size()
+        shared.allocation_size(),
+        if args.host_memory { "host memory" } else { "dedicated exportable memory" }
     ));
 
     let semaphore = match args.sync {
@@ -173,7 +180,11 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             let (desc, fd) = shared.export()?;
             peer.channel.send(&Message::Share(desc), &[std::os::fd::AsFd::as_fd(&fd)])?;
             drop(fd); // the consumer holds its own copy of the descriptor now
-            log.step("exported with vkGetMemoryFdKHR and sent the descriptor and fd over the socket");
+            log.step(if args.host_memory {
+                "sent the descriptor and a duplicate of the memfd over the socket"
+            } else {
+                "exported with vkGetMemoryFdKHR and sent the descriptor and fd over the socket"
+            });
             match peer.channel.recv_plain("Verdict")? {
                 Message::Verdict { ok: true, .. } => log.step("consumer imported it"),
                 other => return Err(extmem::Error::Protocol(format!("expected the import verdict, got {other:?}"))),
@@ -232,6 +243,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             "path": if path == PathKind::Nv { "nv" } else { "khr" },
             "consumer": consumer_kind,
             "sync": if semaphore_used { "timeline-semaphore" } else { "host" },
+            "handle_type": handle_type.name(),
             "device": ctx.device_name(),
             "frames": args.frames,
             "bytes_per_frame": len,

@@ -5,7 +5,6 @@ use extmem::transport::socket::{socket_dir, Listener};
 use extmem::transport::{Channel, Message};
 use extmem::{pattern, Context, ContextOptions, SharedMemory};
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode};
 use std::time::Duration;
@@ -183,8 +182,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                         shared.as_ref().expect("just set")
                     }
                 };
-                let map = HostMap::new(fd.as_fd(), len as usize)?;
-                local.write(map.bytes())?;
+                let map = extmem::host::HostMapping::open(fd, len as usize)?;
+                // SAFETY: the producer wrote the bytes before sending them; nothing writes now.
+                local.write(unsafe { map.bytes() })?;
                 channel.send(&Message::Verdict { ok: true, detail: "copied".into() }, &[])?;
             }
             Message::Bye => break,
@@ -201,29 +201,3 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A read-only shared mapping of a memfd.
-pub struct HostMap {
-    ptr: *mut std::ffi::c_void,
-    len: usize,
-}
-
-impl HostMap {
-    pub fn new(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> extmem::Result<HostMap> {
-        use rustix::mm::{mmap, MapFlags, ProtFlags};
-        // SAFETY: a fresh shared mapping of `len` bytes of the memfd, unmapped on drop.
-        let ptr = unsafe { mmap(std::ptr::null_mut(), len.max(1), ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0) }
-            .map_err(|e| extmem::Error::Io { context: "mmap of the host copy".into(), source: e.into() })?;
-        Ok(HostMap { ptr, len })
-    }
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: mapped for `len` bytes while self lives.
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
-    }
-}
-
-impl Drop for HostMap {
-    fn drop(&mut self) {
-        // SAFETY: mapped by `new`.
-        let _ = unsafe { rustix::mm::munmap(self.ptr, self.len.max(1)) };
-    }
-}

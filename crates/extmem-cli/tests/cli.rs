@@ -26,7 +26,8 @@ fn stdout(o: &Output) -> String {
 #[test]
 fn demo_round_trips_images_and_buffers_on_both_paths_between_two_processes() {
     let small = ["--width", "96", "--height", "64", "--frames", "3", "--validate"];
-    for extra in [&[][..], &["--buffer"][..], &["--khr"][..], &["--khr", "--buffer"][..]] {
+    let host: &[&str] = &["--host-memory", "--queue", "transfer"];
+    for extra in [&[][..], &["--buffer"][..], &["--khr"][..], &["--khr", "--buffer"][..], host] {
         let mut args = vec!["demo"];
         args.extend_from_slice(&small);
         args.extend_from_slice(extra);
@@ -35,8 +36,11 @@ fn demo_round_trips_images_and_buffers_on_both_paths_between_two_processes() {
         let text = stdout(&out);
         assert!(text.lines().last().is_some_and(|l| l.starts_with("PASS: 3 frame(s)")), "demo {extra:?}: no PASS line");
         assert!(text.contains("[consumer]") && text.contains("frame 2: all"), "demo {extra:?}: the consumer checked every frame");
-        if !extra.contains(&"--khr") && !extra.contains(&"--buffer") {
+        if extra.is_empty() {
             assert!(text.contains("VkExternalMemoryImageCreateInfoNV"), "the default demo uses the NV extension");
+        }
+        if extra == host {
+            assert!(text.contains("VkImportMemoryHostPointerInfoEXT") && text.contains("(host-allocation"), "demo {extra:?}: {text}");
         }
     }
 }
@@ -49,6 +53,7 @@ fn demo_json_summary() {
     assert_eq!(v["result"], "PASS");
     assert_eq!(v["path"], "nv");
     assert_eq!(v["bytes_per_frame"], 32 * 32 * 4);
+    assert_eq!(v["handle_type"], "opaque-fd");
     assert!(v["steps"].as_array().is_some_and(|s| s.len() >= 5));
 }
 

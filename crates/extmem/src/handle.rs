@@ -12,7 +12,9 @@ pub enum HandleType {
     OpaqueFd,
     /// A Linux dma-buf (`VK_EXT_external_memory_dma_buf`): other drivers, video and display APIs.
     DmaBuf,
-    /// Host memory the application allocated (`VK_EXT_external_memory_host`), imported only.
+    /// Host memory (`VK_EXT_external_memory_host`): a memfd that each process maps and imports
+    /// into its device by pointer (see [`crate::host`]). Buffers only; crosses devices and
+    /// drivers, since no UUID has to match.
     HostAllocation,
 }
 

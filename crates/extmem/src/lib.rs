@@ -18,6 +18,7 @@ pub mod caps;
 mod context;
 mod error;
 mod handle;
+pub mod host;
 pub mod pattern;
 pub mod layer;
 mod shared;

@@ -4,6 +4,7 @@ use crate::caps;
 use crate::context::{Context, PathKind};
 use crate::error::{Error, IoResultExt, Result, VkResultExt};
 use crate::handle::HandleType;
+use crate::host::{self, HostMapping};
 use crate::sync::{self, Holder};
 use crate::transport::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
 use ash::vk;
@@ -47,6 +48,9 @@ pub struct SharedMemory {
     /// The staging buffer of the last `read` / `write`, reused while it is big enough
     /// (allocating one costs about a millisecond on NVIDIA's driver).
     staging: Mutex<Option<Staging>>,
+    /// For host-allocation memory, the mapped memfd behind it (dropped after the memory is
+    /// freed: fields drop after `Drop::drop`).
+    host: Option<HostMapping>,
 }
 
 /// Bytes per texel of the formats `read` and `write` know.
@@ -107,6 +111,9 @@ impl SharedMemory {
                 handle_type.extension()
             )));
         }
+        if handle_type == HandleType::HostAllocation {
+            return Self::create_host(ctx, desc);
+        }
         let features = features(ctx, &desc, handle_type)
             .filter(|f| f.exportable)
             .ok_or_else(|| Error::Unsupported(format!("{} cannot export {} as {handle_type} (see `extmem caps`)", ctx.device_name(), what(&desc))))?;
@@ -153,7 +160,85 @@ impl SharedMemory {
             handle_type,
             holder: Mutex::new(Holder::Fresh),
             staging: Mutex::new(None),
+            host: None,
         })
+    }
+
+    /// A buffer in host memory: a new memfd, mapped and imported by pointer. Exporting it
+    /// sends a duplicate of the memfd.
+    fn create_host(ctx: &Arc<Context>, desc: ResourceDesc) -> Result<SharedMemory> {
+        let h = HandleType::HostAllocation;
+        if matches!(desc, ResourceDesc::Image(_)) {
+            return Err(Error::Unsupported("host-allocation memory backs buffers only (share images as opaque fds)".into()));
+        }
+        if !features(ctx, &desc, h).is_some_and(|f| f.importable) {
+            return Err(Error::Unsupported(format!("{} cannot import {} from host memory (see `extmem caps`)", ctx.device_name(), what(&desc))));
+        }
+        let d = ctx.device();
+        let mut cleanup = Cleanup { device: d, resource: None, memory: None };
+        let resource = create_resource(ctx, &desc, h, false)?;
+        cleanup.resource = Some(resource);
+        let (requirements, _, _) = requirements(d, resource);
+        let size = host::round_up(requirements.size, host::alignment(ctx));
+        let mapping = HostMapping::create(size as usize)?;
+        let (memory, memory_type_index) = host::import(ctx, &mapping, size, requirements.memory_type_bits)?;
+        cleanup.memory = Some(memory);
+        bind(d, resource, memory, 0)?;
+        std::mem::forget(cleanup);
+        Ok(SharedMemory {
+            ctx: ctx.clone(),
+            resource,
+            memory,
+            allocation_size: size,
+            memory_type_index,
+            memory_type_bits: requirements.memory_type_bits,
+            dedicated: false,
+            handle_type: h,
+            holder: Mutex::new(Holder::Fresh),
+            staging: Mutex::new(None),
+            host: Some(mapping),
+        })
+    }
+
+    /// Host memory another process shared (its memfd), mapped here and imported by pointer.
+    /// Any device that imports host pointers can: no device or driver UUID has to match.
+    fn import_host(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
+        if !matches!(desc.resource, ResourceDesc::Buffer(_)) || desc.offset != 0 || desc.dedicated {
+            return Err(Error::Import("host-allocation memory comes as a buffer at offset 0 of a plain allocation".into()));
+        }
+        let size = usize::try_from(desc.allocation_size).map_err(|_| Error::Import(format!("{} bytes do not fit this address space", desc.allocation_size)))?;
+        let mapping = HostMapping::open(fd, size)?;
+        let d = ctx.device();
+        let mut cleanup = Cleanup { device: d, resource: None, memory: None };
+        let resource = create_resource(ctx, &desc.resource, HandleType::HostAllocation, false)?;
+        cleanup.resource = Some(resource);
+        let (requirements, _, _) = requirements(d, resource);
+        if requirements.size > desc.allocation_size {
+            return Err(Error::Import(format!("{} needs {} bytes, the shared host memory has {}", what(&desc.resource), requirements.size, desc.allocation_size)));
+        }
+        let (memory, memory_type_index) = host::import(ctx, &mapping, desc.allocation_size, requirements.memory_type_bits)?;
+        cleanup.memory = Some(memory);
+        bind(d, resource, memory, 0)?;
+        std::mem::forget(cleanup);
+        Ok(SharedMemory {
+            ctx: ctx.clone(),
+            resource,
+            memory,
+            allocation_size: desc.allocation_size,
+            memory_type_index,
+            memory_type_bits: requirements.memory_type_bits,
+            dedicated: false,
+            handle_type: HandleType::HostAllocation,
+            holder: Mutex::new(Holder::External),
+            staging: Mutex::new(None),
+            host: Some(mapping),
+        })
+    }
+
+    /// For host-allocation memory, the host mapping of its pages (what CUDA registers with
+    /// `cuMemHostRegister`, or the CPU reads once the GPU's writes are waited for).
+    pub fn host_mapping(&self) -> Option<&HostMapping> {
+        self.host.as_ref()
     }
 
     /// The descriptor an importer needs.
@@ -192,6 +277,9 @@ impl SharedMemory {
     /// Exports the memory: a new descriptor (close-on-exec) that the caller owns, and what
     /// the importer needs to know. Each call makes a new descriptor.
     pub fn export(&self) -> Result<(Descriptor, OwnedFd)> {
+        if let Some(mapping) = &self.host {
+            return Ok((self.descriptor(), mapping.dup_fd()?));
+        }
         let info = vk::MemoryGetFdInfoKHR::default().memory(self.memory).handle_type(self.handle_type.to_vk());
         // SAFETY: the memory was allocated exportable as this handle type.
         let raw = unsafe { self.ctx.memory_fd().get_memory_fd(&info) }.vk("vkGetMemoryFdKHR")?;
@@ -209,11 +297,18 @@ impl SharedMemory {
     /// for opaque descriptors, the memory type, and that the allocation holds the resource.
     ///
     /// `fd` is taken in every case: on success Vulkan owns it (it is closed when the memory is
-    /// freed); on failure this function closes it. It is never closed twice.
+    /// freed); on failure this function closes it. It is never closed twice. (Host-allocation
+    /// memory: `fd` is the memfd, which the returned memory keeps mapped and closes on drop.)
     pub fn import(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
         let h = desc.handle_type;
         if !ctx.supports_handle_type(h) {
             return Err(Error::Import(format!("{} has no {:?}: it cannot import {h} memory", ctx.device_name(), h.extension())));
+        }
+        if h == HandleType::HostAllocation {
+            if !features(ctx, &desc.resource, h).is_some_and(|f| f.importable) {
+                return Err(Error::Import(format!("{} cannot import {} from host memory", ctx.device_name(), what(&desc.resource))));
+            }
+            return Self::import_host(ctx, desc, fd);
         }
         if h == HandleType::OpaqueFd && (desc.device_uuid != ctx.device_uuid() || desc.driver_uuid != ctx.driver_uuid()) {
             return Err(Error::Import(format!(
@@ -230,11 +325,6 @@ impl SharedMemory {
         }
         if desc.dedicated && desc.offset != 0 {
             return Err(Error::Import(format!("a dedicated allocation with the resource at offset {}", desc.offset)));
-        }
-        if h == HandleType::HostAllocation {
-            return Err(Error::Import(
-                "host-allocation memory is imported from a host pointer, not a file descriptor: SharedMemory does not do that yet".into(),
-            ));
         }
         let d = ctx.device();
         let mut cleanup = Cleanup { device: d, resource: None, memory: None };
@@ -291,6 +381,7 @@ impl SharedMemory {
             handle_type: h,
             holder: Mutex::new(Holder::External),
             staging: Mutex::new(None),
+            host: None,
         })
     }
 

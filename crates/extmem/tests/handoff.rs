@@ -167,7 +167,7 @@ fn imports_that_cannot_work_are_refused_with_the_reason_and_close_the_fd() {
     }, "memory type 17 does not fit");
     import("handle type the device lacks", &|d| d.handle_type = HandleType::DmaBuf, "VK_EXT_external_memory_dma_buf");
     import("dedicated with an offset", &|d| d.offset = 256, "offset 256");
-    import("host allocation through an fd", &|d| d.handle_type = HandleType::HostAllocation, "host pointer");
+    import("an image as host memory", &|d| d.handle_type = HandleType::HostAllocation, "comes as a buffer");
     // A well-formed import works after all those refusals, and the fd goes to Vulkan.
     no_leak("good import", || {
         let (desc, fd) = shared.export().unwrap();
@@ -430,5 +430,60 @@ fn every_queue_kind_produces_frames_the_other_instance_reads() {
         drop((their_frame, their_counter, frame, counter));
         assert_clean(&producer);
     }
+    assert_clean(&consumer);
+}
+
+#[test]
+fn host_memory_crosses_instances_and_devices_and_the_host_sees_the_bytes() {
+    let _lock = fd_lock();
+    let producer = context(PathKind::Khr);
+    let consumer = context(PathKind::Khr);
+    if !producer.supports_handle_type(HandleType::HostAllocation) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED host memory: {} has no VK_EXT_external_memory_host", producer.device_name());
+        return;
+    }
+    let host = HandleType::HostAllocation;
+    let scenario = || {
+        let (a, b) = Channel::pair().unwrap();
+        let shared = SharedMemory::new_buffer(&producer, buffer_desc(), host, Dedicated::Always).unwrap();
+        assert!(!shared.is_dedicated(), "host-pointer imports cannot be dedicated");
+        let len = shared.data_len().unwrap() as usize;
+        shared.write(&pattern::fill(len, 21)).unwrap();
+        // SAFETY: `write` waited for the GPU's copy; nothing writes the pages now.
+        let seen = unsafe { shared.host_mapping().unwrap().bytes() };
+        assert_eq!(pattern::first_mismatch(&seen[..len], 21), None, "the host sees what the GPU wrote");
+
+        // The descriptor says another device made it: host memory does not care.
+        let (mut desc, fd) = shared.export().unwrap();
+        desc.device_uuid = [7; 16];
+        desc.driver_uuid = [9; 16];
+        a.send(&Message::Share(desc), &[fd.as_fd()]).unwrap();
+        drop(fd);
+        let (desc, fd) = b.recv_share().unwrap();
+        let imported = SharedMemory::import(&consumer, &desc, fd).unwrap();
+        assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 21), None, "the importer reads the exporter's bytes");
+        imported.write(&pattern::fill(len, 22)).unwrap();
+        assert_eq!(pattern::first_mismatch(&shared.read().unwrap(), 22), None, "the exporter reads the importer's bytes");
+        // SAFETY: as above.
+        let seen = unsafe { shared.host_mapping().unwrap().bytes() };
+        assert_eq!(pattern::first_mismatch(&seen[..len], 22), None);
+
+        // What cannot work is refused, with the fd closed.
+        let e = expect_err(SharedMemory::new_image(&producer, image_desc(), host, Dedicated::Always), "an image in host memory");
+        assert!(e.to_string().contains("buffers only"), "{e}");
+        let (mut desc, fd) = shared.export().unwrap();
+        desc.allocation_size *= 2;
+        let e = expect_err(SharedMemory::import(&consumer, &desc, fd), "more bytes than the file holds");
+        assert!(e.to_string().contains("the descriptor says"), "{e}");
+        let (mut desc, fd) = shared.export().unwrap();
+        desc.offset = 4096;
+        let e = expect_err(SharedMemory::import(&consumer, &desc, fd), "an offset");
+        assert!(e.to_string().contains("offset 0"), "{e}");
+        drop((imported, shared));
+    };
+    scenario();
+    no_leak("host memory hand-offs", scenario);
+    assert_clean(&producer);
     assert_clean(&consumer);
 }
