@@ -68,6 +68,8 @@ run .dev/bin/extmem demo --cuda --frames 20
 run .dev/bin/extmem demo --cuda --sync host --frames 5
 run .dev/bin/extmem demo --cuda --queue transfer --frames 20
 run .dev/bin/extmem demo --validate --queue transfer --sync semaphore --frames 5
+run .dev/bin/extmem demo --validate --host-memory --frames 5
+run .dev/bin/extmem demo --host-memory --cuda --frames 5
 run env PYTHONPATH=.dev/bin/python .dev/bin/extmem demo --torch python/examples/torch_consumer.py --frames 10
 run env PYTHONPATH=.dev/bin/python .dev/bin/extmem demo --torch python/examples/torch_consumer.py --buffer --sync host --frames 3
 if [ "${1:-}" = --no-bench ]; then

@@ -31,8 +31,9 @@ pub struct Args {
     #[arg(long)]
     buffer: bool,
     /// Share a buffer in host memory (VK_EXT_external_memory_host: a memfd each process maps
-    /// and imports by pointer; works across devices and drivers). Vulkan consumer only.
-    #[arg(long, conflicts_with_all = ["cuda", "torch"])]
+    /// and imports by pointer; works across devices and drivers). With --cuda, CUDA registers
+    /// the pages (cuMemHostRegister).
+    #[arg(long, conflicts_with = "torch")]
     host_memory: bool,
     /// The consumer is CUDA (a process without Vulkan) instead of a second VkInstance; shares a
     /// buffer (CUDA sees linear bytes, not an image's tiling).

@@ -13,9 +13,10 @@ pub fn cu(e: extmem_cuda::Error) -> extmem::Error {
     extmem::Error::Unsupported(format!("CUDA: {e}"))
 }
 
-fn cuda_for(cuda: &mut Option<Cuda>, uuid: [u8; 16]) -> extmem::Result<&Cuda> {
+/// The CUDA context, made by `make` on first use.
+fn cuda_for(cuda: &mut Option<Cuda>, make: impl FnOnce() -> extmem_cuda::Result<Cuda>) -> extmem::Result<&Cuda> {
     if cuda.is_none() {
-        *cuda = Some(Cuda::for_device_uuid(uuid).map_err(cu)?);
+        *cuda = Some(make().map_err(cu)?);
     }
     Ok(cuda.as_ref().expect("set above"))
 }
@@ -40,12 +41,12 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
         match message {
             Message::Share(desc) => {
                 let fd = fds.pop().expect("checked by recv");
-                let c = cuda_for(&mut cuda, desc.device_uuid)?;
+                let c = cuda_for(&mut cuda, || Cuda::for_descriptor(&desc))?;
                 let previous = memory.replace(c.import_memory(&desc, fd).map_err(cu)?);
                 if !quiet {
                     step(t0, format_args!(
-                        "CUDA imported {} bytes (dedicated {}) as a device pointer, no copy",
-                        desc.allocation_size, desc.dedicated
+                        "CUDA imported {} bytes of {} memory (dedicated {}) as a device pointer, no copy",
+                        desc.allocation_size, desc.handle_type, desc.dedicated
                     ));
                 }
                 channel.send(&Message::Verdict { ok: true, detail: "imported into CUDA".into() }, &[])?;
@@ -85,7 +86,7 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
                 extmem::sync::signal_done(channel, frame)?;
             }
             Message::CudaIpc { handle, device_uuid, .. } => {
-                let c = cuda_for(&mut cuda, device_uuid)?;
+                let c = cuda_for(&mut cuda, || Cuda::for_device_uuid(device_uuid))?;
                 let previous = ipc.replace(IpcMapping::open(c, handle).map_err(cu)?);
                 channel.send(&Message::Verdict { ok: true, detail: "opened".into() }, &[])?;
                 release_after_ack(channel, previous, probe)?;

@@ -104,9 +104,31 @@ impl Cuda {
                 if list.is_empty() { "CUDA sees no device".into() } else { list.join(", ") }
             )));
         };
+        Self::new(ordinal)
+    }
+
+    /// CUDA device `ordinal` (its primary context, as PyTorch uses), with a stream of its own.
+    pub fn new(ordinal: usize) -> Result<Cuda> {
+        let uuids = device_uuids()?;
+        let Some(&uuid) = uuids.get(ordinal) else {
+            return Err(Error::NoMatchingDevice(format!("there is no CUDA device {ordinal}: CUDA sees {}", uuids.len())));
+        };
         let ctx = CudaContext::new(ordinal).cu("cuCtxCreate")?;
         let stream = ctx.new_stream().cu("cuStreamCreate")?;
-        Ok(Cuda { ctx, stream, uuid: device_uuid })
+        Ok(Cuda { ctx, stream, uuid })
+    }
+
+    /// The CUDA device for memory described by `desc`: the one whose UUID it names; for host
+    /// memory, which any device can map, device `$EXTMEM_CUDA_DEVICE` (default 0).
+    pub fn for_descriptor(desc: &Descriptor) -> Result<Cuda> {
+        if desc.handle_type != extmem::HandleType::HostAllocation {
+            return Self::for_device_uuid(desc.device_uuid);
+        }
+        let ordinal = match std::env::var("EXTMEM_CUDA_DEVICE") {
+            Ok(v) => v.parse().map_err(|_| Error::NoMatchingDevice(format!("EXTMEM_CUDA_DEVICE={v:?} is not a device number")))?,
+            Err(_) => 0,
+        };
+        Self::new(ordinal)
     }
 
     /// The CUDA device of an extmem Vulkan context.
@@ -134,9 +156,16 @@ impl Cuda {
     /// Imports exported Vulkan memory as a device pointer at the resource's offset, covering the
     /// buffer (or, for an image, the rest of the allocation). Dedicated allocations are imported
     /// with `CUDA_EXTERNAL_MEMORY_DEDICATED`, as CUDA requires.
+    ///
+    /// Host-allocation memory (a memfd, see `extmem::host`) is mapped and registered with
+    /// `cuMemHostRegister` instead: CUDA then reads and writes the host pages over the bus,
+    /// whichever device made them.
     pub fn import_memory(&self, desc: &Descriptor, fd: OwnedFd) -> Result<CudaMemory> {
+        if desc.handle_type == extmem::HandleType::HostAllocation {
+            return self.import_host_memory(desc, fd);
+        }
         if desc.handle_type != extmem::HandleType::OpaqueFd {
-            return Err(Error::Import(format!("CUDA imports opaque fds, not {}", desc.handle_type)));
+            return Err(Error::Import(format!("CUDA imports opaque fds and host memory, not {}", desc.handle_type)));
         }
         if desc.device_uuid != self.uuid {
             return Err(Error::Import(format!(
@@ -174,7 +203,30 @@ impl Cuda {
             unsafe { sys::cuDestroyExternalMemory(ext) };
             return Err(Error::Cuda { call: "cuExternalMemoryGetMappedBuffer", source: e });
         }
-        Ok(CudaMemory { ctx: self.ctx.clone(), ext, ptr, len: len as usize })
+        Ok(CudaMemory { ctx: self.ctx.clone(), backing: Backing::External(ext), ptr, len: len as usize })
+    }
+
+    fn import_host_memory(&self, desc: &Descriptor, fd: OwnedFd) -> Result<CudaMemory> {
+        let ResourceDesc::Buffer(buffer) = desc.resource else {
+            return Err(Error::Import("host memory comes as a buffer".into()));
+        };
+        if desc.offset != 0 || buffer.size > desc.allocation_size {
+            return Err(Error::Import(format!("a {}-byte buffer at offset {} of {} bytes of host memory", buffer.size, desc.offset, desc.allocation_size)));
+        }
+        let len = usize::try_from(desc.allocation_size).map_err(|_| Error::Import("too large for this address space".into()))?;
+        let mapping = extmem::host::HostMapping::open(fd, len).map_err(|e| Error::Import(e.to_string()))?;
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        let flags = sys::CU_MEMHOSTREGISTER_PORTABLE | sys::CU_MEMHOSTREGISTER_DEVICEMAP;
+        // SAFETY: a live mapping of `len` bytes, unregistered before it is unmapped (Drop).
+        unsafe { sys::cuMemHostRegister_v2(mapping.ptr(), len, flags) }.result().cu("cuMemHostRegister")?;
+        let mut ptr = 0;
+        // SAFETY: registered just above with DEVICEMAP.
+        if let Err(e) = unsafe { sys::cuMemHostGetDevicePointer_v2(&mut ptr, mapping.ptr(), 0) }.result() {
+            // SAFETY: registered above, used by nothing yet.
+            unsafe { sys::cuMemHostUnregister(mapping.ptr()) };
+            return Err(Error::Cuda { call: "cuMemHostGetDevicePointer", source: e });
+        }
+        Ok(CudaMemory { ctx: self.ctx.clone(), backing: Backing::Host(mapping), ptr, len: buffer.size as usize })
     }
 
     /// Imports an exported Vulkan timeline semaphore (opaque fd).
@@ -216,9 +268,17 @@ impl Cuda {
 /// import (the Vulkan side keeps its own memory).
 pub struct CudaMemory {
     ctx: Arc<CudaContext>,
-    ext: sys::CUexternalMemory,
+    backing: Backing,
     ptr: sys::CUdeviceptr,
     len: usize,
+}
+
+/// What a [`CudaMemory`] releases on drop.
+enum Backing {
+    /// An imported opaque fd, mapped as a buffer.
+    External(sys::CUexternalMemory),
+    /// Host pages registered with CUDA (unregistered, then unmapped).
+    Host(extmem::host::HostMapping),
 }
 
 impl CudaMemory {
@@ -267,8 +327,16 @@ impl Drop for CudaMemory {
         // SAFETY: the mapping and import made in `import_memory`; the crate's operations wait
         // for their stream before returning, so nothing uses them now.
         unsafe {
-            let _ = sys::cuMemFree_v2(self.ptr);
-            let _ = sys::cuDestroyExternalMemory(self.ext);
+            match &self.backing {
+                Backing::External(ext) => {
+                    let _ = sys::cuMemFree_v2(self.ptr);
+                    let _ = sys::cuDestroyExternalMemory(*ext);
+                }
+                // The mapping itself is unmapped when `backing` drops, after this.
+                Backing::Host(mapping) => {
+                    let _ = sys::cuMemHostUnregister(mapping.ptr());
+                }
+            }
         }
     }
 }

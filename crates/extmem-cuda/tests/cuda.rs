@@ -138,6 +138,32 @@ fn semaphore_frames(queue: QueueKind) {
 }
 
 #[test]
+fn host_memory_from_vulkan_is_registered_with_cuda_both_ways() {
+    let Some((ctx, cuda)) = setup("host memory") else { return };
+    if !ctx.supports_handle_type(HandleType::HostAllocation) {
+        skipped("host memory", "the Vulkan device has no VK_EXT_external_memory_host");
+        return;
+    }
+    let len = 3 << 20;
+    let desc = BufferDesc { size: len as u64, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
+    let shared = SharedMemory::new_buffer(&ctx, desc, HandleType::HostAllocation, Dedicated::Always).unwrap();
+    let before = open_fds();
+    for round in 0..3u64 {
+        let (desc, fd) = shared.export().unwrap();
+        let mem = cuda.import_memory(&desc, fd).unwrap();
+        assert_eq!(mem.len(), len);
+        shared.write(&pattern::fill(len, round)).unwrap();
+        assert_eq!(pattern::first_mismatch(&mem.to_host(&cuda).unwrap(), round), None, "round {round}: CUDA reads Vulkan's bytes");
+        mem.from_host(&cuda, &pattern::fill(len, 50 + round)).unwrap();
+        assert_eq!(pattern::first_mismatch(&shared.read().unwrap(), 50 + round), None, "round {round}: Vulkan reads CUDA's bytes");
+        drop(mem);
+    }
+    assert_eq!(open_fds(), before, "each import's memfd is closed with it");
+    drop(shared);
+    assert_clean(&ctx);
+}
+
+#[test]
 fn binary_semaphores_order_vulkan_and_cuda_where_timelines_cannot_be_shared() {
     let Some((ctx, cuda)) = setup("binary semaphores") else { return };
     let len = 1 << 20;

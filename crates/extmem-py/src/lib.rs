@@ -58,7 +58,7 @@ impl Consumer {
         let cuda = match &self.cuda {
             Some(c) => c.clone(),
             None => {
-                let c = Arc::new(Cuda::for_device_uuid(desc.device_uuid).map_err(err)?);
+                let c = Arc::new(Cuda::for_descriptor(&desc).map_err(err)?);
                 self.cuda = Some(c.clone());
                 c
             }
