@@ -147,6 +147,10 @@ fn host_memory_from_vulkan_is_registered_with_cuda_both_ways() {
     let len = 3 << 20;
     let desc = BufferDesc { size: len as u64, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
     let shared = SharedMemory::new_buffer(&ctx, desc, HandleType::HostAllocation, Dedicated::Always).unwrap();
+    // Fills the caches of staging memory and reusable fences (a descriptor each on some
+    // drivers) before counting.
+    shared.write(&pattern::fill(len, 99)).unwrap();
+    let _ = shared.read().unwrap();
     let before = open_fds();
     for round in 0..3u64 {
         let (desc, fd) = shared.export().unwrap();
