@@ -26,6 +26,10 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["bench"]:
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     mkdir -p .dev/bin/python && cp target/release/libextmem.so .dev/bin/python/extmem.abi3.so
+    # The Python module as users install it: an abi3 wheel built by maturin.
+    python3 -m maturin --version >/dev/null 2>&1 || python3 -m pip install -q maturin
+    rm -rf .dev/wheels target/wheels && python3 -m maturin build --release --strip -m crates/extmem-py/Cargo.toml
+    mkdir -p .dev/wheels && cp target/wheels/extmem-*.whl .dev/wheels/
     rm -rf .dev/bin/implicit && cp -r target/release/implicit .dev/bin/implicit
     cc -std=c11 -O1 -o .dev/bin/nv_client tests/c/nv_client.c -lvulkan
     cargo build --release -p extmem --example submit_cost && cp target/release/examples/submit_cost .dev/bin/
@@ -53,6 +57,12 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt" || true
 status=0
 run() { echo "== $*" >&2; "$@" || { echo "FAILED ($?): $*"; status=1; }; }
+# The Python module from the maturin wheel where there is one, else the bare library.
+pymod=.dev/bin/python
+if ls .dev/wheels/extmem-*.whl >/dev/null 2>&1 && python3 -m pip install -q --no-deps --target /tmp/extmem-py .dev/wheels/extmem-*.whl; then
+    pymod=/tmp/extmem-py
+fi
+echo "Python module from $pymod"
 run .dev/bin/extmem caps
 run .dev/bin/extmem caps --json > "$out/caps.json"
 for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-*; do
@@ -70,8 +80,8 @@ run .dev/bin/extmem demo --cuda --queue transfer --frames 20
 run .dev/bin/extmem demo --validate --queue transfer --sync semaphore --frames 5
 run .dev/bin/extmem demo --validate --host-memory --frames 5
 run .dev/bin/extmem demo --host-memory --cuda --frames 5
-run env PYTHONPATH=.dev/bin/python .dev/bin/extmem demo --torch python/examples/torch_consumer.py --frames 10
-run env PYTHONPATH=.dev/bin/python .dev/bin/extmem demo --torch python/examples/torch_consumer.py --buffer --sync host --frames 3
+run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch python/examples/torch_consumer.py --frames 10
+run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch python/examples/torch_consumer.py --buffer --sync host --frames 3
 if [ "${1:-}" = --no-bench ]; then
     exit $status
 fi
