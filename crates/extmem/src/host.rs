@@ -112,6 +112,9 @@ pub(crate) fn round_up(size: u64, align: u64) -> u64 {
 /// types are `resource_types`; the memory type index and the memory.
 pub(crate) fn import(ctx: &Context, mapping: &HostMapping, size: u64, resource_types: u32) -> Result<(vk::DeviceMemory, u32)> {
     let align = alignment(ctx);
+    if size == 0 || size > mapping.len() as u64 {
+        return Err(Error::Import(format!("{size} bytes of a {}-byte host mapping", mapping.len())));
+    }
     if mapping.ptr() as u64 % align != 0 || size % align != 0 {
         return Err(Error::Import(format!(
             "{} imports host memory in multiples of {align} bytes; this is {size} bytes at {:p}",
