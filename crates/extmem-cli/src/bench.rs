@@ -264,20 +264,21 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
         "counter_us",
         "counter_host_us",
         "semaphore_batched_us",
+        "ring_free_running_us",
         "vulkan_work_us",
         "cuda_work_us",
         "copy_device_to_device_us",
         "copy_through_host_us",
     ];
     println!(
-        "{:>20} {:>12} {:>10} {:>12} {:>13} {:>10} {:>12} {:>10} {:>9} {:>10}",
-        "queue", "frame", "semaphore", "counter+sem", "counter+host", "4/crossing", "Vulkan alone", "CUDA alone", "copy D2D", "copy host"
+        "{:>20} {:>12} {:>10} {:>12} {:>13} {:>10} {:>10} {:>12} {:>10} {:>9} {:>10}",
+        "queue", "frame", "semaphore", "counter+sem", "counter+host", "4/crossing", "ring of 4", "Vulkan alone", "CUDA alone", "copy D2D", "copy host"
     );
     for f in out["steady_state"].as_array().into_iter().flatten() {
         let v: Vec<f64> = cols.iter().map(|c| f[*c].as_f64().unwrap_or(0.0)).collect();
         println!(
-            "{:>20} {:>12} {:>10.1} {:>12.1} {:>13.1} {:>10.1} {:>12.1} {:>10.1} {:>9.1} {:>10.1}",
-            f["queue"].as_str().unwrap_or(""), f["frame"].as_str().unwrap_or(""), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+            "{:>20} {:>12} {:>10.1} {:>12.1} {:>13.1} {:>10.1} {:>10.1} {:>12.1} {:>10.1} {:>9.1} {:>10.1}",
+            f["queue"].as_str().unwrap_or(""), f["frame"].as_str().unwrap_or(""), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]
         );
     }
     println!("\nOne crossing with tiny work (µs, median of 200)");
