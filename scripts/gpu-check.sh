@@ -33,8 +33,9 @@ for l in sys.stdin:
     rm -rf .dev/bin/implicit && cp -r target/release/implicit .dev/bin/implicit
     cc -std=c11 -O1 -o .dev/bin/nv_client tests/c/nv_client.c -lvulkan
     cargo build --release -p extmem --example submit_cost && cp target/release/examples/submit_cost .dev/bin/
+    cargo build --release -p extmem-cuda --example frame_ring && cp target/release/examples/frame_ring .dev/bin/
     cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf .dev/bin/ 2>/dev/null || true
-    strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem.abi3.so .dev/bin/submit_cost
+    strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem.abi3.so .dev/bin/submit_cost .dev/bin/frame_ring
     if [ ! -e .dev/debs/libvulkan1_*.deb ]; then
         o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
         mkdir -p /tmp/amd64/partial && apt-get $o update -qq
@@ -82,6 +83,8 @@ run .dev/bin/extmem demo --validate --host-memory --frames 5
 run .dev/bin/extmem demo --host-memory --cuda --frames 5
 run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch python/examples/torch_consumer.py --frames 10
 run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch python/examples/torch_consumer.py --buffer --sync host --frames 3
+run .dev/bin/frame_ring 1000 general
+run .dev/bin/frame_ring 1000 transfer
 if [ "${1:-}" = --no-bench ]; then
     exit $status
 fi
