@@ -185,7 +185,7 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         cuda.synchronize().map_err(cu)?;
-        let semaphore_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        let semaphore_us = us_since(t) / frames as f64;
         let base = 2 * frames;
 
         // (b) Counter fast path Vulkan → CUDA (cuStreamWaitValue32), semaphore CUDA → Vulkan
@@ -200,7 +200,7 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         cuda.synchronize().map_err(cu)?;
-        let counter_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        let counter_us = us_since(t) / frames as f64;
 
         // (c) Counter fast path, the hand-back through CUDA's own stream completing on the host
         // (cuStreamSynchronize): no semaphore at all.
@@ -214,7 +214,7 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
             keep_in_flight(&mut pending, s, IN_FLIGHT)?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
-        let counter_host_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        let counter_host_us = us_since(t) / frames as f64;
 
         // The work alone, with no crossing: Vulkan's fills back to back, CUDA's copies back to
         // back. What the loops above spend beyond this is synchronisation.
@@ -223,13 +223,13 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
             keep_in_flight(&mut pending, shared.fill_async(n as u32, None, None, None)?, IN_FLIGHT)?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
-        let vulkan_work_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        let vulkan_work_us = us_since(t) / frames as f64;
         let t = Instant::now();
         for _ in 0..frames {
             consume()?;
         }
         cuda.synchronize().map_err(cu)?;
-        let cuda_work_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        let cuda_work_us = us_since(t) / frames as f64;
 
         // (d) A ring of BATCH frame buffers crossing together: one semaphore crossing each way
         // per batch. If the per-frame cost falls with the batch, the cost is per crossing.
@@ -259,7 +259,7 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         }
         ring_pending.drain(..).try_for_each(|s| s.wait())?;
         cuda.synchronize().map_err(cu)?;
-        let semaphore_batched_us = t.elapsed().as_secs_f64() * 1e6 / (batches * BATCH) as f64;
+        let semaphore_batched_us = us_since(t) / (batches * BATCH) as f64;
 
         // (f) The same 4 buffers as a free-running ring: every frame crosses on its own (one
         // semaphore each way: `ready` counts Vulkan's frames, `done` CUDA's), and Vulkan may run
@@ -280,7 +280,7 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         ring_pending.drain(..).try_for_each(|s| s.wait())?;
         drop(ring_pending);
         cuda.synchronize().map_err(cu)?;
-        let ring_free_running_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        let ring_free_running_us = us_since(t) / frames as f64;
         drop((cready, cdone, ready, done));
         drop(ring_cuda);
         drop(ring);
@@ -292,7 +292,7 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
             consume()?;
             cuda.synchronize().map_err(cu)?;
         }
-        let copy_device_to_device_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        let copy_device_to_device_us = us_since(t) / frames as f64;
 
         // Through the host: Vulkan reads the frame back, CUDA uploads it.
         let copy_frames = frames.min(20);
@@ -303,7 +303,7 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
             // SAFETY: `len` bytes each side.
             check(unsafe { sys::cuMemcpyHtoD_v2(scratch.device_ptr(), host.as_ptr().cast(), len) }, "cuMemcpyHtoD")?;
         }
-        let copy_through_host_us = t.elapsed().as_secs_f64() * 1e6 / copy_frames as f64;
+        let copy_through_host_us = us_since(t) / copy_frames as f64;
         eprintln!(
             "  {queue} queue, {frame}: semaphore {semaphore_us:.1} µs/frame, counter+semaphore {counter_us:.1}, counter+host {counter_host_us:.1}, \
              semaphore with 4 frames per crossing {semaphore_batched_us:.1}, free-running ring of 4 {ring_free_running_us:.1}, \
@@ -376,9 +376,7 @@ fn median_us(iters: usize, mut f: impl FnMut() -> extmem::Result<f64>) -> extmem
     for _ in 0..10 {
         f()?;
     }
-    let mut v: Vec<f64> = (0..iters).map(|_| f()).collect::<extmem::Result<_>>()?;
-    v.sort_by(f64::total_cmp);
-    Ok(v[v.len() / 2])
+    Ok(median((0..iters).map(|_| f()).collect::<extmem::Result<_>>()?))
 }
 
 fn us_since(t: Instant) -> f64 {

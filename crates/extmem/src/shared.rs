@@ -174,13 +174,42 @@ impl SharedMemory {
         if !features(ctx, &desc, h).is_some_and(|f| f.importable) {
             return Err(Error::Unsupported(format!("{} cannot import {} from host memory (see `extmem caps`)", ctx.device_name(), what(&desc))));
         }
+        Self::on_host_mapping(ctx, &desc, Holder::Fresh, |required| {
+            let size = host::round_up(required, host::alignment(ctx));
+            Ok((HostMapping::create(size as usize)?, size))
+        })
+    }
+
+    /// Host memory another process shared (its memfd), mapped here and imported by pointer.
+    /// Any device that imports host pointers can: no device or driver UUID has to match.
+    fn import_host(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
+        if !matches!(desc.resource, ResourceDesc::Buffer(_)) || desc.offset != 0 || desc.dedicated {
+            return Err(Error::Import("host-allocation memory comes as a buffer at offset 0 of a plain allocation".into()));
+        }
+        let size = usize::try_from(desc.allocation_size).map_err(|_| Error::Import(format!("{} bytes do not fit this address space", desc.allocation_size)))?;
+        Self::on_host_mapping(ctx, &desc.resource, Holder::External, |required| {
+            if required > desc.allocation_size {
+                return Err(Error::Import(format!("{} needs {required} bytes, the shared host memory has {}", what(&desc.resource), desc.allocation_size)));
+            }
+            Ok((HostMapping::open(fd, size)?, desc.allocation_size))
+        })
+    }
+
+    /// The resource `desc` bound to host memory: `map` gets the bytes the resource needs and
+    /// returns the mapping and the size to import from it.
+    fn on_host_mapping(
+        ctx: &Arc<Context>,
+        desc: &ResourceDesc,
+        holder: Holder,
+        map: impl FnOnce(u64) -> Result<(HostMapping, u64)>,
+    ) -> Result<SharedMemory> {
+        let h = HandleType::HostAllocation;
         let d = ctx.device();
         let mut cleanup = Cleanup { device: d, resource: None, memory: None };
-        let resource = create_resource(ctx, &desc, h, false)?;
+        let resource = create_resource(ctx, desc, h, false)?;
         cleanup.resource = Some(resource);
         let (requirements, _, _) = requirements(d, resource);
-        let size = host::round_up(requirements.size, host::alignment(ctx));
-        let mapping = HostMapping::create(size as usize)?;
+        let (mapping, size) = map(requirements.size)?;
         let (memory, memory_type_index) = host::import(ctx, &mapping, size, requirements.memory_type_bits)?;
         cleanup.memory = Some(memory);
         bind(d, resource, memory, 0)?;
@@ -194,42 +223,7 @@ impl SharedMemory {
             memory_type_bits: requirements.memory_type_bits,
             dedicated: false,
             handle_type: h,
-            holder: Mutex::new(Holder::Fresh),
-            staging: Mutex::new(None),
-            host: Some(mapping),
-        })
-    }
-
-    /// Host memory another process shared (its memfd), mapped here and imported by pointer.
-    /// Any device that imports host pointers can: no device or driver UUID has to match.
-    fn import_host(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
-        if !matches!(desc.resource, ResourceDesc::Buffer(_)) || desc.offset != 0 || desc.dedicated {
-            return Err(Error::Import("host-allocation memory comes as a buffer at offset 0 of a plain allocation".into()));
-        }
-        let size = usize::try_from(desc.allocation_size).map_err(|_| Error::Import(format!("{} bytes do not fit this address space", desc.allocation_size)))?;
-        let mapping = HostMapping::open(fd, size)?;
-        let d = ctx.device();
-        let mut cleanup = Cleanup { device: d, resource: None, memory: None };
-        let resource = create_resource(ctx, &desc.resource, HandleType::HostAllocation, false)?;
-        cleanup.resource = Some(resource);
-        let (requirements, _, _) = requirements(d, resource);
-        if requirements.size > desc.allocation_size {
-            return Err(Error::Import(format!("{} needs {} bytes, the shared host memory has {}", what(&desc.resource), requirements.size, desc.allocation_size)));
-        }
-        let (memory, memory_type_index) = host::import(ctx, &mapping, desc.allocation_size, requirements.memory_type_bits)?;
-        cleanup.memory = Some(memory);
-        bind(d, resource, memory, 0)?;
-        std::mem::forget(cleanup);
-        Ok(SharedMemory {
-            ctx: ctx.clone(),
-            resource,
-            memory,
-            allocation_size: desc.allocation_size,
-            memory_type_index,
-            memory_type_bits: requirements.memory_type_bits,
-            dedicated: false,
-            handle_type: HandleType::HostAllocation,
-            holder: Mutex::new(Holder::External),
+            holder: Mutex::new(holder),
             staging: Mutex::new(None),
             host: Some(mapping),
         })
