@@ -9,7 +9,9 @@
 
 use crate::peer::{monotonic_ns, Peer};
 use extmem::transport::Message;
-use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, QueueKind, SharedMemory};
+use extmem::{
+    pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, QueueKind, SharedMemory,
+};
 use serde::Serialize;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -127,7 +129,8 @@ fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 }
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
-    let sizes: Vec<u64> = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>().map_err(extmem::Error::Unsupported)?;
+    let sizes: Vec<u64> =
+        args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>().map_err(extmem::Error::Unsupported)?;
     if args.png.is_some() {
         crate::plot::check_font()?;
     }
@@ -188,7 +191,12 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             ("zero-copy (export + send + import)", handoffs.iter().map(|h| h.zero_copy_ms).collect()),
             ("copy through host memory", handoffs.iter().map(|h| h.copy_ms).collect()),
         ];
-        crate::plot::latency(png, &format!("First hand-off between two processes, {}", ctx.device_name()), &sizes, &series)?;
+        crate::plot::latency(
+            png,
+            &format!("First hand-off between two processes, {}", ctx.device_name()),
+            &sizes,
+            &series,
+        )?;
     }
 
     if args.json {
@@ -201,7 +209,10 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("serialisable"));
     } else {
-        println!("First hand-off of one buffer ({}; median; zero-copy = export + send + import + ack)", ctx.device_name());
+        println!(
+            "First hand-off of one buffer ({}; median; zero-copy = export + send + import + ack)",
+            ctx.device_name()
+        );
         println!("{:>12} {:>14} {:>16} {:>10}", "bytes", "zero-copy ms", "copy (host) ms", "copy/zc");
         for h in &handoffs {
             println!("{:>12} {:>14.3} {:>16.3} {:>9.1}x", h.bytes, h.zero_copy_ms, h.copy_ms, h.copy_over_zero_copy);
@@ -254,8 +265,11 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
     for f in out["first_hand_off"].as_array().into_iter().flatten() {
         println!(
             "{:>12} {:>14.3} {:>14.3} {:>10.3} {:>15.3}",
-            f["bytes"], f["vulkan_plain_ms"].as_f64().unwrap_or(0.0), f["vulkan_dedicated_ms"].as_f64().unwrap_or(0.0),
-            f["cuda_ipc_ms"].as_f64().unwrap_or(0.0), f["pinned_staging_ms"].as_f64().unwrap_or(0.0)
+            f["bytes"],
+            f["vulkan_plain_ms"].as_f64().unwrap_or(0.0),
+            f["vulkan_dedicated_ms"].as_f64().unwrap_or(0.0),
+            f["cuda_ipc_ms"].as_f64().unwrap_or(0.0),
+            f["pinned_staging_ms"].as_f64().unwrap_or(0.0)
         );
     }
     println!("\nSteady state Vulkan fills -> CUDA uses -> back (µs per frame)");
@@ -272,17 +286,38 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
     ];
     println!(
         "{:>20} {:>12} {:>10} {:>12} {:>13} {:>10} {:>10} {:>12} {:>10} {:>9} {:>10}",
-        "queue", "frame", "semaphore", "counter+sem", "counter+host", "4/crossing", "ring of 4", "Vulkan alone", "CUDA alone", "copy D2D", "copy host"
+        "queue",
+        "frame",
+        "semaphore",
+        "counter+sem",
+        "counter+host",
+        "4/crossing",
+        "ring of 4",
+        "Vulkan alone",
+        "CUDA alone",
+        "copy D2D",
+        "copy host"
     );
     for f in out["steady_state"].as_array().into_iter().flatten() {
         let v: Vec<f64> = cols.iter().map(|c| f[*c].as_f64().unwrap_or(0.0)).collect();
         println!(
             "{:>20} {:>12} {:>10.1} {:>12.1} {:>13.1} {:>10.1} {:>10.1} {:>12.1} {:>10.1} {:>9.1} {:>10.1}",
-            f["queue"].as_str().unwrap_or(""), f["frame"].as_str().unwrap_or(""), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]
+            f["queue"].as_str().unwrap_or(""),
+            f["frame"].as_str().unwrap_or(""),
+            v[0],
+            v[1],
+            v[2],
+            v[3],
+            v[4],
+            v[5],
+            v[6],
+            v[7],
+            v[8]
         );
     }
     println!("\nOne crossing with tiny work (µs, median of 200)");
-    let cols = ["vulkan_alone_us", "cuda_alone_us", "alternating_us", "counter_us", "semaphore_us", "semaphore_back_us"];
+    let cols =
+        ["vulkan_alone_us", "cuda_alone_us", "alternating_us", "counter_us", "semaphore_us", "semaphore_back_us"];
     println!(
         "{:>20} {:>12} {:>10} {:>11} {:>16} {:>18} {:>14}",
         "queue", "Vulkan alone", "CUDA alone", "alternating", "counter vk->cu", "semaphore vk->cu", "semaphore back"
@@ -291,7 +326,13 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
         let v: Vec<f64> = cols.iter().map(|c| f[*c].as_f64().unwrap_or(0.0)).collect();
         println!(
             "{:>20} {:>12.1} {:>10.1} {:>11.1} {:>16.1} {:>18.1} {:>14.1}",
-            f["queue"].as_str().unwrap_or(""), v[0], v[1], v[2], v[3], v[4], v[5]
+            f["queue"].as_str().unwrap_or(""),
+            v[0],
+            v[1],
+            v[2],
+            v[3],
+            v[4],
+            v[5]
         );
     }
     let cs = &out["context_switch"];

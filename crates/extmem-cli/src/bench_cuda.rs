@@ -71,7 +71,9 @@ impl Pinned {
     fn new(len: usize) -> extmem::Result<Pinned> {
         let mut p = std::ptr::null_mut();
         // SAFETY: a pinned allocation, freed on drop.
-        unsafe { sys::cuMemHostAlloc(&mut p, len, 0) }.result().map_err(|e| cu(extmem_cuda::Error::Cuda { call: "cuMemHostAlloc", source: e }))?;
+        unsafe { sys::cuMemHostAlloc(&mut p, len, 0) }
+            .result()
+            .map_err(|e| cu(extmem_cuda::Error::Cuda { call: "cuMemHostAlloc", source: e }))?;
         Ok(Pinned(p))
     }
 }
@@ -87,7 +89,11 @@ fn check(r: sys::CUresult, call: &'static str) -> extmem::Result<()> {
 }
 
 pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstHandOff>> {
-    let ctx = Context::new(&ContextOptions { path: PathKind::Nv, app_name: "extmem bench --cuda".into(), ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions {
+        path: PathKind::Nv,
+        app_name: "extmem bench --cuda".into(),
+        ..Default::default()
+    })?;
     let cuda = Cuda::for_vulkan(&ctx).map_err(cu)?;
     let peer = Peer::spawn(false, monotonic_ns(), &["--cuda", "--probe"])?;
     let mut out = Vec::new();
@@ -97,7 +103,9 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
         let plain = buffer(&ctx, size, Dedicated::Never)?;
         let dedicated = buffer(&ctx, size, Dedicated::Always)?;
         let ipc = DeviceAllocation::new(&cuda, len).map_err(cu)?;
-        cuda.context().bind_to_thread().map_err(|e| cu(extmem_cuda::Error::Cuda { call: "cuCtxSetCurrent", source: e }))?;
+        cuda.context()
+            .bind_to_thread()
+            .map_err(|e| cu(extmem_cuda::Error::Cuda { call: "cuCtxSetCurrent", source: e }))?;
         let pinned = Pinned::new(len)?;
         let target = DeviceAllocation::new(&cuda, len).map_err(cu)?;
         for _ in 0..repeat {
@@ -126,7 +134,13 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
         }
         let [a, b, c, d] = times.map(median);
         eprintln!("  {size:>11} bytes: Vulkan plain {a:.3} ms, dedicated {b:.3} ms, CUDA IPC {c:.3} ms, pinned staging {d:.3} ms");
-        out.push(FirstHandOff { bytes: size, vulkan_plain_ms: a, vulkan_dedicated_ms: b, cuda_ipc_ms: c, pinned_staging_ms: d });
+        out.push(FirstHandOff {
+            bytes: size,
+            vulkan_plain_ms: a,
+            vulkan_dedicated_ms: b,
+            cuda_ipc_ms: c,
+            pinned_staging_ms: d,
+        });
     }
     if !peer.finish()? {
         return Err(extmem::Error::Peer("the CUDA consumer failed".into()));
@@ -164,7 +178,9 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         let cmem = cuda.import_memory(&d, f).map_err(cu)?;
         let sem = SharedSemaphore::new_timeline(&ctx)?;
         let csem = cuda.import_semaphore(sem.export()?).map_err(cu)?;
-        cuda.context().bind_to_thread().map_err(|e| cu(extmem_cuda::Error::Cuda { call: "cuCtxSetCurrent", source: e }))?;
+        cuda.context()
+            .bind_to_thread()
+            .map_err(|e| cu(extmem_cuda::Error::Cuda { call: "cuCtxSetCurrent", source: e }))?;
         let scratch = DeviceAllocation::new(&cuda, len).map_err(cu)?;
         let consume = || scratch.copy_from(&cuda, mem.device_ptr(), len).map_err(cu);
 
@@ -196,7 +212,11 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
             consume()?;
             csem.signal(&cuda, base + n).map_err(cu)?;
             let prev = (n > 1).then_some((&sem, base + n - 1));
-            keep_in_flight(&mut pending, shared.fill_async(n as u32, prev, None, Some((&counter, 0, n as u32)))?, IN_FLIGHT)?;
+            keep_in_flight(
+                &mut pending,
+                shared.fill_async(n as u32, prev, None, Some((&counter, 0, n as u32)))?,
+                IN_FLIGHT,
+            )?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         cuda.synchronize().map_err(cu)?;
@@ -234,7 +254,8 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         // (d) A ring of BATCH frame buffers crossing together: one semaphore crossing each way
         // per batch. If the per-frame cost falls with the batch, the cost is per crossing.
         const BATCH: u64 = 4;
-        let ring: Vec<SharedMemory> = (0..BATCH).map(|_| buffer(&ctx, bytes, Dedicated::Always)).collect::<extmem::Result<_>>()?;
+        let ring: Vec<SharedMemory> =
+            (0..BATCH).map(|_| buffer(&ctx, bytes, Dedicated::Always)).collect::<extmem::Result<_>>()?;
         let ring_cuda: Vec<_> = ring
             .iter()
             .map(|b| b.export().and_then(|(d, f)| cuda.import_memory(&d, f).map_err(cu)))
@@ -254,7 +275,11 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
                 let last = i as u64 == BATCH - 1;
                 let wait = (first && k > 0).then_some((&sem, base + 2 * k));
                 let signal = last.then_some((&sem, base + 2 * k + 1));
-                keep_in_flight(&mut ring_pending, b.fill_async((k * BATCH) as u32 + i as u32, wait, signal, None)?, IN_FLIGHT * BATCH as usize)?;
+                keep_in_flight(
+                    &mut ring_pending,
+                    b.fill_async((k * BATCH) as u32 + i as u32, wait, signal, None)?,
+                    IN_FLIGHT * BATCH as usize,
+                )?;
             }
         }
         ring_pending.drain(..).try_for_each(|s| s.wait())?;
@@ -266,7 +291,8 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         // up to 4 frames ahead. Whether the GPU then alternates less often than once per frame
         // is up to its scheduler.
         let (ready, done) = (SharedSemaphore::new_timeline(&ctx)?, SharedSemaphore::new_timeline(&ctx)?);
-        let (cready, cdone) = (cuda.import_semaphore(ready.export()?).map_err(cu)?, cuda.import_semaphore(done.export()?).map_err(cu)?);
+        let (cready, cdone) =
+            (cuda.import_semaphore(ready.export()?).map_err(cu)?, cuda.import_semaphore(done.export()?).map_err(cu)?);
         let t = Instant::now();
         for k in 0..frames {
             let slot = (k % BATCH) as usize;
@@ -275,7 +301,11 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
             cdone.signal(&cuda, k + 1).map_err(cu)?;
             // The slot is free once CUDA has used the frame BATCH frames back.
             let wait = (k >= BATCH).then_some((&done, k + 1 - BATCH));
-            keep_in_flight(&mut ring_pending, ring[slot].fill_async(k as u32, wait, Some((&ready, k + 1)), None)?, IN_FLIGHT * BATCH as usize)?;
+            keep_in_flight(
+                &mut ring_pending,
+                ring[slot].fill_async(k as u32, wait, Some((&ready, k + 1)), None)?,
+                IN_FLIGHT * BATCH as usize,
+            )?;
         }
         ring_pending.drain(..).try_for_each(|s| s.wait())?;
         drop(ring_pending);
@@ -527,7 +557,15 @@ pub fn crossings(iters: usize, queues: &[QueueKind]) -> extmem::Result<(Vec<Cros
             "  {queue} queue: Vulkan alone {vulkan_alone_us:.1} µs, CUDA alone {cuda_alone_us:.1}, alternating {alternating_us:.1}, \
              counter crossing {counter_us:.1}, semaphore crossing {semaphore_us:.1}, semaphore back {semaphore_back_us:.1}"
         );
-        out.push(Crossing { queue, vulkan_alone_us, cuda_alone_us, alternating_us, counter_us, semaphore_us, semaphore_back_us });
+        out.push(Crossing {
+            queue,
+            vulkan_alone_us,
+            cuda_alone_us,
+            alternating_us,
+            counter_us,
+            semaphore_us,
+            semaphore_back_us,
+        });
         drop((csem, counter));
     }
     eprintln!(

@@ -40,17 +40,31 @@ fn print(c: &Capabilities) {
     println!("  buffers: {}", c.buffer_query);
     println!("  {:<16} {:<10} {:<28} {:<28}", "memory handle", "extension", "image", "buffer");
     for m in &c.memory {
-        println!("  {:<16} {:<10} {:<28} {:<28}", m.handle_type.name(), if m.extension { "yes" } else { "no" }, features(&m.image), features(&m.buffer));
+        println!(
+            "  {:<16} {:<10} {:<28} {:<28}",
+            m.handle_type.name(),
+            if m.extension { "yes" } else { "no" },
+            features(&m.image),
+            features(&m.buffer)
+        );
     }
-    for (what, list) in [("semaphore", &c.semaphores), ("timeline semaphore", &c.timeline_semaphores), ("fence", &c.fences)] {
+    for (what, list) in
+        [("semaphore", &c.semaphores), ("timeline semaphore", &c.timeline_semaphores), ("fence", &c.fences)]
+    {
         let s: Vec<String> = list
             .iter()
-            .map(|s| format!("{} {}", s.handle_type, match (s.exportable, s.importable) {
-                (true, true) => "export+import",
-                (true, false) => "export",
-                (false, true) => "import",
-                (false, false) => "no",
-            }))
+            .map(|s| {
+                format!(
+                    "{} {}",
+                    s.handle_type,
+                    match (s.exportable, s.importable) {
+                        (true, true) => "export+import",
+                        (true, false) => "export",
+                        (false, true) => "import",
+                        (false, false) => "no",
+                    }
+                )
+            })
             .collect();
         println!("  {what}: {}", s.join(", "));
     }

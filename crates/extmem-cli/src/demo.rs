@@ -7,9 +7,12 @@
 //! own pattern back, and the producer checks that.
 
 use crate::peer::{writeback_seed, Peer};
-use extmem::transport::Message;
 use extmem::sync::SharedSemaphore;
-use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, ImageDesc, PathKind, QueueKind, SharedMemory};
+use extmem::transport::Message;
+use extmem::{
+    pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, ImageDesc, PathKind, QueueKind,
+    SharedMemory,
+};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -107,7 +110,13 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         // SAFETY: no other thread exists yet; the child inherits the variable.
         unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     }
-    let ctx = Context::new(&ContextOptions { path, validation: args.validate, app_name: "extmem demo".into(), queue: args.queue, ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions {
+        path,
+        validation: args.validate,
+        app_name: "extmem demo".into(),
+        queue: args.queue,
+        ..Default::default()
+    })?;
     log.step(match path {
         PathKind::Nv => format!("{}: instance with VK_NV_external_memory_capabilities, device with VK_NV_external_memory (through the extmem layer)", ctx.device_name()),
         PathKind::Khr => format!("{}: core external memory (no layer)", ctx.device_name()),
@@ -124,7 +133,13 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             Peer::spawn(args.validate, log.t0, extra)?
         }
     };
-    let consumer_kind = if args.torch.is_some() { "PyTorch" } else if args.cuda { "CUDA" } else { "Vulkan" };
+    let consumer_kind = if args.torch.is_some() {
+        "PyTorch"
+    } else if args.cuda {
+        "CUDA"
+    } else {
+        "Vulkan"
+    };
     let buffer = args.buffer || args.cuda || args.host_memory;
     let handle_type = if args.host_memory { HandleType::HostAllocation } else { HandleType::OpaqueFd };
     log.step(format!("{consumer_kind} consumer process {} connected (same uid checked)", peer.child.id()));
@@ -149,12 +164,17 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         if buffer {
             format!("a {len}-byte buffer")
         } else {
-            let linear = if args.torch.is_some() { format!(" LINEAR (row pitch {})", shared.row_pitch()) } else { String::new() };
+            let linear = if args.torch.is_some() {
+                format!(" LINEAR (row pitch {})", shared.row_pitch())
+            } else {
+                String::new()
+            };
             format!("a {}x{} R8G8B8A8_UNORM{linear} image", args.width, args.height)
         },
         match (path, buffer) {
             _ if args.host_memory => "a memfd mapped here and imported with VkImportMemoryHostPointerInfoEXT",
-            (PathKind::Nv, false) => "VkExternalMemoryImageCreateInfoNV + VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
+            (PathKind::Nv, false) =>
+                "VkExternalMemoryImageCreateInfoNV + VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
             (PathKind::Nv, true) => "VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
             (PathKind::Khr, _) => "VkExternalMemory*CreateInfo + VkExportMemoryAllocateInfo, OPAQUE_FD",
         },
@@ -165,7 +185,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let semaphore = match args.sync {
         SyncMode::Host => None,
         SyncMode::Semaphore => Some(SharedSemaphore::new_timeline(&ctx)?),
-        SyncMode::Auto => ctx.can_share_timeline_semaphores().then(|| SharedSemaphore::new_timeline(&ctx)).transpose()?,
+        SyncMode::Auto => {
+            ctx.can_share_timeline_semaphores().then(|| SharedSemaphore::new_timeline(&ctx)).transpose()?
+        }
     };
     let progress = args.frames > 1 && !args.json;
     let tty = std::io::stderr().is_terminal();
@@ -177,7 +199,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         let wait_prev = semaphore.as_ref().filter(|_| frame > 0).map(|s| (s, 2 * frame));
         shared.write_synced(&pattern::fill(len, frame), wait_prev, semaphore.as_ref().map(|s| (s, 2 * frame + 1)))?;
         if frame == 0 {
-            log.step("frame 0: pattern written by the GPU's copy engine; GENERAL, released to VK_QUEUE_FAMILY_EXTERNAL");
+            log.step(
+                "frame 0: pattern written by the GPU's copy engine; GENERAL, released to VK_QUEUE_FAMILY_EXTERNAL",
+            );
             let (desc, fd) = shared.export()?;
             peer.channel.send(&Message::Share(desc), &[std::os::fd::AsFd::as_fd(&fd)])?;
             drop(fd); // the consumer holds its own copy of the descriptor now
@@ -203,7 +227,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         extmem::sync::wait_done(&peer.channel, frame)?;
         let back = shared.read_synced(semaphore.as_ref().map(|s| (s, 2 * frame + 2)), None)?;
         if let Some((at, seen, want)) = pattern::first_mismatch(&back, writeback_seed(frame)) {
-            failure = Some(format!("frame {frame}: the consumer's write-back differs at byte {at}: {seen:#04x}, expected {want:#04x}"));
+            failure = Some(format!(
+                "frame {frame}: the consumer's write-back differs at byte {at}: {seen:#04x}, expected {want:#04x}"
+            ));
             break;
         }
         if frame == 0 {

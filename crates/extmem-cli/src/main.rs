@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "extmem", version, about = "Share Vulkan memory across processes and APIs (VK_NV_external_memory on Linux through the extmem layer)")]
+#[command(
+    name = "extmem",
+    version,
+    about = "Share Vulkan memory across processes and APIs (VK_NV_external_memory on Linux through the extmem layer)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -42,7 +42,8 @@ pub struct Peer {
 impl Peer {
     /// Starts `extmem peer` and waits for it to connect.
     pub fn spawn(validate: bool, t0: u64, extra: &[&str]) -> extmem::Result<Peer> {
-        let exe = std::env::current_exe().map_err(|e| extmem::Error::Io { context: "current_exe".into(), source: e })?;
+        let exe =
+            std::env::current_exe().map_err(|e| extmem::Error::Io { context: "current_exe".into(), source: e })?;
         let mut cmd = Command::new(exe);
         cmd.arg("peer").args(extra);
         if validate {
@@ -57,7 +58,8 @@ impl Peer {
         let path = socket_dir().join(format!("peer-{}-{}.sock", std::process::id(), monotonic_ns()));
         let listener = Listener::bind(&path)?;
         cmd.arg("--socket").arg(&path).env(T0_VAR, t0.to_string());
-        let mut child = cmd.spawn().map_err(|e| extmem::Error::Io { context: "starting the peer process".into(), source: e })?;
+        let mut child =
+            cmd.spawn().map_err(|e| extmem::Error::Io { context: "starting the peer process".into(), source: e })?;
         match listener.accept(Duration::from_secs(60)) {
             Ok(channel) => Ok(Peer { child, channel, _listener: listener }),
             Err(e) => {
@@ -71,7 +73,8 @@ impl Peer {
     /// Says Bye and waits for the process; `Ok(true)` when it exited successfully.
     pub fn finish(mut self) -> extmem::Result<bool> {
         let _ = self.channel.send(&Message::Bye, &[]);
-        let status = self.child.wait().map_err(|e| extmem::Error::Io { context: "waiting for the peer".into(), source: e })?;
+        let status =
+            self.child.wait().map_err(|e| extmem::Error::Io { context: "waiting for the peer".into(), source: e })?;
         Ok(status.success())
     }
 }
@@ -117,7 +120,12 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     if args.cuda {
         return crate::peer_cuda::run(&channel, start, quiet, args.probe);
     }
-    let ctx = Context::new(&ContextOptions { validation: args.validate, app_name: "extmem peer".into(), queue: args.queue, ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions {
+        validation: args.validate,
+        app_name: "extmem peer".into(),
+        queue: args.queue,
+        ..Default::default()
+    })?;
     let mut shared: Option<SharedMemory> = None;
     let mut semaphore: Option<extmem::sync::SharedSemaphore> = None;
     loop {
@@ -128,10 +136,16 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 let fd = fds.pop().expect("checked by recv");
                 let imported = SharedMemory::import(&ctx, &desc, fd)?;
                 if !quiet {
-                    step(start, format_args!(
-                        "imported {} bytes ({}, dedicated {}) into its own VkInstance on {}",
-                        desc.allocation_size, desc.handle_type, desc.dedicated, ctx.device_name()
-                    ));
+                    step(
+                        start,
+                        format_args!(
+                            "imported {} bytes ({}, dedicated {}) into its own VkInstance on {}",
+                            desc.allocation_size,
+                            desc.handle_type,
+                            desc.dedicated,
+                            ctx.device_name()
+                        ),
+                    );
                 }
                 let previous = shared.replace(imported);
                 channel.send(&Message::Verdict { ok: true, detail: "imported".into() }, &[])?;
@@ -155,7 +169,10 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 if args.probe {
                     let head = s.read_prefix(4096)?;
                     if let Some((at, seen, want)) = pattern::first_mismatch(&head, 0) {
-                        return fail(&channel, format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
+                        return fail(
+                            &channel,
+                            format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"),
+                        );
                     }
                     extmem::sync::signal_done(&channel, frame)?;
                     continue;
@@ -165,9 +182,19 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
                     return fail(&channel, format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
                 }
-                s.write_synced(&pattern::fill(data.len(), writeback_seed(frame)), None, sem.map(|x| (x, 2 * frame + 2)))?;
+                s.write_synced(
+                    &pattern::fill(data.len(), writeback_seed(frame)),
+                    None,
+                    sem.map(|x| (x, 2 * frame + 2)),
+                )?;
                 if !quiet {
-                    step(start, format_args!("frame {frame}: all {} bytes match the pattern; wrote its own pattern back", data.len()));
+                    step(
+                        start,
+                        format_args!(
+                            "frame {frame}: all {} bytes match the pattern; wrote its own pattern back",
+                            data.len()
+                        ),
+                    );
                 }
                 extmem::sync::signal_done(&channel, frame)?;
             }
@@ -177,8 +204,17 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 let local = match &shared {
                     Some(s) if s.data_len()? == len => s,
                     _ => {
-                        let desc = extmem::BufferDesc { size: len, usage: extmem::vk::BufferUsageFlags::TRANSFER_DST | extmem::vk::BufferUsageFlags::TRANSFER_SRC };
-                        shared = Some(SharedMemory::new_buffer(&ctx, desc, extmem::HandleType::OpaqueFd, extmem::Dedicated::Always)?);
+                        let desc = extmem::BufferDesc {
+                            size: len,
+                            usage: extmem::vk::BufferUsageFlags::TRANSFER_DST
+                                | extmem::vk::BufferUsageFlags::TRANSFER_SRC,
+                        };
+                        shared = Some(SharedMemory::new_buffer(
+                            &ctx,
+                            desc,
+                            extmem::HandleType::OpaqueFd,
+                            extmem::Dedicated::Always,
+                        )?);
                         shared.as_ref().expect("just set")
                     }
                 };
@@ -200,4 +236,3 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-

@@ -44,10 +44,13 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
                 let c = cuda_for(&mut cuda, || Cuda::for_descriptor(&desc))?;
                 let previous = memory.replace(c.import_memory(&desc, fd).map_err(cu)?);
                 if !quiet {
-                    step(t0, format_args!(
-                        "CUDA imported {} bytes of {} memory (dedicated {}) as a device pointer, no copy",
-                        desc.allocation_size, desc.handle_type, desc.dedicated
-                    ));
+                    step(
+                        t0,
+                        format_args!(
+                            "CUDA imported {} bytes of {} memory (dedicated {}) as a device pointer, no copy",
+                            desc.allocation_size, desc.handle_type, desc.dedicated
+                        ),
+                    );
                 }
                 channel.send(&Message::Verdict { ok: true, detail: "imported into CUDA".into() }, &[])?;
                 release_after_ack(channel, previous, probe)?;
@@ -76,7 +79,13 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
                     }
                     m.from_host(c, &pattern::fill(data.len(), writeback_seed(frame))).map_err(cu)?;
                     if !quiet {
-                        step(t0, format_args!("frame {frame}: CUDA checked all {} bytes and wrote its own pattern back", data.len()));
+                        step(
+                            t0,
+                            format_args!(
+                                "frame {frame}: CUDA checked all {} bytes and wrote its own pattern back",
+                                data.len()
+                            ),
+                        );
                     }
                 }
                 if let Some(s) = &semaphore {

@@ -24,7 +24,8 @@ pub fn check_font() -> extmem::Result<()> {
 
 fn font() -> extmem::Result<()> {
     let path = font_path();
-    let bytes = std::fs::read(&path).map_err(|e| extmem::Error::Io { context: format!("reading {}", path.display()), source: e })?;
+    let bytes = std::fs::read(&path)
+        .map_err(|e| extmem::Error::Io { context: format!("reading {}", path.display()), source: e })?;
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
         .map_err(|_| extmem::Error::Unsupported(format!("{} is not a font plotters can read", path.display())))
@@ -66,7 +67,9 @@ pub fn latency(path: &Path, title: &str, sizes: &[u64], series: &[(&str, Vec<f64
             .map_err(|e| fail(e.to_string()))?
             .label(*name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled()))).map_err(|e| fail(e.to_string()))?;
+        chart
+            .draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+            .map_err(|e| fail(e.to_string()))?;
     }
     chart
         .configure_series_labels()

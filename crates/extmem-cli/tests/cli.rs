@@ -35,12 +35,18 @@ fn demo_round_trips_images_and_buffers_on_both_paths_between_two_processes() {
         assert!(out.status.success(), "demo {extra:?} failed");
         let text = stdout(&out);
         assert!(text.lines().last().is_some_and(|l| l.starts_with("PASS: 3 frame(s)")), "demo {extra:?}: no PASS line");
-        assert!(text.contains("[consumer]") && text.contains("frame 2: all"), "demo {extra:?}: the consumer checked every frame");
+        assert!(
+            text.contains("[consumer]") && text.contains("frame 2: all"),
+            "demo {extra:?}: the consumer checked every frame"
+        );
         if extra.is_empty() {
             assert!(text.contains("VkExternalMemoryImageCreateInfoNV"), "the default demo uses the NV extension");
         }
         if extra == host {
-            assert!(text.contains("VkImportMemoryHostPointerInfoEXT") && text.contains("(host-allocation"), "demo {extra:?}: {text}");
+            assert!(
+                text.contains("VkImportMemoryHostPointerInfoEXT") && text.contains("(host-allocation"),
+                "demo {extra:?}: {text}"
+            );
         }
     }
 }
@@ -76,7 +82,8 @@ fn caps_json_lists_the_matrix_and_the_nv_view() {
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let dev = &v["devices"][0];
-    let opaque = dev["memory"].as_array().unwrap().iter().find(|m| m["handle_type"] == "opaque-fd").expect("opaque-fd row");
+    let opaque =
+        dev["memory"].as_array().unwrap().iter().find(|m| m["handle_type"] == "opaque-fd").expect("opaque-fd row");
     assert_eq!(opaque["image"]["exportable"], true);
     assert_eq!(dev["device_uuid"].as_str().map(str::len), Some(32));
     let nv = dev["nv"].as_array().expect("NV view through the layer");
@@ -86,7 +93,10 @@ fn caps_json_lists_the_matrix_and_the_nv_view() {
     // Every queue kind picks some family, and the general one can do graphics or compute.
     let queues = dev["queues"].as_array().expect("queue families");
     for kind in ["general", "compute", "transfer"] {
-        assert!(queues.iter().any(|q| q["picked_by"].as_str().is_some_and(|b| b.contains(kind))), "{kind} picks no family: {queues:?}");
+        assert!(
+            queues.iter().any(|q| q["picked_by"].as_str().is_some_and(|b| b.contains(kind))),
+            "{kind} picks no family: {queues:?}"
+        );
     }
     let general = queues.iter().find(|q| q["picked_by"].as_str().is_some_and(|b| b.contains("general"))).unwrap();
     assert!(general["flags"].as_str().is_some_and(|f| f.contains("GRAPHICS") || f.contains("COMPUTE")), "{general}");
@@ -102,7 +112,8 @@ fn run_enables_the_layer_for_the_program() {
     assert!(out.status.success());
     let line = stdout(&out);
     let f: Vec<&str> = line.trim().split('|').collect();
-    let manifest = std::path::Path::new(f[0].split(':').next().unwrap()).join("vulkan/implicit_layer.d/VkLayer_extmem.json");
+    let manifest =
+        std::path::Path::new(f[0].split(':').next().unwrap()).join("vulkan/implicit_layer.d/VkLayer_extmem.json");
     assert!(manifest.is_file(), "{}", manifest.display());
     assert_eq!(f[1], "1");
     // Explicit: through VK_INSTANCE_LAYERS and VK_ADD_LAYER_PATH, validation first when asked.
@@ -128,7 +139,10 @@ fn every_subcommand_has_help() {
 fn bench_prints_json_and_draws_a_png() {
     let png = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench.png");
     let _ = std::fs::remove_file(&png);
-    let out = extmem(&["bench", "--sizes", "4K,64K", "--repeat", "1", "--frames", "2", "--json", "--png", png.to_str().unwrap()], &[]);
+    let out = extmem(
+        &["bench", "--sizes", "4K,64K", "--repeat", "1", "--frames", "2", "--json", "--png", png.to_str().unwrap()],
+        &[],
+    );
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench --json prints JSON only");
     assert_eq!(v["handoff"].as_array().map(Vec::len), Some(2));

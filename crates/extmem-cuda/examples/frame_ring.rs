@@ -35,9 +35,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let len = (w * h * 4) as usize;
     let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
     let slots: Vec<SharedMemory> = (0..SLOTS)
-        .map(|_| SharedMemory::new_buffer(&ctx, BufferDesc { size: len as u64, usage }, HandleType::OpaqueFd, Dedicated::Always))
+        .map(|_| {
+            SharedMemory::new_buffer(
+                &ctx,
+                BufferDesc { size: len as u64, usage },
+                HandleType::OpaqueFd,
+                Dedicated::Always,
+            )
+        })
         .collect::<Result<_, _>>()?;
-    let in_cuda = slots.iter().map(|s| s.export().map_err(Box::from).and_then(|(d, fd)| Ok(cuda.import_memory(&d, fd)?))).collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
+    let in_cuda = slots
+        .iter()
+        .map(|s| s.export().map_err(Box::from).and_then(|(d, fd)| Ok(cuda.import_memory(&d, fd)?)))
+        .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
     let (ready, done) = (SharedSemaphore::new_timeline(&ctx)?, SharedSemaphore::new_timeline(&ctx)?);
     let (cuda_ready, cuda_done) = (cuda.import_semaphore(ready.export()?)?, cuda.import_semaphore(done.export()?)?);
     // CUDA's log: the first and the last word of every frame it used.
@@ -68,10 +78,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cuda.synchronize()?;
     let per_frame = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
 
-    let words: Vec<u32> = log.to_host(&cuda)?.chunks(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+    let words: Vec<u32> =
+        log.to_host(&cuda)?.chunks(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
     for k in 0..frames as usize {
         if words[2 * k] != k as u32 || words[2 * k + 1] != k as u32 {
-            return Err(format!("frame {k}: CUDA saw words {} and {} (another frame, or a frame half written)", words[2 * k], words[2 * k + 1]).into());
+            return Err(format!(
+                "frame {k}: CUDA saw words {} and {} (another frame, or a frame half written)",
+                words[2 * k],
+                words[2 * k + 1]
+            )
+            .into());
         }
     }
     println!(

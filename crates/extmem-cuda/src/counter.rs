@@ -33,8 +33,10 @@ impl CounterWait for CudaMemory {
         cuda.context().bind_to_thread().cu("cuCtxSetCurrent")?;
         let flags = sys::CUstreamWaitValue_flags::CU_STREAM_WAIT_VALUE_GEQ as u32;
         // SAFETY: a live stream and a 4-byte aligned address inside the mapping.
-        unsafe { sys::cuStreamWaitValue32_v2(cuda.stream().cu_stream(), self.device_ptr() + offset as u64, value, flags) }
-            .result()
-            .cu("cuStreamWaitValue32")
+        unsafe {
+            sys::cuStreamWaitValue32_v2(cuda.stream().cu_stream(), self.device_ptr() + offset as u64, value, flags)
+        }
+        .result()
+        .cu("cuStreamWaitValue32")
     }
 }

@@ -41,7 +41,9 @@ impl DeviceAllocation {
         assert!(len <= self.len, "copy of {len} bytes into {}", self.len);
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
         // SAFETY: both ranges hold `len` device bytes; ordered on the stream.
-        unsafe { sys::cuMemcpyDtoDAsync_v2(self.ptr, src, len, cuda.stream().cu_stream()) }.result().cu("cuMemcpyDtoDAsync")
+        unsafe { sys::cuMemcpyDtoDAsync_v2(self.ptr, src, len, cuda.stream().cu_stream()) }
+            .result()
+            .cu("cuMemcpyDtoDAsync")
     }
 
     /// Waits for `cuda`'s stream, then copies the bytes to the host.

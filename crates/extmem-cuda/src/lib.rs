@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 mod counter;
 pub mod ipc;
-pub use ipc::{DeviceAllocation, IpcMapping};
 pub use counter::CounterWait;
+pub use ipc::{DeviceAllocation, IpcMapping};
 
 /// Why a CUDA operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +96,8 @@ impl Cuda {
     pub fn for_device_uuid(device_uuid: [u8; 16]) -> Result<Cuda> {
         let uuids = device_uuids()?;
         let Some(ordinal) = uuids.iter().position(|u| *u == device_uuid) else {
-            let list: Vec<String> = uuids.iter().enumerate().map(|(i, u)| format!("CUDA device {i}: {}", hex(u))).collect();
+            let list: Vec<String> =
+                uuids.iter().enumerate().map(|(i, u)| format!("CUDA device {i}: {}", hex(u))).collect();
             return Err(Error::NoMatchingDevice(format!(
                 "the Vulkan device (UUID {}) is not a CUDA device; {}. Pick the Vulkan device with the same UUID \
                  (EXTMEM_DEVICE=N, see `extmem caps`)",
@@ -111,7 +112,10 @@ impl Cuda {
     pub fn new(ordinal: usize) -> Result<Cuda> {
         let uuids = device_uuids()?;
         let Some(&uuid) = uuids.get(ordinal) else {
-            return Err(Error::NoMatchingDevice(format!("there is no CUDA device {ordinal}: CUDA sees {}", uuids.len())));
+            return Err(Error::NoMatchingDevice(format!(
+                "there is no CUDA device {ordinal}: CUDA sees {}",
+                uuids.len()
+            )));
         };
         let ctx = CudaContext::new(ordinal).cu("cuCtxCreate")?;
         let stream = ctx.new_stream().cu("cuStreamCreate")?;
@@ -125,7 +129,9 @@ impl Cuda {
             return Self::for_device_uuid(desc.device_uuid);
         }
         let ordinal = match std::env::var("EXTMEM_CUDA_DEVICE") {
-            Ok(v) => v.parse().map_err(|_| Error::NoMatchingDevice(format!("EXTMEM_CUDA_DEVICE={v:?} is not a device number")))?,
+            Ok(v) => v
+                .parse()
+                .map_err(|_| Error::NoMatchingDevice(format!("EXTMEM_CUDA_DEVICE={v:?} is not a device number")))?,
             Err(_) => 0,
         };
         Self::new(ordinal)
@@ -194,7 +200,8 @@ impl Cuda {
         let _ = fd.into_raw_fd();
         // SAFETY: initialised by the successful call.
         let ext = unsafe { ext.assume_init() };
-        let buffer = sys::CUDA_EXTERNAL_MEMORY_BUFFER_DESC { offset: desc.offset, size: len, flags: 0, reserved: [0; 16] };
+        let buffer =
+            sys::CUDA_EXTERNAL_MEMORY_BUFFER_DESC { offset: desc.offset, size: len, flags: 0, reserved: [0; 16] };
         let mut ptr = 0;
         // SAFETY: a live external memory object; the range lies in the allocation.
         let mapped = unsafe { sys::cuExternalMemoryGetMappedBuffer(&mut ptr, ext, &buffer) }.result();
@@ -211,9 +218,13 @@ impl Cuda {
             return Err(Error::Import("host memory comes as a buffer".into()));
         };
         if desc.offset != 0 || buffer.size > desc.allocation_size {
-            return Err(Error::Import(format!("a {}-byte buffer at offset {} of {} bytes of host memory", buffer.size, desc.offset, desc.allocation_size)));
+            return Err(Error::Import(format!(
+                "a {}-byte buffer at offset {} of {} bytes of host memory",
+                buffer.size, desc.offset, desc.allocation_size
+            )));
         }
-        let len = usize::try_from(desc.allocation_size).map_err(|_| Error::Import("too large for this address space".into()))?;
+        let len = usize::try_from(desc.allocation_size)
+            .map_err(|_| Error::Import("too large for this address space".into()))?;
         let mapping = extmem::host::HostMapping::open(fd, len).map_err(|e| Error::Import(e.to_string()))?;
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
         let flags = sys::CU_MEMHOSTREGISTER_PORTABLE | sys::CU_MEMHOSTREGISTER_DEVICEMAP;
@@ -241,7 +252,9 @@ impl Cuda {
     pub fn import_semaphore_as(&self, fd: OwnedFd, kind: SemaphoreKind) -> Result<CudaSemaphore> {
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
         let type_ = match kind {
-            SemaphoreKind::Timeline => sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+            SemaphoreKind::Timeline => {
+                sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD
+            }
             SemaphoreKind::Binary => sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD,
         };
         let handle = sys::CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC {
@@ -252,9 +265,11 @@ impl Cuda {
         };
         let mut sem = std::mem::MaybeUninit::uninit();
         // SAFETY: a valid handle description; `fd` stays open during the call.
-        unsafe { sys::cuImportExternalSemaphore(sem.as_mut_ptr(), &handle) }.result().cu("cuImportExternalSemaphore")?;
+        unsafe { sys::cuImportExternalSemaphore(sem.as_mut_ptr(), &handle) }
+            .result()
+            .cu("cuImportExternalSemaphore")?;
         let _ = fd.into_raw_fd(); // owned by the CUDA driver now
-        // SAFETY: initialised by the successful call.
+                                  // SAFETY: initialised by the successful call.
         Ok(CudaSemaphore { ctx: self.ctx.clone(), sem: unsafe { sem.assume_init() }, kind })
     }
 

@@ -75,9 +75,17 @@ fn memory_crosses_both_ways_plain_and_dedicated_without_leaking_fds() {
         let (desc, fd) = shared.export().unwrap();
         let mem = cuda.import_memory(&desc, fd).unwrap();
         assert_eq!(mem.len(), len);
-        assert_eq!(pattern::first_mismatch(&mem.to_host(&cuda).unwrap(), 1), None, "{dedicated:?}: CUDA reads Vulkan's bytes");
+        assert_eq!(
+            pattern::first_mismatch(&mem.to_host(&cuda).unwrap(), 1),
+            None,
+            "{dedicated:?}: CUDA reads Vulkan's bytes"
+        );
         mem.from_host(&cuda, &pattern::fill(len, 2)).unwrap();
-        assert_eq!(pattern::first_mismatch(&shared.read().unwrap(), 2), None, "{dedicated:?}: Vulkan reads CUDA's bytes");
+        assert_eq!(
+            pattern::first_mismatch(&shared.read().unwrap(), 2),
+            None,
+            "{dedicated:?}: Vulkan reads CUDA's bytes"
+        );
         drop(mem);
         let before = open_fds();
         for _ in 0..50 {
@@ -122,14 +130,20 @@ fn semaphore_frames(queue: QueueKind) {
         csem.wait(&cuda, 2 * frame + 1).unwrap();
         scratch.copy_from(&cuda, mem.device_ptr(), len).unwrap();
         // SAFETY: the mapping holds `len` bytes; asynchronous on the stream.
-        unsafe { sys::cuMemsetD8Async(mem.device_ptr(), (frame % 251) as u8, len, cuda.stream().cu_stream()) }.result().unwrap();
+        unsafe { sys::cuMemsetD8Async(mem.device_ptr(), (frame % 251) as u8, len, cuda.stream().cu_stream()) }
+            .result()
+            .unwrap();
         csem.signal(&cuda, 2 * frame + 2).unwrap();
         // Vulkan writes frame n (after CUDA's previous frame), then reads CUDA's answer.
         let prev = (frame > 0).then_some((&sem, 2 * frame));
         shared.write_synced(&pattern::fill(len, frame), prev, Some((&sem, 2 * frame + 1))).unwrap();
         let back = shared.read_synced(Some((&sem, 2 * frame + 2)), None).unwrap();
         assert!(back.iter().all(|&b| b == (frame % 251) as u8), "{queue:?} frame {frame}: Vulkan sees CUDA's write");
-        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame), None, "{queue:?} frame {frame}: CUDA saw Vulkan's frame");
+        assert_eq!(
+            pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame),
+            None,
+            "{queue:?} frame {frame}: CUDA saw Vulkan's frame"
+        );
     }
     cuda.synchronize().unwrap();
     drop((csem, mem));
@@ -145,7 +159,8 @@ fn host_memory_from_vulkan_is_registered_with_cuda_both_ways() {
         return;
     }
     let len = 3 << 20;
-    let desc = BufferDesc { size: len as u64, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
+    let desc =
+        BufferDesc { size: len as u64, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
     let shared = SharedMemory::new_buffer(&ctx, desc, HandleType::HostAllocation, Dedicated::Always).unwrap();
     // Fills the caches of staging memory and reusable fences (a descriptor each on some
     // drivers) before counting.
@@ -157,9 +172,17 @@ fn host_memory_from_vulkan_is_registered_with_cuda_both_ways() {
         let mem = cuda.import_memory(&desc, fd).unwrap();
         assert_eq!(mem.len(), len);
         shared.write(&pattern::fill(len, round)).unwrap();
-        assert_eq!(pattern::first_mismatch(&mem.to_host(&cuda).unwrap(), round), None, "round {round}: CUDA reads Vulkan's bytes");
+        assert_eq!(
+            pattern::first_mismatch(&mem.to_host(&cuda).unwrap(), round),
+            None,
+            "round {round}: CUDA reads Vulkan's bytes"
+        );
         mem.from_host(&cuda, &pattern::fill(len, 50 + round)).unwrap();
-        assert_eq!(pattern::first_mismatch(&shared.read().unwrap(), 50 + round), None, "round {round}: Vulkan reads CUDA's bytes");
+        assert_eq!(
+            pattern::first_mismatch(&shared.read().unwrap(), 50 + round),
+            None,
+            "round {round}: Vulkan reads CUDA's bytes"
+        );
         drop(mem);
     }
     assert_eq!(open_fds(), before, "each import's memfd is closed with it");
@@ -188,11 +211,17 @@ fn binary_semaphores_order_vulkan_and_cuda_where_timelines_cannot_be_shared() {
         cuda_waits.wait(&cuda, 0).unwrap();
         scratch.copy_from(&cuda, mem.device_ptr(), len).unwrap();
         // SAFETY: the mapping holds `len` bytes; asynchronous on the stream.
-        unsafe { sys::cuMemsetD8Async(mem.device_ptr(), (frame % 251) as u8, len, cuda.stream().cu_stream()) }.result().unwrap();
+        unsafe { sys::cuMemsetD8Async(mem.device_ptr(), (frame % 251) as u8, len, cuda.stream().cu_stream()) }
+            .result()
+            .unwrap();
         cuda_signals.signal(&cuda, 0).unwrap();
         let back = shared.read_synced(Some((&to_vulkan, 0)), None).unwrap();
         assert!(back.iter().all(|&b| b == (frame % 251) as u8), "frame {frame}: Vulkan sees CUDA's write");
-        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame), None, "frame {frame}: CUDA saw Vulkan's frame");
+        assert_eq!(
+            pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame),
+            None,
+            "frame {frame}: CUDA saw Vulkan's frame"
+        );
     }
     cuda.synchronize().unwrap();
     drop((cuda_waits, cuda_signals, mem));
@@ -220,7 +249,11 @@ fn counter_frames(queue: QueueKind) {
         ccounter.wait_counter(&cuda, 0, frame).unwrap();
         scratch.copy_from(&cuda, cframe.device_ptr(), len).unwrap();
         frame_mem.write_with_counter(&pattern::fill(len, frame as u64), &counter, 0, frame).unwrap();
-        assert_eq!(pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame as u64), None, "{queue:?} frame {frame}");
+        assert_eq!(
+            pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame as u64),
+            None,
+            "{queue:?} frame {frame}"
+        );
     }
     drop((cframe, ccounter));
     drop((frame_mem, counter));

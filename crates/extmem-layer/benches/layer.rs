@@ -23,8 +23,14 @@ fn query(c: &mut Criterion) {
             // SAFETY: valid arguments.
             let r = unsafe {
                 (nv.fp().get_physical_device_external_image_format_properties_nv)(
-                    nv_pd, vk::Format::R8G8B8A8_UNORM, vk::ImageType::TYPE_2D, vk::ImageTiling::OPTIMAL, usage,
-                    vk::ImageCreateFlags::empty(), vk::ExternalMemoryHandleTypeFlagsNV::OPAQUE_WIN32, &mut out,
+                    nv_pd,
+                    vk::Format::R8G8B8A8_UNORM,
+                    vk::ImageType::TYPE_2D,
+                    vk::ImageTiling::OPTIMAL,
+                    usage,
+                    vk::ImageCreateFlags::empty(),
+                    vk::ExternalMemoryHandleTypeFlagsNV::OPAQUE_WIN32,
+                    &mut out,
                 )
             };
             assert_eq!(r, vk::Result::SUCCESS);
@@ -44,7 +50,8 @@ fn query(c: &mut Criterion) {
             let mut ext = vk::ExternalImageFormatProperties::default();
             let mut props = vk::ImageFormatProperties2::default().push_next(&mut ext);
             // SAFETY: valid arguments.
-            unsafe { plain.instance.get_physical_device_image_format_properties2(plain_pd, &info, &mut props) }.unwrap();
+            unsafe { plain.instance.get_physical_device_image_format_properties2(plain_pd, &info, &mut props) }
+                .unwrap();
             props.image_format_properties
         })
     });
@@ -60,7 +67,8 @@ fn allocate(c: &mut Criterion) {
     let mut g = c.benchmark_group("allocate_exportable_1MiB");
     g.bench_function("nv_through_layer", |b| {
         b.iter(|| {
-            let mut export = vk::ExportMemoryAllocateInfoNV::default().handle_types(vk::ExternalMemoryHandleTypeFlagsNV::OPAQUE_WIN32);
+            let mut export = vk::ExportMemoryAllocateInfoNV::default()
+                .handle_types(vk::ExternalMemoryHandleTypeFlagsNV::OPAQUE_WIN32);
             let info = vk::MemoryAllocateInfo::default().allocation_size(SIZE).push_next(&mut export);
             // SAFETY: valid arguments; freed at once.
             unsafe {
@@ -71,7 +79,8 @@ fn allocate(c: &mut Criterion) {
     });
     g.bench_function("khr_without_layer", |b| {
         b.iter(|| {
-            let mut export = vk::ExportMemoryAllocateInfo::default().handle_types(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
+            let mut export =
+                vk::ExportMemoryAllocateInfo::default().handle_types(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
             let info = vk::MemoryAllocateInfo::default().allocation_size(SIZE).push_next(&mut export);
             // SAFETY: valid arguments; freed at once.
             unsafe {

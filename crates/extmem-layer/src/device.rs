@@ -1,6 +1,8 @@
 //! `vkCreateDevice` / `vkDestroyDevice`: walking the chain and keeping device state.
 
-use crate::dispatch::{dispatch_key, extension_names, load_device_fn, load_instance_fn, DeviceData, NvDeviceFns, DEVICES, INSTANCES};
+use crate::dispatch::{
+    dispatch_key, extension_names, load_device_fn, load_instance_fn, DeviceData, NvDeviceFns, DEVICES, INSTANCES,
+};
 use crate::ext::nv_external_memory as nv_mem;
 use crate::loader;
 use crate::log::layer_log;

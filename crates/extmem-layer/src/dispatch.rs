@@ -66,11 +66,7 @@ pub unsafe fn load_instance_fn<F: Copy>(
 ///
 /// # Safety
 /// `F` must be the `PFN_` type of `name`; `gdpa` and `device` must be valid together.
-pub unsafe fn load_device_fn<F: Copy>(
-    gdpa: vk::PFN_vkGetDeviceProcAddr,
-    device: vk::Device,
-    name: &CStr,
-) -> Option<F> {
+pub unsafe fn load_device_fn<F: Copy>(gdpa: vk::PFN_vkGetDeviceProcAddr, device: vk::Device, name: &CStr) -> Option<F> {
     // SAFETY: forwarded from the caller.
     let f = unsafe { gdpa(device, name.as_ptr()) }?;
     // SAFETY: as in `load_instance_fn`.
@@ -85,8 +81,7 @@ pub struct InstanceFns {
     pub get_physical_device_image_format_properties: vk::PFN_vkGetPhysicalDeviceImageFormatProperties,
     /// The core command where the instance is 1.1+, else the KHR alias; absent on a 1.0
     /// instance without VK_KHR_get_physical_device_properties2.
-    pub get_physical_device_image_format_properties2:
-        Option<vk::PFN_vkGetPhysicalDeviceImageFormatProperties2>,
+    pub get_physical_device_image_format_properties2: Option<vk::PFN_vkGetPhysicalDeviceImageFormatProperties2>,
 }
 
 /// What the layer knows of one physical device, learnt once.

@@ -14,10 +14,7 @@ type Khr = vk::ExternalMemoryHandleTypeFlags;
 /// On Linux no Win32 or D3D11 handle exists: both opaque Win32 kinds are backed by an opaque
 /// POSIX file descriptor, exported with `vkGetMemoryFdKHR`. D3D11 kinds have no backing.
 #[cfg(not(windows))]
-const BACKING: &[(Nv, Khr)] = &[
-    (Nv::OPAQUE_WIN32, Khr::OPAQUE_FD),
-    (Nv::OPAQUE_WIN32_KMT, Khr::OPAQUE_FD),
-];
+const BACKING: &[(Nv, Khr)] = &[(Nv::OPAQUE_WIN32, Khr::OPAQUE_FD), (Nv::OPAQUE_WIN32_KMT, Khr::OPAQUE_FD)];
 
 /// On Windows every NV handle type has its own core equivalent.
 #[cfg(windows)]
@@ -51,10 +48,7 @@ pub fn nv_to_khr(nv: Nv) -> Option<Khr> {
 
 /// Every NV handle type whose backing is among `khr`.
 pub fn khr_to_nv(khr: Khr) -> Nv {
-    BACKING
-        .iter()
-        .filter(|(_, k)| khr.contains(*k))
-        .fold(Nv::empty(), |acc, (n, _)| acc | *n)
+    BACKING.iter().filter(|(_, k)| khr.contains(*k)).fold(Nv::empty(), |acc, (n, _)| acc | *n)
 }
 
 /// Core feature bits to NV feature bits (equal numbers today, translated by name anyway).

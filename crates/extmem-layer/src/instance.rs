@@ -28,9 +28,9 @@ pub unsafe fn create_instance(
     };
     let gipa = link.get_instance_proc_addr;
     // SAFETY: a global command of the next element.
-    let Some(next_create) = (unsafe {
-        load_instance_fn::<vk::PFN_vkCreateInstance>(gipa, vk::Instance::null(), c"vkCreateInstance")
-    }) else {
+    let Some(next_create) =
+        (unsafe { load_instance_fn::<vk::PFN_vkCreateInstance>(gipa, vk::Instance::null(), c"vkCreateInstance") })
+    else {
         return vk::Result::ERROR_INITIALIZATION_FAILED;
     };
 
@@ -41,8 +41,11 @@ pub unsafe fn create_instance(
         _ => vk::API_VERSION_1_0,
     };
     let (down, emulate) = nv_caps::instance_extensions_down(&app, api_version);
-    layer_log!("vkCreateInstance: api {}.{}, implementing NV capabilities: {emulate}, passing down {down:?}",
-        vk::api_version_major(api_version), vk::api_version_minor(api_version));
+    layer_log!(
+        "vkCreateInstance: api {}.{}, implementing NV capabilities: {emulate}, passing down {down:?}",
+        vk::api_version_major(api_version),
+        vk::api_version_minor(api_version)
+    );
     let names: Vec<*const c_char> = down.iter().map(|n| n.as_ptr()).collect();
     let mut down_ci = *ci;
     down_ci.enabled_extension_count = names.len() as u32;
@@ -67,19 +70,28 @@ pub unsafe fn create_instance(
         (|| {
             Some(InstanceFns {
                 destroy_instance: load_instance_fn(gipa, handle, c"vkDestroyInstance")?,
-                enumerate_device_extension_properties: load_instance_fn(gipa, handle, c"vkEnumerateDeviceExtensionProperties")?,
+                enumerate_device_extension_properties: load_instance_fn(
+                    gipa,
+                    handle,
+                    c"vkEnumerateDeviceExtensionProperties",
+                )?,
                 get_physical_device_properties: load_instance_fn(gipa, handle, c"vkGetPhysicalDeviceProperties")?,
                 get_physical_device_image_format_properties: load_instance_fn(
-                    gipa, handle, c"vkGetPhysicalDeviceImageFormatProperties",
+                    gipa,
+                    handle,
+                    c"vkGetPhysicalDeviceImageFormatProperties",
                 )?,
-                get_physical_device_image_format_properties2: properties2.and_then(|n| load_instance_fn(gipa, handle, n)),
+                get_physical_device_image_format_properties2: properties2
+                    .and_then(|n| load_instance_fn(gipa, handle, n)),
             })
         })()
     };
     let Some(fns) = fns else {
         layer_log!("vkCreateInstance: the next element lacks a core command");
         // SAFETY: the instance was created and is destroyed through its own command.
-        if let Some(destroy) = unsafe { load_instance_fn::<vk::PFN_vkDestroyInstance>(gipa, handle, c"vkDestroyInstance") } {
+        if let Some(destroy) =
+            unsafe { load_instance_fn::<vk::PFN_vkDestroyInstance>(gipa, handle, c"vkDestroyInstance") }
+        {
             unsafe { destroy(handle, allocator) };
         }
         return vk::Result::ERROR_INITIALIZATION_FAILED;

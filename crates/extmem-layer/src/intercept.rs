@@ -106,7 +106,10 @@ unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_v
 // pointers the layer hands out must never be the exported ones.
 
 /// The layer's `vkGetInstanceProcAddr`.
-pub unsafe extern "system" fn get_instance_proc_addr(instance: vk::Instance, name: *const c_char) -> vk::PFN_vkVoidFunction {
+pub unsafe extern "system" fn get_instance_proc_addr(
+    instance: vk::Instance,
+    name: *const c_char,
+) -> vk::PFN_vkVoidFunction {
     // SAFETY: arguments from the loader or the layer above.
     guarded(None, || unsafe { instance_proc_addr(instance, name) })
 }
@@ -194,7 +197,15 @@ unsafe extern "system" fn get_physical_device_external_image_format_properties_n
         // SAFETY: arguments from the application.
         unsafe {
             nv_caps::get_external_image_format_properties(
-                &inst, physical_device, format, ty, tiling, usage, flags, external_handle_type, out,
+                &inst,
+                physical_device,
+                format,
+                ty,
+                tiling,
+                usage,
+                flags,
+                external_handle_type,
+                out,
             )
         }
     })

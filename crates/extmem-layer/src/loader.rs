@@ -129,8 +129,7 @@ pub unsafe fn take_instance_link(create_info: &vk::InstanceCreateInfo) -> Option
 /// `create_info` must be a valid `VkDeviceCreateInfo` handed to a layer by the loader.
 pub unsafe fn take_device_link(create_info: &vk::DeviceCreateInfo) -> Option<NextDeviceLink> {
     // SAFETY: forwarded from the caller.
-    let link: &LayerDeviceLink =
-        unsafe { advance(create_info.p_next, vk::StructureType::LOADER_DEVICE_CREATE_INFO) }?;
+    let link: &LayerDeviceLink = unsafe { advance(create_info.p_next, vk::StructureType::LOADER_DEVICE_CREATE_INFO) }?;
     Some(NextDeviceLink {
         get_instance_proc_addr: link.pfn_next_get_instance_proc_addr,
         get_device_proc_addr: link.pfn_next_get_device_proc_addr,

@@ -107,9 +107,7 @@ impl ChainWithout {
             let size = struct_size(unsafe { (*node).s_type })?;
             let mut storage = vec![0u64; size.div_ceil(8)].into_boxed_slice();
             // SAFETY: `size` bytes are readable at `node` and writable in `storage`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(node as *const u8, storage.as_mut_ptr() as *mut u8, size)
-            };
+            unsafe { std::ptr::copy_nonoverlapping(node as *const u8, storage.as_mut_ptr() as *mut u8, size) };
             copies.push(storage);
         }
         None

@@ -29,7 +29,12 @@ fn run(layers: &[&std::ffi::CStr], with_layer_path: bool, args: &[&str]) -> Outp
     run_with(layers, with_layer_path, args, &[])
 }
 
-fn run_with(layers: &[&std::ffi::CStr], with_layer_path: bool, args: &[&str], env: &[(&str, std::ffi::OsString)]) -> Output {
+fn run_with(
+    layers: &[&std::ffi::CStr],
+    with_layer_path: bool,
+    args: &[&str],
+    env: &[(&str, std::ffi::OsString)],
+) -> Output {
     let names: Vec<_> = layers.iter().map(|l| l.to_str().unwrap()).collect();
     let mut cmd = Command::new(client());
     cmd.args(args)
@@ -45,7 +50,11 @@ fn run_with(layers: &[&std::ffi::CStr], with_layer_path: bool, args: &[&str], en
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run nv_client");
-    eprintln!("--- nv_client {args:?} with {names:?}\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "--- nv_client {args:?} with {names:?}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -69,7 +78,9 @@ fn c_client_exports_and_imports_with_validation_below_the_layer() {
 fn c_client_cannot_run_without_the_layer() {
     let out = run(&[], false, &[]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no driver or layer offers VK_NV_external_memory_capabilities"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no driver or layer offers VK_NV_external_memory_capabilities")
+    );
 }
 
 #[test]

@@ -43,11 +43,21 @@ fn nv_query(
     // SAFETY: valid arguments on a live instance that enabled the extension.
     let r = unsafe {
         (nv.fp().get_physical_device_external_image_format_properties_nv)(
-            inst.physical_device(), format, vk::ImageType::TYPE_2D, tiling, usage,
-            vk::ImageCreateFlags::empty(), handle_type, &mut out,
+            inst.physical_device(),
+            format,
+            vk::ImageType::TYPE_2D,
+            tiling,
+            usage,
+            vk::ImageCreateFlags::empty(),
+            handle_type,
+            &mut out,
         )
     };
-    if r == vk::Result::SUCCESS { Ok(out) } else { Err(r) }
+    if r == vk::Result::SUCCESS {
+        Ok(out)
+    } else {
+        Err(r)
+    }
 }
 
 /// What the specification says the NV query must answer, computed from the core queries.
@@ -63,25 +73,44 @@ fn expected(
     if handle_type.is_empty() {
         // SAFETY: valid arguments.
         let p = unsafe {
-            i.get_physical_device_image_format_properties(pd, format, vk::ImageType::TYPE_2D, tiling, usage, vk::ImageCreateFlags::empty())
+            i.get_physical_device_image_format_properties(
+                pd,
+                format,
+                vk::ImageType::TYPE_2D,
+                tiling,
+                usage,
+                vk::ImageCreateFlags::empty(),
+            )
         }?;
         return Ok(vk::ExternalImageFormatPropertiesNV { image_format_properties: p, ..Default::default() });
     }
-    let mut ext_info = vk::PhysicalDeviceExternalImageFormatInfo::default().handle_type(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
+    let mut ext_info =
+        vk::PhysicalDeviceExternalImageFormatInfo::default().handle_type(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
     let info = vk::PhysicalDeviceImageFormatInfo2::default()
-        .format(format).ty(vk::ImageType::TYPE_2D).tiling(tiling).usage(usage).push_next(&mut ext_info);
+        .format(format)
+        .ty(vk::ImageType::TYPE_2D)
+        .tiling(tiling)
+        .usage(usage)
+        .push_next(&mut ext_info);
     let mut ext = vk::ExternalImageFormatProperties::default();
     let mut props = vk::ImageFormatProperties2::default().push_next(&mut ext);
     // SAFETY: valid arguments.
     unsafe { i.get_physical_device_image_format_properties2(pd, &info, &mut props) }?;
     let image_format_properties = props.image_format_properties;
     let m = ext.external_memory_properties;
-    if !m.external_memory_features.intersects(vk::ExternalMemoryFeatureFlags::EXPORTABLE | vk::ExternalMemoryFeatureFlags::IMPORTABLE) {
+    if !m
+        .external_memory_features
+        .intersects(vk::ExternalMemoryFeatureFlags::EXPORTABLE | vk::ExternalMemoryFeatureFlags::IMPORTABLE)
+    {
         return Err(vk::Result::ERROR_FORMAT_NOT_SUPPORTED);
     }
     let win32_pair = NvHandle::OPAQUE_WIN32 | NvHandle::OPAQUE_WIN32_KMT;
     let to_nv = |k: vk::ExternalMemoryHandleTypeFlags| {
-        if k.contains(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD) { win32_pair } else { NvHandle::empty() }
+        if k.contains(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD) {
+            win32_pair
+        } else {
+            NvHandle::empty()
+        }
     };
     Ok(vk::ExternalImageFormatPropertiesNV {
         image_format_properties,
@@ -91,7 +120,10 @@ fn expected(
     })
 }
 
-fn same(a: &Result<vk::ExternalImageFormatPropertiesNV, vk::Result>, b: &Result<vk::ExternalImageFormatPropertiesNV, vk::Result>) -> bool {
+fn same(
+    a: &Result<vk::ExternalImageFormatPropertiesNV, vk::Result>,
+    b: &Result<vk::ExternalImageFormatPropertiesNV, vk::Result>,
+) -> bool {
     match (a, b) {
         (Err(x), Err(y)) => x == y,
         (Ok(x), Ok(y)) => {
@@ -166,12 +198,17 @@ fn query_follows_the_specification_for_valid_input() {
                     for handle_type in [NvHandle::empty(), NvHandle::OPAQUE_WIN32, NvHandle::OPAQUE_WIN32_KMT] {
                         let got = nv_query(&inst, format, tiling, usage, handle_type);
                         let want = expected(&inst, format, tiling, usage, handle_type);
-                        assert!(same(&got, &want), "{format:?} {tiling:?} {usage:?} {handle_type:?}: got {got:?}, want {want:?}");
+                        assert!(
+                            same(&got, &want),
+                            "{format:?} {tiling:?} {usage:?} {handle_type:?}: got {got:?}, want {want:?}"
+                        );
                         if let Ok(p) = got {
                             if !handle_type.is_empty() {
                                 supported += 1;
                                 assert!(p.compatible_handle_types.contains(handle_type));
-                                assert!(p.external_memory_features.contains(vk::ExternalMemoryFeatureFlagsNV::EXPORTABLE));
+                                assert!(p
+                                    .external_memory_features
+                                    .contains(vk::ExternalMemoryFeatureFlagsNV::EXPORTABLE));
                             }
                         }
                     }
@@ -180,8 +217,14 @@ fn query_follows_the_specification_for_valid_input() {
         }
         assert!(supported > 10, "only {supported} exportable combinations: the matrix tests too little");
         // The common case an NV application asks for.
-        let p = nv_query(&inst, vk::Format::R8G8B8A8_UNORM, vk::ImageTiling::OPTIMAL,
-            vk::ImageUsageFlags::SAMPLED | vk::ImageUsageFlags::TRANSFER_DST, NvHandle::OPAQUE_WIN32).unwrap();
+        let p = nv_query(
+            &inst,
+            vk::Format::R8G8B8A8_UNORM,
+            vk::ImageTiling::OPTIMAL,
+            vk::ImageUsageFlags::SAMPLED | vk::ImageUsageFlags::TRANSFER_DST,
+            NvHandle::OPAQUE_WIN32,
+        )
+        .unwrap();
         assert_eq!(p.compatible_handle_types, NvHandle::OPAQUE_WIN32 | NvHandle::OPAQUE_WIN32_KMT);
         inst.finish();
     }
@@ -208,8 +251,14 @@ fn query_refuses_handle_types_it_cannot_back() {
     // SAFETY: the layer must survive a null output.
     let r = unsafe {
         (nv.fp().get_physical_device_external_image_format_properties_nv)(
-            inst.physical_device(), vk::Format::R8G8B8A8_UNORM, vk::ImageType::TYPE_2D, vk::ImageTiling::OPTIMAL,
-            usage, vk::ImageCreateFlags::empty(), NvHandle::OPAQUE_WIN32, std::ptr::null_mut(),
+            inst.physical_device(),
+            vk::Format::R8G8B8A8_UNORM,
+            vk::ImageType::TYPE_2D,
+            vk::ImageTiling::OPTIMAL,
+            usage,
+            vk::ImageCreateFlags::empty(),
+            NvHandle::OPAQUE_WIN32,
+            std::ptr::null_mut(),
         )
     };
     assert_eq!(r, vk::Result::ERROR_VALIDATION_FAILED_EXT);
@@ -246,11 +295,15 @@ fn create_nv_image(dev: &TestDevice, handle_type: NvHandle) -> Exportable {
     let mut nv_image = vk::ExternalMemoryImageCreateInfoNV::default().handle_types(handle_type);
     // SAFETY: valid create infos on a live device.
     unsafe {
-        let image = d.create_image(&image_info().push_next(&mut nv_image), None).expect("vkCreateImage with the NV struct");
+        let image =
+            d.create_image(&image_info().push_next(&mut nv_image), None).expect("vkCreateImage with the NV struct");
         let req = d.get_image_memory_requirements(image);
         let memory_type = dev.memory_type(req.memory_type_bits, vk::MemoryPropertyFlags::empty());
         let mut nv_export = vk::ExportMemoryAllocateInfoNV::default().handle_types(handle_type);
-        let info = vk::MemoryAllocateInfo::default().allocation_size(req.size).memory_type_index(memory_type).push_next(&mut nv_export);
+        let info = vk::MemoryAllocateInfo::default()
+            .allocation_size(req.size)
+            .memory_type_index(memory_type)
+            .push_next(&mut nv_export);
         let memory = d.allocate_memory(&info, None).expect("vkAllocateMemory with the NV struct");
         d.bind_image_memory(image, memory, 0).expect("bind");
         Exportable { image, memory, size: req.size, memory_type }
@@ -278,14 +331,25 @@ fn upload(dev: &TestDevice, image: vk::Image, from: vk::ImageLayout, from_family
     dev.submit_once(|cb| unsafe {
         let acquire = vk::ImageMemoryBarrier::default()
             .src_queue_family_index(from_family)
-            .dst_queue_family_index(if from_family == vk::QUEUE_FAMILY_IGNORED { from_family } else { dev.queue_family })
+            .dst_queue_family_index(if from_family == vk::QUEUE_FAMILY_IGNORED {
+                from_family
+            } else {
+                dev.queue_family
+            })
             .old_layout(from)
             .new_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
             .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE)
             .image(image)
             .subresource_range(range());
-        d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::TOP_OF_PIPE, vk::PipelineStageFlags::TRANSFER,
-            vk::DependencyFlags::empty(), &[], &[], &[acquire]);
+        d.cmd_pipeline_barrier(
+            cb,
+            vk::PipelineStageFlags::TOP_OF_PIPE,
+            vk::PipelineStageFlags::TRANSFER,
+            vk::DependencyFlags::empty(),
+            &[],
+            &[],
+            &[acquire],
+        );
         d.cmd_copy_buffer_to_image(cb, staging.buffer, image, vk::ImageLayout::TRANSFER_DST_OPTIMAL, &[copy_region()]);
         let release = vk::ImageMemoryBarrier::default()
             .src_queue_family_index(dev.queue_family)
@@ -295,8 +359,15 @@ fn upload(dev: &TestDevice, image: vk::Image, from: vk::ImageLayout, from_family
             .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
             .image(image)
             .subresource_range(range());
-        d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::TRANSFER, vk::PipelineStageFlags::BOTTOM_OF_PIPE,
-            vk::DependencyFlags::empty(), &[], &[], &[release]);
+        d.cmd_pipeline_barrier(
+            cb,
+            vk::PipelineStageFlags::TRANSFER,
+            vk::PipelineStageFlags::BOTTOM_OF_PIPE,
+            vk::DependencyFlags::empty(),
+            &[],
+            &[],
+            &[release],
+        );
     });
     dev.destroy_host_buffer(staging);
 }
@@ -315,8 +386,15 @@ fn download(dev: &TestDevice, image: vk::Image) -> Vec<u8> {
             .dst_access_mask(vk::AccessFlags::TRANSFER_READ)
             .image(image)
             .subresource_range(range());
-        d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::TOP_OF_PIPE, vk::PipelineStageFlags::TRANSFER,
-            vk::DependencyFlags::empty(), &[], &[], &[acquire]);
+        d.cmd_pipeline_barrier(
+            cb,
+            vk::PipelineStageFlags::TOP_OF_PIPE,
+            vk::PipelineStageFlags::TRANSFER,
+            vk::DependencyFlags::empty(),
+            &[],
+            &[],
+            &[acquire],
+        );
         d.cmd_copy_image_to_buffer(cb, image, vk::ImageLayout::GENERAL, staging.buffer, &[copy_region()]);
         let host = vk::BufferMemoryBarrier::default()
             .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
@@ -325,8 +403,15 @@ fn download(dev: &TestDevice, image: vk::Image) -> Vec<u8> {
             .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
             .buffer(staging.buffer)
             .size(vk::WHOLE_SIZE);
-        d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::TRANSFER, vk::PipelineStageFlags::HOST,
-            vk::DependencyFlags::empty(), &[], &[host], &[]);
+        d.cmd_pipeline_barrier(
+            cb,
+            vk::PipelineStageFlags::TRANSFER,
+            vk::PipelineStageFlags::HOST,
+            vk::DependencyFlags::empty(),
+            &[],
+            &[host],
+            &[],
+        );
     });
     let out = staging.bytes().to_vec();
     dev.destroy_host_buffer(staging);
@@ -344,7 +429,9 @@ fn nv_image_is_shared_with_another_instance_through_an_opaque_fd() {
     upload(&producer, shared.image, vk::ImageLayout::UNDEFINED, vk::QUEUE_FAMILY_IGNORED, &first);
 
     let fd_ext = ash::khr::external_memory_fd::Device::new(&producer_inst.instance, &producer.device);
-    let info = vk::MemoryGetFdInfoKHR::default().memory(shared.memory).handle_type(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
+    let info = vk::MemoryGetFdInfoKHR::default()
+        .memory(shared.memory)
+        .handle_type(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
     // SAFETY: the memory was made exportable (NV struct, translated by the layer).
     let fd = unsafe { fd_ext.get_memory_fd(&info) }.expect("vkGetMemoryFdKHR on NV-exportable memory");
     // SAFETY: a successful export hands the application a new descriptor.
@@ -354,13 +441,18 @@ fn nv_image_is_shared_with_another_instance_through_an_opaque_fd() {
     let consumer_inst = TestInstance::new(&InstanceSpec::plain(Validation::AboveLayer));
     let consumer = TestDevice::new(&consumer_inst, &[ash::khr::external_memory_fd::NAME]);
     let d = &consumer.device;
-    let mut ext = vk::ExternalMemoryImageCreateInfo::default().handle_types(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
+    let mut ext =
+        vk::ExternalMemoryImageCreateInfo::default().handle_types(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
     // SAFETY: valid create infos; the import takes the descriptor only on success.
     let (image, memory) = unsafe {
         let image = d.create_image(&image_info().push_next(&mut ext), None).unwrap();
         let raw = fd.into_raw_fd();
-        let mut import = vk::ImportMemoryFdInfoKHR::default().handle_type(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD).fd(raw);
-        let alloc = vk::MemoryAllocateInfo::default().allocation_size(shared.size).memory_type_index(shared.memory_type).push_next(&mut import);
+        let mut import =
+            vk::ImportMemoryFdInfoKHR::default().handle_type(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD).fd(raw);
+        let alloc = vk::MemoryAllocateInfo::default()
+            .allocation_size(shared.size)
+            .memory_type_index(shared.memory_type)
+            .push_next(&mut import);
         let memory = d.allocate_memory(&alloc, None).inspect_err(|_| drop(OwnedFd::from_raw_fd(raw))).expect("import");
         d.bind_image_memory(image, memory, 0).unwrap();
         (image, memory)
@@ -390,7 +482,9 @@ fn nv_usage_is_valid_above_the_layer() {
     // everything the application does here is NV only.
     let inst = TestInstance::new(&InstanceSpec::nv(Validation::AboveLayer));
     let dev = TestDevice::new(&inst, &[NV_MEM]);
-    for handle_type in [NvHandle::OPAQUE_WIN32, NvHandle::OPAQUE_WIN32_KMT, NvHandle::OPAQUE_WIN32 | NvHandle::OPAQUE_WIN32_KMT] {
+    for handle_type in
+        [NvHandle::OPAQUE_WIN32, NvHandle::OPAQUE_WIN32_KMT, NvHandle::OPAQUE_WIN32 | NvHandle::OPAQUE_WIN32_KMT]
+    {
         let x = create_nv_image(&dev, handle_type);
         upload(&dev, x.image, vk::ImageLayout::UNDEFINED, vk::QUEUE_FAMILY_IGNORED, &pattern(BYTES, 3));
         assert!(download(&dev, x.image) == pattern(BYTES, 3));
@@ -409,8 +503,14 @@ fn api_1_0_application_gets_the_khr_extensions_it_needs() {
     for validation in [Validation::AboveLayer, Validation::BelowLayer] {
         let spec = InstanceSpec { api_version: vk::API_VERSION_1_0, ..InstanceSpec::nv(validation) };
         let inst = TestInstance::new(&spec);
-        let p = nv_query(&inst, FORMAT, vk::ImageTiling::OPTIMAL, vk::ImageUsageFlags::TRANSFER_DST, NvHandle::OPAQUE_WIN32)
-            .expect("the NV query on a 1.0 instance");
+        let p = nv_query(
+            &inst,
+            FORMAT,
+            vk::ImageTiling::OPTIMAL,
+            vk::ImageUsageFlags::TRANSFER_DST,
+            NvHandle::OPAQUE_WIN32,
+        )
+        .expect("the NV query on a 1.0 instance");
         assert!(p.external_memory_features.contains(vk::ExternalMemoryFeatureFlagsNV::EXPORTABLE));
         let dev = TestDevice::new(&inst, &[NV_MEM]);
         let x = create_nv_image(&dev, NvHandle::OPAQUE_WIN32);
@@ -440,8 +540,16 @@ fn commands_the_layer_does_not_intercept_resolve_to_the_driver() {
     for name in [c"vkCmdDraw", c"vkQueueSubmit", c"vkCreateBuffer", c"vkMapMemory", c"vkBindImageMemory"] {
         let want = device_proc_addr(&plain, &plain_inst, name).map(|f| f as usize);
         assert!(want.is_some(), "{name:?} exists");
-        assert_eq!(device_proc_addr(&layered, &layered_inst, name).map(|f| f as usize), want, "{name:?} with the NV device");
-        assert_eq!(device_proc_addr(&untouched, &layered_inst, name).map(|f| f as usize), want, "{name:?} without NV enabled");
+        assert_eq!(
+            device_proc_addr(&layered, &layered_inst, name).map(|f| f as usize),
+            want,
+            "{name:?} with the NV device"
+        );
+        assert_eq!(
+            device_proc_addr(&untouched, &layered_inst, name).map(|f| f as usize),
+            want,
+            "{name:?} without NV enabled"
+        );
     }
     // vkCreateImage is the layer's only where the application enabled the NV extension.
     let create_image = |d: &TestDevice, i: &TestInstance| device_proc_addr(d, i, c"vkCreateImage").map(|f| f as usize);
@@ -460,7 +568,8 @@ fn invalid_structures_get_errors_not_crashes() {
     unsafe {
         // NV and core structures together (VUID-VkImageCreateInfo-pNext-00988).
         let mut nv = vk::ExternalMemoryImageCreateInfoNV::default().handle_types(NvHandle::OPAQUE_WIN32);
-        let mut core = vk::ExternalMemoryImageCreateInfo::default().handle_types(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
+        let mut core =
+            vk::ExternalMemoryImageCreateInfo::default().handle_types(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
         assert_eq!(d.create_image(&image_info().push_next(&mut nv).push_next(&mut core), None).err(), Some(fails));
         // Handle types with no backing here, and undefined bits.
         for bad in [NvHandle::D3D11_IMAGE, NvHandle::from_raw(0x40)] {
@@ -472,7 +581,8 @@ fn invalid_structures_get_errors_not_crashes() {
         }
         // NV and core export structures together (VUID-VkMemoryAllocateInfo-pNext-00640).
         let mut nv = vk::ExportMemoryAllocateInfoNV::default().handle_types(NvHandle::OPAQUE_WIN32);
-        let mut core = vk::ExportMemoryAllocateInfo::default().handle_types(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
+        let mut core =
+            vk::ExportMemoryAllocateInfo::default().handle_types(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD);
         let info = vk::MemoryAllocateInfo::default().allocation_size(4096).push_next(&mut nv).push_next(&mut core);
         assert_eq!(d.allocate_memory(&info, None).err(), Some(fails));
         // Null create info and output pointers.
@@ -512,7 +622,11 @@ fn nv_structure_behind_other_structures_is_rewritten() {
         dev.device.bind_image_memory(image, memory, 0).unwrap();
         let fd_ext = ash::khr::external_memory_fd::Device::new(&inst.instance, &dev.device);
         let fd = fd_ext
-            .get_memory_fd(&vk::MemoryGetFdInfoKHR::default().memory(memory).handle_type(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD))
+            .get_memory_fd(
+                &vk::MemoryGetFdInfoKHR::default()
+                    .memory(memory)
+                    .handle_type(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD),
+            )
             .expect("exportable");
         drop(OwnedFd::from_raw_fd(fd));
         dev.device.destroy_image(image, None);

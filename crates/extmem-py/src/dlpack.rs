@@ -28,10 +28,14 @@ impl Layout {
     pub fn of(desc: &extmem::Descriptor) -> Result<Layout, String> {
         use extmem::vk::{Format as F, ImageTiling};
         match desc.resource {
-            extmem::ResourceDesc::Buffer(b) => Ok(Layout { shape: vec![b.size as i64], strides: None, code: KDL_UINT, bits: 8 }),
+            extmem::ResourceDesc::Buffer(b) => {
+                Ok(Layout { shape: vec![b.size as i64], strides: None, code: KDL_UINT, bits: 8 })
+            }
             extmem::ResourceDesc::Image(i) => {
                 let (code, bits, channels) = match i.format {
-                    F::R8G8B8A8_UNORM | F::R8G8B8A8_UINT | F::R8G8B8A8_SRGB | F::B8G8R8A8_UNORM | F::B8G8R8A8_SRGB => (KDL_UINT, 8, 4),
+                    F::R8G8B8A8_UNORM | F::R8G8B8A8_UINT | F::R8G8B8A8_SRGB | F::B8G8R8A8_UNORM | F::B8G8R8A8_SRGB => {
+                        (KDL_UINT, 8, 4)
+                    }
                     F::R8_UNORM | F::R8_UINT => (KDL_UINT, 8, 1),
                     F::R32_SFLOAT => (KDL_FLOAT, 32, 1),
                     F::R16G16B16A16_SFLOAT => (KDL_FLOAT, 16, 4),
@@ -49,7 +53,12 @@ impl Layout {
                     return Err("only single-layer 2D images map to a tensor".into());
                 }
                 let (h, w, c) = (i.extent.height as i64, i.extent.width as i64, channels);
-                Ok(Layout { shape: vec![h, w, c], strides: Some(vec![(desc.row_pitch / element) as i64, c, 1]), code, bits })
+                Ok(Layout {
+                    shape: vec![h, w, c],
+                    strides: Some(vec![(desc.row_pitch / element) as i64, c, 1]),
+                    code,
+                    bits,
+                })
             }
         }
     }
@@ -144,7 +153,11 @@ pub fn capsule(py: Python<'_>, memory: Arc<CudaMemory>, layout: &Layout, device:
         return Err(pyo3::exceptions::PyValueError::new_err("the tensor would reach past the imported memory"));
     }
     let data = memory.device_ptr() as *mut c_void;
-    let owner = Box::into_raw(Box::new(Owner { shape: layout.shape.clone(), strides: layout.strides.clone(), _memory: memory }));
+    let owner = Box::into_raw(Box::new(Owner {
+        shape: layout.shape.clone(),
+        strides: layout.strides.clone(),
+        _memory: memory,
+    }));
     let managed = Box::into_raw(Box::new(DLManagedTensor {
         dl_tensor: DLTensor {
             data,

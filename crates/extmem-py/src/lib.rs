@@ -64,7 +64,9 @@ impl Consumer {
             }
         };
         let memory = cuda.import_memory(&desc, fd).map_err(err)?;
-        self.channel.send(&Message::Verdict { ok: true, detail: "imported into CUDA (Python)".into() }, &[]).map_err(err)?;
+        self.channel
+            .send(&Message::Verdict { ok: true, detail: "imported into CUDA (Python)".into() }, &[])
+            .map_err(err)?;
         Ok(SharedBuffer { memory: Arc::new(memory), layout, device: cuda.ordinal() as i32 })
     }
 
@@ -86,7 +88,9 @@ impl Consumer {
                     let cuda = self.cuda.as_ref().ok_or_else(|| PyRuntimeError::new_err("frame before memory"))?;
                     match (&self.semaphore, stream) {
                         // SAFETY: the caller's stream of the primary context (documented).
-                        (Some(s), Some(stream)) => unsafe { s.wait_on(stream as sys::CUstream, 2 * frame + 1) }.map_err(err)?,
+                        (Some(s), Some(stream)) => {
+                            unsafe { s.wait_on(stream as sys::CUstream, 2 * frame + 1) }.map_err(err)?
+                        }
                         (Some(s), None) => {
                             s.wait(cuda, 2 * frame + 1).map_err(err)?;
                             cuda.synchronize().map_err(err)?;

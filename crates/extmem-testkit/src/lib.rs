@@ -16,7 +16,10 @@ pub const VALIDATION: &CStr = extmem::validation::VALIDATION_LAYER;
 /// The folder holding the layer's library and manifest (see [`extmem::layer::locate`]).
 pub fn layer_dir() -> PathBuf {
     let dir = extmem::layer::locate().unwrap_or_else(|| {
-        panic!("no {} beside or above the test binary: build the layer first (cargo build -p extmem-layer)", extmem::layer::MANIFEST)
+        panic!(
+            "no {} beside or above the test binary: build the layer first (cargo build -p extmem-layer)",
+            extmem::layer::MANIFEST
+        )
     });
     assert!(
         dir.join("libVkLayer_extmem.so").is_file(),
@@ -196,10 +199,13 @@ impl TestDevice {
         let families = unsafe { inst.instance.get_physical_device_queue_family_properties(pd) };
         let queue_family = families
             .iter()
-            .position(|f| f.queue_flags.intersects(vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE | vk::QueueFlags::TRANSFER))
+            .position(|f| {
+                f.queue_flags.intersects(vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE | vk::QueueFlags::TRANSFER)
+            })
             .expect("a queue family") as u32;
         let priorities = [1.0];
-        let queues = [vk::DeviceQueueCreateInfo::default().queue_family_index(queue_family).queue_priorities(&priorities)];
+        let queues =
+            [vk::DeviceQueueCreateInfo::default().queue_family_index(queue_family).queue_priorities(&priorities)];
         let names: Vec<*const i8> = extensions.iter().map(|e| e.as_ptr()).collect();
         let info = vk::DeviceCreateInfo::default().queue_create_infos(&queues).enabled_extension_names(&names);
         // SAFETY: valid create info.
@@ -228,8 +234,11 @@ impl TestDevice {
         // SAFETY: live device and pool; the buffer is freed after the wait.
         unsafe {
             let cb = d.allocate_command_buffers(&alloc).expect("command buffer")[0];
-            d.begin_command_buffer(cb, &vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT))
-                .expect("begin");
+            d.begin_command_buffer(
+                cb,
+                &vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT),
+            )
+            .expect("begin");
             record(cb);
             d.end_command_buffer(cb).expect("end");
             let fence = d.create_fence(&vk::FenceCreateInfo::default(), None).expect("fence");
@@ -246,11 +255,18 @@ impl TestDevice {
         let d = &self.device;
         // SAFETY: live device; valid create and allocate infos.
         unsafe {
-            let buffer = d.create_buffer(&vk::BufferCreateInfo::default().size(size).usage(usage), None).expect("buffer");
+            let buffer =
+                d.create_buffer(&vk::BufferCreateInfo::default().size(size).usage(usage), None).expect("buffer");
             let req = d.get_buffer_memory_requirements(buffer);
-            let ty = self.memory_type(req.memory_type_bits, vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT);
+            let ty = self.memory_type(
+                req.memory_type_bits,
+                vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT,
+            );
             let memory = d
-                .allocate_memory(&vk::MemoryAllocateInfo::default().allocation_size(req.size).memory_type_index(ty), None)
+                .allocate_memory(
+                    &vk::MemoryAllocateInfo::default().allocation_size(req.size).memory_type_index(ty),
+                    None,
+                )
                 .expect("memory");
             d.bind_buffer_memory(buffer, memory, 0).expect("bind");
             let ptr = d.map_memory(memory, 0, size, vk::MemoryMapFlags::empty()).expect("map") as *mut u8;

@@ -9,8 +9,14 @@ use std::time::Instant;
 fn main() -> extmem::Result<()> {
     let ctx = Context::new(&ContextOptions::default())?;
     let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
-    let frame = SharedMemory::new_buffer(&ctx, BufferDesc { size: 1920 * 1080 * 4, usage }, HandleType::OpaqueFd, Dedicated::Always)?;
-    let counter = SharedMemory::new_buffer(&ctx, BufferDesc { size: 256, usage }, HandleType::OpaqueFd, Dedicated::Always)?;
+    let frame = SharedMemory::new_buffer(
+        &ctx,
+        BufferDesc { size: 1920 * 1080 * 4, usage },
+        HandleType::OpaqueFd,
+        Dedicated::Always,
+    )?;
+    let counter =
+        SharedMemory::new_buffer(&ctx, BufferDesc { size: 256, usage }, HandleType::OpaqueFd, Dedicated::Always)?;
     let buffer = frame.buffer().expect("a buffer");
     let family = ctx.queue_family();
     let n = 200;
@@ -30,7 +36,15 @@ fn main() -> extmem::Result<()> {
         ctx.submit(|d, cb| unsafe {
             d.cmd_fill_buffer(cb, buffer, 0, vk::WHOLE_SIZE, 7);
             let r = sync::release_buffer(buffer, family, vk::AccessFlags::TRANSFER_WRITE);
-            d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::TRANSFER, vk::PipelineStageFlags::BOTTOM_OF_PIPE, vk::DependencyFlags::empty(), &[], &[r], &[]);
+            d.cmd_pipeline_barrier(
+                cb,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::PipelineStageFlags::BOTTOM_OF_PIPE,
+                vk::DependencyFlags::empty(),
+                &[],
+                &[r],
+                &[],
+            );
         })
     })?;
     time("fill_synced (acquire + release EXTERNAL)", &|| frame.fill_synced(7, None, None, None))?;

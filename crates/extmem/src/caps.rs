@@ -26,7 +26,9 @@ impl Default for Query {
             image: ImageDesc::new_2d(vk::Format::R8G8B8A8_UNORM, 1920, 1080, transfer | vk::ImageUsageFlags::SAMPLED),
             buffer: BufferDesc {
                 size: 1 << 20,
-                usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST | vk::BufferUsageFlags::STORAGE_BUFFER,
+                usage: vk::BufferUsageFlags::TRANSFER_SRC
+                    | vk::BufferUsageFlags::TRANSFER_DST
+                    | vk::BufferUsageFlags::STORAGE_BUFFER,
             },
         }
     }
@@ -155,12 +157,17 @@ fn queue_caps(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Vec<QueueFami
     // SAFETY: a live physical device.
     let families = unsafe { instance.get_physical_device_queue_family_properties(pd) };
     let kinds = [crate::QueueKind::General, crate::QueueKind::Compute, crate::QueueKind::Transfer];
-    let picked: Vec<(crate::QueueKind, Option<u32>)> = kinds.iter().map(|&k| (k, crate::context::pick_queue_family(&families, k))).collect();
+    let picked: Vec<(crate::QueueKind, Option<u32>)> =
+        kinds.iter().map(|&k| (k, crate::context::pick_queue_family(&families, k))).collect();
     families
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let by: Vec<String> = picked.iter().filter(|(_, p)| *p == Some(i as u32)).map(|(k, _)| format!("{k:?}").to_lowercase()).collect();
+            let by: Vec<String> = picked
+                .iter()
+                .filter(|(_, p)| *p == Some(i as u32))
+                .map(|(k, _)| format!("{k:?}").to_lowercase())
+                .collect();
             QueueFamilyCaps {
                 index: i as u32,
                 flags: format!("{:?}", f.queue_flags),
@@ -177,7 +184,12 @@ pub fn hex(uuid: &[u8; 16]) -> String {
 }
 
 /// Whether and how `handle_type` works for images like `image` on `pd`.
-pub fn image_features(instance: &ash::Instance, pd: vk::PhysicalDevice, image: &ImageDesc, handle_type: HandleType) -> Option<Features> {
+pub fn image_features(
+    instance: &ash::Instance,
+    pd: vk::PhysicalDevice,
+    image: &ImageDesc,
+    handle_type: HandleType,
+) -> Option<Features> {
     let mut ext_info = vk::PhysicalDeviceExternalImageFormatInfo::default().handle_type(handle_type.to_vk());
     let info = vk::PhysicalDeviceImageFormatInfo2::default()
         .format(image.format)
@@ -194,7 +206,12 @@ pub fn image_features(instance: &ash::Instance, pd: vk::PhysicalDevice, image: &
 }
 
 /// Whether and how `handle_type` works for buffers like `buffer` on `pd`.
-pub fn buffer_features(instance: &ash::Instance, pd: vk::PhysicalDevice, buffer: &BufferDesc, handle_type: HandleType) -> Option<Features> {
+pub fn buffer_features(
+    instance: &ash::Instance,
+    pd: vk::PhysicalDevice,
+    buffer: &BufferDesc,
+    handle_type: HandleType,
+) -> Option<Features> {
     let info = vk::PhysicalDeviceExternalBufferInfo::default().usage(buffer.usage).handle_type(handle_type.to_vk());
     let mut props = vk::ExternalBufferProperties::default();
     // SAFETY: valid handles.
@@ -238,28 +255,44 @@ fn sync_caps(instance: &ash::Instance, pd: vk::PhysicalDevice, timeline: bool) -
     (semaphores, fences)
 }
 
-fn nv_caps(nv: &ash::nv::external_memory_capabilities::Instance, pd: vk::PhysicalDevice, image: &ImageDesc) -> Vec<NvCaps> {
+fn nv_caps(
+    nv: &ash::nv::external_memory_capabilities::Instance,
+    pd: vk::PhysicalDevice,
+    image: &ImageDesc,
+) -> Vec<NvCaps> {
     use vk::ExternalMemoryHandleTypeFlagsNV as N;
-    [(N::OPAQUE_WIN32, "opaque-win32"), (N::OPAQUE_WIN32_KMT, "opaque-win32-kmt"), (N::D3D11_IMAGE, "d3d11-image"), (N::D3D11_IMAGE_KMT, "d3d11-image-kmt")]
-        .into_iter()
-        .map(|(bit, name)| {
-            let mut out = vk::ExternalImageFormatPropertiesNV::default();
-            // SAFETY: valid arguments on an instance that enabled the NV extension.
-            let r = unsafe {
-                (nv.fp().get_physical_device_external_image_format_properties_nv)(
-                    pd, image.format, vk::ImageType::TYPE_2D, image.tiling, image.usage, vk::ImageCreateFlags::empty(), bit, &mut out,
-                )
-            };
-            let f = out.external_memory_features;
-            let image = (r == vk::Result::SUCCESS).then(|| NvFeatures {
-                exportable: f.contains(vk::ExternalMemoryFeatureFlagsNV::EXPORTABLE),
-                importable: f.contains(vk::ExternalMemoryFeatureFlagsNV::IMPORTABLE),
-                dedicated_only: f.contains(vk::ExternalMemoryFeatureFlagsNV::DEDICATED_ONLY),
-                compatible_bits: out.compatible_handle_types.as_raw(),
-            });
-            NvCaps { handle_type: name, image }
-        })
-        .collect()
+    [
+        (N::OPAQUE_WIN32, "opaque-win32"),
+        (N::OPAQUE_WIN32_KMT, "opaque-win32-kmt"),
+        (N::D3D11_IMAGE, "d3d11-image"),
+        (N::D3D11_IMAGE_KMT, "d3d11-image-kmt"),
+    ]
+    .into_iter()
+    .map(|(bit, name)| {
+        let mut out = vk::ExternalImageFormatPropertiesNV::default();
+        // SAFETY: valid arguments on an instance that enabled the NV extension.
+        let r = unsafe {
+            (nv.fp().get_physical_device_external_image_format_properties_nv)(
+                pd,
+                image.format,
+                vk::ImageType::TYPE_2D,
+                image.tiling,
+                image.usage,
+                vk::ImageCreateFlags::empty(),
+                bit,
+                &mut out,
+            )
+        };
+        let f = out.external_memory_features;
+        let image = (r == vk::Result::SUCCESS).then(|| NvFeatures {
+            exportable: f.contains(vk::ExternalMemoryFeatureFlagsNV::EXPORTABLE),
+            importable: f.contains(vk::ExternalMemoryFeatureFlagsNV::IMPORTABLE),
+            dedicated_only: f.contains(vk::ExternalMemoryFeatureFlagsNV::DEDICATED_ONLY),
+            compatible_bits: out.compatible_handle_types.as_raw(),
+        });
+        NvCaps { handle_type: name, image }
+    })
+    .collect()
 }
 
 fn version(v: u32) -> String {
@@ -281,7 +314,8 @@ pub fn query(
     unsafe { instance.get_physical_device_properties2(pd, &mut props2) };
     let props = props2.properties;
     // SAFETY: valid handle.
-    let extensions = unsafe { instance.enumerate_device_extension_properties(pd) }.vk("vkEnumerateDeviceExtensionProperties")?;
+    let extensions =
+        unsafe { instance.enumerate_device_extension_properties(pd) }.vk("vkEnumerateDeviceExtensionProperties")?;
     let offered = |name: &std::ffi::CStr| extensions.iter().any(|e| e.extension_name_as_c_str() == Ok(name));
     let memory = HandleType::ALL
         .into_iter()
@@ -301,7 +335,10 @@ pub fn query(
         api_version: version(props.api_version),
         device_uuid: hex(&ids.device_uuid),
         driver_uuid: hex(&ids.driver_uuid),
-        image_query: format!("{:?} {}x{} {:?} {:?}", q.image.format, q.image.extent.width, q.image.extent.height, q.image.tiling, q.image.usage),
+        image_query: format!(
+            "{:?} {}x{} {:?} {:?}",
+            q.image.format, q.image.extent.width, q.image.extent.height, q.image.tiling, q.image.usage
+        ),
         buffer_query: format!("{:?}", q.buffer.usage),
         memory,
         semaphores,
@@ -320,12 +357,15 @@ pub fn query_all(nv: bool, q: &Query) -> Result<Vec<Capabilities>> {
     let layers = if nv { vec![LAYER_NAME.as_ptr()] } else { vec![] };
     let extensions = if nv { vec![ash::nv::external_memory_capabilities::NAME.as_ptr()] } else { vec![] };
     let app = vk::ApplicationInfo::default().application_name(c"extmem caps").api_version(vk::API_VERSION_1_2);
-    let info = vk::InstanceCreateInfo::default().application_info(&app).enabled_layer_names(&layers).enabled_extension_names(&extensions);
+    let info = vk::InstanceCreateInfo::default()
+        .application_info(&app)
+        .enabled_layer_names(&layers)
+        .enabled_extension_names(&extensions);
     // SAFETY: valid create info.
     let instance = unsafe { entry.create_instance(&info, None) }.map_err(|e| match (nv, e) {
-        (true, vk::Result::ERROR_LAYER_NOT_PRESENT) => {
-            Error::Layer("VK_LAYER_EXTMEM_external_memory is not visible to the loader (build it, set VK_ADD_LAYER_PATH)".into())
-        }
+        (true, vk::Result::ERROR_LAYER_NOT_PRESENT) => Error::Layer(
+            "VK_LAYER_EXTMEM_external_memory is not visible to the loader (build it, set VK_ADD_LAYER_PATH)".into(),
+        ),
         (_, result) => Error::Vulkan { call: "vkCreateInstance", result },
     })?;
     let nv_fns = nv.then(|| ash::nv::external_memory_capabilities::Instance::new(&entry, &instance));

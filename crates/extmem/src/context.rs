@@ -50,7 +50,9 @@ impl std::str::FromStr for QueueKind {
 /// The family `kind` asks for among `families` (see [`QueueKind`] for the fallbacks).
 pub(crate) fn pick_queue_family(families: &[vk::QueueFamilyProperties], kind: QueueKind) -> Option<u32> {
     let graphics_or_compute = vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE;
-    let find = |ok: &dyn Fn(vk::QueueFlags) -> bool| families.iter().position(|f| f.queue_count > 0 && ok(f.queue_flags)).map(|i| i as u32);
+    let find = |ok: &dyn Fn(vk::QueueFlags) -> bool| {
+        families.iter().position(|f| f.queue_count > 0 && ok(f.queue_flags)).map(|i| i as u32)
+    };
     let general = || find(&|f| f.intersects(graphics_or_compute));
     let compute_only = || find(&|f| f.contains(vk::QueueFlags::COMPUTE) && !f.contains(vk::QueueFlags::GRAPHICS));
     let transfer_only = || find(&|f| f.contains(vk::QueueFlags::TRANSFER) && !f.intersects(graphics_or_compute));
@@ -79,7 +81,13 @@ pub struct ContextOptions {
 
 impl Default for ContextOptions {
     fn default() -> Self {
-        ContextOptions { path: PathKind::Khr, validation: false, device: None, app_name: "extmem".into(), queue: QueueKind::General }
+        ContextOptions {
+            path: PathKind::Khr,
+            validation: false,
+            device: None,
+            app_name: "extmem".into(),
+            queue: QueueKind::General,
+        }
     }
 }
 
@@ -139,7 +147,8 @@ impl Context {
         if options.validation {
             if !has_layer(VALIDATION_LAYER) {
                 return Err(Error::Unsupported(
-                    "the Khronos validation layer is not installed (Debian: apt-get install vulkan-validationlayers)".into(),
+                    "the Khronos validation layer is not installed (Debian: apt-get install vulkan-validationlayers)"
+                        .into(),
                 ));
             }
             // Below the extmem layer: it checks the core calls that reach the driver.
@@ -188,7 +197,9 @@ impl Context {
         }
         if options.path == PathKind::Nv {
             if !offered(ash::nv::external_memory::NAME) {
-                return Err(Error::Layer(format!("{device_name} does not offer VK_NV_external_memory through the layer")));
+                return Err(Error::Layer(format!(
+                    "{device_name} does not offer VK_NV_external_memory through the layer"
+                )));
             }
             extensions.push(ash::nv::external_memory::NAME);
         }
@@ -200,7 +211,8 @@ impl Context {
             .ok_or_else(|| Error::NoDevice(format!("{device_name} has no graphics or compute queue")))?;
         let queue_flags = families[queue_family as usize].queue_flags;
         let priorities = [1.0];
-        let queues = [vk::DeviceQueueCreateInfo::default().queue_family_index(queue_family).queue_priorities(&priorities)];
+        let queues =
+            [vk::DeviceQueueCreateInfo::default().queue_family_index(queue_family).queue_priorities(&priorities)];
         let names: Vec<*const c_char> = extensions.iter().map(|e| e.as_ptr()).collect();
         // Timeline semaphores (core 1.2), for semaphore-synchronised hand-offs where the driver
         // can export them.
@@ -212,7 +224,8 @@ impl Context {
             features12.timeline_semaphore == vk::TRUE
         };
         let mut enable12 = vk::PhysicalDeviceVulkan12Features::default().timeline_semaphore(true);
-        let mut device_info = vk::DeviceCreateInfo::default().queue_create_infos(&queues).enabled_extension_names(&names);
+        let mut device_info =
+            vk::DeviceCreateInfo::default().queue_create_infos(&queues).enabled_extension_names(&names);
         if timeline {
             device_info = device_info.push_next(&mut enable12);
         }
@@ -321,13 +334,16 @@ impl Context {
             return false;
         }
         let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
-        let mut info = vk::PhysicalDeviceExternalSemaphoreInfo::default().handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
+        let mut info = vk::PhysicalDeviceExternalSemaphoreInfo::default()
+            .handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
         if timeline {
             info = info.push_next(&mut ty);
         }
         let mut props = vk::ExternalSemaphoreProperties::default();
         // SAFETY: valid handles.
-        unsafe { self.instance.get_physical_device_external_semaphore_properties(self.physical_device, &info, &mut props) };
+        unsafe {
+            self.instance.get_physical_device_external_semaphore_properties(self.physical_device, &info, &mut props)
+        };
         let both = vk::ExternalSemaphoreFeatureFlags::EXPORTABLE | vk::ExternalSemaphoreFeatureFlags::IMPORTABLE;
         props.external_semaphore_features.contains(both)
     }
@@ -348,10 +364,18 @@ impl Context {
 
     /// A memory type among `bits` with `required` flags, preferring one that also has
     /// `preferred`.
-    pub fn memory_type(&self, bits: u32, required: vk::MemoryPropertyFlags, preferred: vk::MemoryPropertyFlags) -> Option<u32> {
+    pub fn memory_type(
+        &self,
+        bits: u32,
+        required: vk::MemoryPropertyFlags,
+        preferred: vk::MemoryPropertyFlags,
+    ) -> Option<u32> {
         let types = &self.memory_properties.memory_types[..self.memory_properties.memory_type_count as usize];
         let fits = |i: usize, f: vk::MemoryPropertyFlags| bits & (1 << i) != 0 && types[i].property_flags.contains(f);
-        (0..types.len()).find(|&i| fits(i, required | preferred)).or_else(|| (0..types.len()).find(|&i| fits(i, required))).map(|i| i as u32)
+        (0..types.len())
+            .find(|&i| fits(i, required | preferred))
+            .or_else(|| (0..types.len()).find(|&i| fits(i, required)))
+            .map(|i| i as u32)
     }
 
     /// Records commands with `record` into a one-time command buffer, submits it to the
@@ -390,7 +414,8 @@ impl Context {
             let (cb, fence) = match commands.idle.pop() {
                 Some(pair) => pair,
                 None => {
-                    let alloc = vk::CommandBufferAllocateInfo::default().command_pool(commands.pool).command_buffer_count(1);
+                    let alloc =
+                        vk::CommandBufferAllocateInfo::default().command_pool(commands.pool).command_buffer_count(1);
                     let cb = d.allocate_command_buffers(&alloc).vk("vkAllocateCommandBuffers")?[0];
                     match d.create_fence(&vk::FenceCreateInfo::default(), None) {
                         Ok(f) => (cb, f),
@@ -433,8 +458,6 @@ impl Context {
             Ok(submission)
         }
     }
-
-
 }
 
 /// Work on the GPU from [`Context::submit_async`].
@@ -552,7 +575,9 @@ fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Result<vk::Ph
     // SAFETY: a live instance.
     let devices = unsafe { instance.enumerate_physical_devices() }.vk("vkEnumeratePhysicalDevices")?;
     if devices.is_empty() {
-        return Err(Error::NoDevice("the loader found no Vulkan driver (Debian: apt-get install mesa-vulkan-drivers)".into()));
+        return Err(Error::NoDevice(
+            "the loader found no Vulkan driver (Debian: apt-get install mesa-vulkan-drivers)".into(),
+        ));
     }
     let wanted = wanted.or_else(|| std::env::var("EXTMEM_DEVICE").ok().and_then(|v| v.parse().ok()));
     if let Some(i) = wanted {
@@ -580,7 +605,8 @@ mod tests {
     fn queue_kinds_pick_the_family_they_name() {
         use vk::QueueFlags as F;
         // NVIDIA's layout: universal, transfer-only, compute-only.
-        let nvidia = [family(F::GRAPHICS | F::COMPUTE | F::TRANSFER), family(F::TRANSFER), family(F::COMPUTE | F::TRANSFER)];
+        let nvidia =
+            [family(F::GRAPHICS | F::COMPUTE | F::TRANSFER), family(F::TRANSFER), family(F::COMPUTE | F::TRANSFER)];
         assert_eq!(pick_queue_family(&nvidia, QueueKind::General), Some(0));
         assert_eq!(pick_queue_family(&nvidia, QueueKind::Transfer), Some(1));
         assert_eq!(pick_queue_family(&nvidia, QueueKind::Compute), Some(2));
@@ -594,7 +620,11 @@ mod tests {
         assert_eq!(pick_queue_family(&no_copy, QueueKind::Transfer), Some(1));
         // A video family (neither graphics, compute nor transfer) is never taken; an empty
         // family neither.
-        let video = [family(F::VIDEO_DECODE_KHR), vk::QueueFamilyProperties { queue_count: 0, ..family(F::TRANSFER) }, family(F::COMPUTE)];
+        let video = [
+            family(F::VIDEO_DECODE_KHR),
+            vk::QueueFamilyProperties { queue_count: 0, ..family(F::TRANSFER) },
+            family(F::COMPUTE),
+        ];
         assert_eq!(pick_queue_family(&video, QueueKind::Transfer), Some(2));
         assert_eq!(pick_queue_family(&[family(F::VIDEO_DECODE_KHR)], QueueKind::General), None);
     }

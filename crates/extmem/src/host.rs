@@ -45,8 +45,10 @@ impl HostMapping {
     fn map(fd: OwnedFd, len: usize) -> Result<HostMapping> {
         use rustix::mm::{mmap, MapFlags, ProtFlags};
         // SAFETY: a fresh shared mapping of `len` bytes of the file, unmapped on drop.
-        let ptr = unsafe { mmap(std::ptr::null_mut(), len.max(1), ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, &fd, 0) }
-            .io(|| format!("mmap of {len} bytes of shared host memory"))?;
+        let ptr = unsafe {
+            mmap(std::ptr::null_mut(), len.max(1), ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, &fd, 0)
+        }
+        .io(|| format!("mmap of {len} bytes of shared host memory"))?;
         Ok(HostMapping { fd, ptr, len })
     }
 
@@ -110,7 +112,12 @@ pub(crate) fn round_up(size: u64, align: u64) -> u64 {
 
 /// Imports `mapping` into the device as `size` bytes of memory for a resource whose memory
 /// types are `resource_types`; the memory type index and the memory.
-pub(crate) fn import(ctx: &Context, mapping: &HostMapping, size: u64, resource_types: u32) -> Result<(vk::DeviceMemory, u32)> {
+pub(crate) fn import(
+    ctx: &Context,
+    mapping: &HostMapping,
+    size: u64,
+    resource_types: u32,
+) -> Result<(vk::DeviceMemory, u32)> {
     let align = alignment(ctx);
     if size == 0 || size > mapping.len() as u64 {
         return Err(Error::Import(format!("{size} bytes of a {}-byte host mapping", mapping.len())));
@@ -141,7 +148,10 @@ pub(crate) fn import(ctx: &Context, mapping: &HostMapping, size: u64, resource_t
     let memory_type_index = types.trailing_zeros();
     let mut import = vk::ImportMemoryHostPointerInfoEXT::default().handle_type(h).host_pointer(mapping.ptr());
     // Host-pointer imports cannot be dedicated allocations (the specification forbids it).
-    let info = vk::MemoryAllocateInfo::default().allocation_size(size).memory_type_index(memory_type_index).push_next(&mut import);
+    let info = vk::MemoryAllocateInfo::default()
+        .allocation_size(size)
+        .memory_type_index(memory_type_index)
+        .push_next(&mut import);
     // SAFETY: a valid allocate info; the mapping outlives the memory (its owner frees the
     // memory before dropping the mapping).
     let memory = unsafe { d.allocate_memory(&info, None) }.vk("vkAllocateMemory (host pointer)")?;

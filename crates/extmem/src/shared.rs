@@ -59,8 +59,15 @@ fn texel_size(format: vk::Format) -> Option<u64> {
     Some(match format {
         F::R8_UNORM | F::R8_UINT | F::R8_SRGB => 1,
         F::R8G8_UNORM | F::R16_SFLOAT | F::R16_UNORM | F::R16_UINT => 2,
-        F::R8G8B8A8_UNORM | F::R8G8B8A8_SRGB | F::R8G8B8A8_UINT | F::B8G8R8A8_UNORM | F::B8G8R8A8_SRGB
-        | F::R32_SFLOAT | F::R32_UINT | F::A2B10G10R10_UNORM_PACK32 | F::R16G16_SFLOAT => 4,
+        F::R8G8B8A8_UNORM
+        | F::R8G8B8A8_SRGB
+        | F::R8G8B8A8_UINT
+        | F::B8G8R8A8_UNORM
+        | F::B8G8R8A8_SRGB
+        | F::R32_SFLOAT
+        | F::R32_UINT
+        | F::A2B10G10R10_UNORM_PACK32
+        | F::R16G16_SFLOAT => 4,
         F::R16G16B16A16_SFLOAT | F::R16G16B16A16_UNORM | F::R32G32_SFLOAT => 8,
         F::R32G32B32A32_SFLOAT | F::R32G32B32A32_UINT => 16,
         _ => return None,
@@ -93,17 +100,32 @@ impl Drop for Cleanup<'_> {
 impl SharedMemory {
     /// An exportable image. On the NV path with [`HandleType::OpaqueFd`] it is made exportable
     /// the VK_NV_external_memory way (through the layer); otherwise with the core structures.
-    pub fn new_image(ctx: &Arc<Context>, desc: ImageDesc, handle_type: HandleType, dedicated: Dedicated) -> Result<SharedMemory> {
+    pub fn new_image(
+        ctx: &Arc<Context>,
+        desc: ImageDesc,
+        handle_type: HandleType,
+        dedicated: Dedicated,
+    ) -> Result<SharedMemory> {
         Self::create(ctx, ResourceDesc::Image(desc), handle_type, dedicated)
     }
 
     /// An exportable buffer (core structures on both paths: VK_NV_external_memory defines
     /// images only; its memory export structure is used on the NV path).
-    pub fn new_buffer(ctx: &Arc<Context>, desc: BufferDesc, handle_type: HandleType, dedicated: Dedicated) -> Result<SharedMemory> {
+    pub fn new_buffer(
+        ctx: &Arc<Context>,
+        desc: BufferDesc,
+        handle_type: HandleType,
+        dedicated: Dedicated,
+    ) -> Result<SharedMemory> {
         Self::create(ctx, ResourceDesc::Buffer(desc), handle_type, dedicated)
     }
 
-    fn create(ctx: &Arc<Context>, desc: ResourceDesc, handle_type: HandleType, dedicated: Dedicated) -> Result<SharedMemory> {
+    fn create(
+        ctx: &Arc<Context>,
+        desc: ResourceDesc,
+        handle_type: HandleType,
+        dedicated: Dedicated,
+    ) -> Result<SharedMemory> {
         if !ctx.supports_handle_type(handle_type) {
             return Err(Error::Unsupported(format!(
                 "{} has no {:?}, so it cannot export {handle_type} memory",
@@ -114,9 +136,13 @@ impl SharedMemory {
         if handle_type == HandleType::HostAllocation {
             return Self::create_host(ctx, desc);
         }
-        let features = features(ctx, &desc, handle_type)
-            .filter(|f| f.exportable)
-            .ok_or_else(|| Error::Unsupported(format!("{} cannot export {} as {handle_type} (see `extmem caps`)", ctx.device_name(), what(&desc))))?;
+        let features = features(ctx, &desc, handle_type).filter(|f| f.exportable).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{} cannot export {} as {handle_type} (see `extmem caps`)",
+                ctx.device_name(),
+                what(&desc)
+            ))
+        })?;
         let nv = ctx.path() == PathKind::Nv && handle_type == HandleType::OpaqueFd;
         let d = ctx.device();
         let mut cleanup = Cleanup { device: d, resource: None, memory: None };
@@ -129,13 +155,19 @@ impl SharedMemory {
             Dedicated::Never => requires || features.dedicated_only,
         };
         let memory_type_index = ctx
-            .memory_type(requirements.memory_type_bits, vk::MemoryPropertyFlags::empty(), vk::MemoryPropertyFlags::DEVICE_LOCAL)
+            .memory_type(
+                requirements.memory_type_bits,
+                vk::MemoryPropertyFlags::empty(),
+                vk::MemoryPropertyFlags::DEVICE_LOCAL,
+            )
             .ok_or_else(|| Error::Unsupported("no memory type fits the resource".into()))?;
 
         let mut dedicated_info = dedicated_info(resource);
-        let mut nv_export = vk::ExportMemoryAllocateInfoNV::default().handle_types(vk::ExternalMemoryHandleTypeFlagsNV::OPAQUE_WIN32);
+        let mut nv_export =
+            vk::ExportMemoryAllocateInfoNV::default().handle_types(vk::ExternalMemoryHandleTypeFlagsNV::OPAQUE_WIN32);
         let mut khr_export = vk::ExportMemoryAllocateInfo::default().handle_types(handle_type.to_vk());
-        let mut info = vk::MemoryAllocateInfo::default().allocation_size(requirements.size).memory_type_index(memory_type_index);
+        let mut info =
+            vk::MemoryAllocateInfo::default().allocation_size(requirements.size).memory_type_index(memory_type_index);
         info = if ctx.path() == PathKind::Nv && handle_type == HandleType::OpaqueFd {
             info.push_next(&mut nv_export)
         } else {
@@ -169,10 +201,16 @@ impl SharedMemory {
     fn create_host(ctx: &Arc<Context>, desc: ResourceDesc) -> Result<SharedMemory> {
         let h = HandleType::HostAllocation;
         if matches!(desc, ResourceDesc::Image(_)) {
-            return Err(Error::Unsupported("host-allocation memory backs buffers only (share images as opaque fds)".into()));
+            return Err(Error::Unsupported(
+                "host-allocation memory backs buffers only (share images as opaque fds)".into(),
+            ));
         }
         if !features(ctx, &desc, h).is_some_and(|f| f.importable) {
-            return Err(Error::Unsupported(format!("{} cannot import {} from host memory (see `extmem caps`)", ctx.device_name(), what(&desc))));
+            return Err(Error::Unsupported(format!(
+                "{} cannot import {} from host memory (see `extmem caps`)",
+                ctx.device_name(),
+                what(&desc)
+            )));
         }
         Self::on_host_mapping(ctx, &desc, Holder::Fresh, |required| {
             let size = host::round_up(required, host::alignment(ctx));
@@ -184,12 +222,19 @@ impl SharedMemory {
     /// Any device that imports host pointers can: no device or driver UUID has to match.
     fn import_host(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
         if !matches!(desc.resource, ResourceDesc::Buffer(_)) || desc.offset != 0 || desc.dedicated {
-            return Err(Error::Import("host-allocation memory comes as a buffer at offset 0 of a plain allocation".into()));
+            return Err(Error::Import(
+                "host-allocation memory comes as a buffer at offset 0 of a plain allocation".into(),
+            ));
         }
-        let size = usize::try_from(desc.allocation_size).map_err(|_| Error::Import(format!("{} bytes do not fit this address space", desc.allocation_size)))?;
+        let size = usize::try_from(desc.allocation_size)
+            .map_err(|_| Error::Import(format!("{} bytes do not fit this address space", desc.allocation_size)))?;
         Self::on_host_mapping(ctx, &desc.resource, Holder::External, |required| {
             if required > desc.allocation_size {
-                return Err(Error::Import(format!("{} needs {required} bytes, the shared host memory has {}", what(&desc.resource), desc.allocation_size)));
+                return Err(Error::Import(format!(
+                    "{} needs {required} bytes, the shared host memory has {}",
+                    what(&desc.resource),
+                    desc.allocation_size
+                )));
             }
             Ok((HostMapping::open(fd, size)?, desc.allocation_size))
         })
@@ -265,7 +310,11 @@ impl SharedMemory {
         let sub = vk::ImageSubresource::default().aspect_mask(vk::ImageAspectFlags::COLOR);
         // SAFETY: a live linear image.
         let layout = unsafe { self.ctx.device().get_image_subresource_layout(image, sub) };
-        if layout.offset == 0 { layout.row_pitch } else { 0 }
+        if layout.offset == 0 {
+            layout.row_pitch
+        } else {
+            0
+        }
     }
 
     /// Exports the memory: a new descriptor (close-on-exec) that the caller owns, and what
@@ -296,15 +345,24 @@ impl SharedMemory {
     pub fn import(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
         let h = desc.handle_type;
         if !ctx.supports_handle_type(h) {
-            return Err(Error::Import(format!("{} has no {:?}: it cannot import {h} memory", ctx.device_name(), h.extension())));
+            return Err(Error::Import(format!(
+                "{} has no {:?}: it cannot import {h} memory",
+                ctx.device_name(),
+                h.extension()
+            )));
         }
         if h == HandleType::HostAllocation {
             if !features(ctx, &desc.resource, h).is_some_and(|f| f.importable) {
-                return Err(Error::Import(format!("{} cannot import {} from host memory", ctx.device_name(), what(&desc.resource))));
+                return Err(Error::Import(format!(
+                    "{} cannot import {} from host memory",
+                    ctx.device_name(),
+                    what(&desc.resource)
+                )));
             }
             return Self::import_host(ctx, desc, fd);
         }
-        if h == HandleType::OpaqueFd && (desc.device_uuid != ctx.device_uuid() || desc.driver_uuid != ctx.driver_uuid()) {
+        if h == HandleType::OpaqueFd && (desc.device_uuid != ctx.device_uuid() || desc.driver_uuid != ctx.driver_uuid())
+        {
             return Err(Error::Import(format!(
                 "the memory comes from another device or driver (device UUID {} / driver UUID {}, this side {} / {}): \
                  an opaque fd imports only on the same device and driver; pick that device (EXTMEM_DEVICE, see `extmem caps`)",
@@ -340,7 +398,8 @@ impl SharedMemory {
             HandleType::OpaqueFd => 1u32.checked_shl(desc.memory_type_index).unwrap_or(0),
             _ => fd_memory_type_bits(ctx, h, &fd)?,
         } & requirements.memory_type_bits;
-        let memory_type_index = if h == HandleType::OpaqueFd { desc.memory_type_index } else { type_bits.trailing_zeros() };
+        let memory_type_index =
+            if h == HandleType::OpaqueFd { desc.memory_type_index } else { type_bits.trailing_zeros() };
         if memory_type_index >= count || type_bits & (1 << memory_type_index) == 0 {
             return Err(Error::Import(format!(
                 "memory type {} does not fit: this device has {count} memory type(s), the resource takes {:#b}",
@@ -429,7 +488,11 @@ impl SharedMemory {
             Resource::Image(_, d) => {
                 let texel = texel_size(d.format)
                     .ok_or_else(|| Error::Unsupported(format!("reading or writing {:?} images", d.format)))?;
-                Ok(texel * d.extent.width as u64 * d.extent.height as u64 * d.extent.depth as u64 * d.array_layers as u64)
+                Ok(texel
+                    * d.extent.width as u64
+                    * d.extent.height as u64
+                    * d.extent.depth as u64
+                    * d.array_layers as u64)
             }
         }
     }
@@ -443,7 +506,12 @@ impl SharedMemory {
 
     /// [`SharedMemory::write`], with the GPU waiting for `wait` (semaphore, timeline value)
     /// before the copy and signalling `signal` after it.
-    pub fn write_synced(&self, bytes: &[u8], wait: Option<(&sync::SharedSemaphore, u64)>, signal: Option<(&sync::SharedSemaphore, u64)>) -> Result<()> {
+    pub fn write_synced(
+        &self,
+        bytes: &[u8],
+        wait: Option<(&sync::SharedSemaphore, u64)>,
+        signal: Option<(&sync::SharedSemaphore, u64)>,
+    ) -> Result<()> {
         self.write_then(bytes, wait, signal, None)
     }
 
@@ -519,9 +587,12 @@ impl SharedMemory {
         }
         let family = self.ctx.queue_family();
         let mut holder = self.holder.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = counter.map(|(c, offset, value)| c.counter_slot(offset).map(|b| (c, b, offset, value))).transpose()?;
+        let slot =
+            counter.map(|(c, offset, value)| c.counter_slot(offset).map(|b| (c, b, offset, value))).transpose()?;
         let mut counter_holder = slot.map(|(c, ..)| c.holder.lock().unwrap_or_else(|e| e.into_inner()));
-        let bump = slot.zip(counter_holder.as_deref()).map(|((_, b, offset, value), h)| counter_bump(b, *h, family, offset, value));
+        let bump = slot
+            .zip(counter_holder.as_deref())
+            .map(|((_, b, offset, value), h)| counter_bump(b, *h, family, offset, value));
         let from = *holder;
         let submission = self.ctx.submit_async(
             |d, cb| {
@@ -529,10 +600,26 @@ impl SharedMemory {
                 // SAFETY: recording into a command buffer in the recording state.
                 unsafe {
                     let acquire = sync::acquire_buffer(buffer, from, family, vk::AccessFlags::TRANSFER_WRITE);
-                    d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::TOP_OF_PIPE, transfer, vk::DependencyFlags::empty(), &[], &[acquire], &[]);
+                    d.cmd_pipeline_barrier(
+                        cb,
+                        vk::PipelineStageFlags::TOP_OF_PIPE,
+                        transfer,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &[acquire],
+                        &[],
+                    );
                     d.cmd_fill_buffer(cb, buffer, 0, vk::WHOLE_SIZE, value);
                     let release = sync::release_buffer(buffer, family, vk::AccessFlags::TRANSFER_WRITE);
-                    d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::BOTTOM_OF_PIPE, vk::DependencyFlags::empty(), &[], &[release], &[]);
+                    d.cmd_pipeline_barrier(
+                        cb,
+                        transfer,
+                        vk::PipelineStageFlags::BOTTOM_OF_PIPE,
+                        vk::DependencyFlags::empty(),
+                        &[],
+                        &[release],
+                        &[],
+                    );
                 }
                 if let Some(bump) = &bump {
                     bump(d, cb);
@@ -568,7 +655,11 @@ impl SharedMemory {
 
     /// [`SharedMemory::read`], with the GPU waiting for `wait` before the copy and signalling
     /// `signal` after it.
-    pub fn read_synced(&self, wait: Option<(&sync::SharedSemaphore, u64)>, signal: Option<(&sync::SharedSemaphore, u64)>) -> Result<Vec<u8>> {
+    pub fn read_synced(
+        &self,
+        wait: Option<(&sync::SharedSemaphore, u64)>,
+        signal: Option<(&sync::SharedSemaphore, u64)>,
+    ) -> Result<Vec<u8>> {
         let len = self.data_len()?;
         let cache = self.staging(len)?;
         let staging = cache.as_ref().expect("staging() fills it");
@@ -626,57 +717,71 @@ impl SharedMemory {
         let from = *holder;
         let wait = wait.map(|(s, v)| (s.handle(), v));
         let signal = signal.map(|(s, v)| (s.handle(), v));
-        self.ctx.submit_with(|d, cb| {
-            // SAFETY: commands recorded into a command buffer in the recording state.
-            unsafe {
-                match self.resource {
-                    Resource::Image(image, desc) => {
-                        let range = sync::color_range(desc.array_layers, 1);
-                        let acquire = sync::acquire_image(image, range, from, family, layout, access);
-                        d.cmd_pipeline_barrier(cb, top, transfer, none, &[], &[], &[acquire]);
-                        let region = vk::BufferImageCopy::default()
-                            .image_subresource(
-                                vk::ImageSubresourceLayers::default()
-                                    .aspect_mask(vk::ImageAspectFlags::COLOR)
-                                    .layer_count(desc.array_layers),
-                            )
-                            .image_extent(desc.extent);
-                        if write {
-                            d.cmd_copy_buffer_to_image(cb, staging.buffer, image, layout, &[region]);
-                        } else {
-                            d.cmd_copy_image_to_buffer(cb, image, layout, staging.buffer, &[region]);
+        self.ctx.submit_with(
+            |d, cb| {
+                // SAFETY: commands recorded into a command buffer in the recording state.
+                unsafe {
+                    match self.resource {
+                        Resource::Image(image, desc) => {
+                            let range = sync::color_range(desc.array_layers, 1);
+                            let acquire = sync::acquire_image(image, range, from, family, layout, access);
+                            d.cmd_pipeline_barrier(cb, top, transfer, none, &[], &[], &[acquire]);
+                            let region = vk::BufferImageCopy::default()
+                                .image_subresource(
+                                    vk::ImageSubresourceLayers::default()
+                                        .aspect_mask(vk::ImageAspectFlags::COLOR)
+                                        .layer_count(desc.array_layers),
+                                )
+                                .image_extent(desc.extent);
+                            if write {
+                                d.cmd_copy_buffer_to_image(cb, staging.buffer, image, layout, &[region]);
+                            } else {
+                                d.cmd_copy_image_to_buffer(cb, image, layout, staging.buffer, &[region]);
+                            }
+                            let release = sync::release_image(
+                                image,
+                                range,
+                                family,
+                                layout,
+                                if write { access } else { vk::AccessFlags::empty() },
+                            );
+                            d.cmd_pipeline_barrier(cb, transfer, bottom, none, &[], &[], &[release]);
                         }
-                        let release = sync::release_image(image, range, family, layout, if write { access } else { vk::AccessFlags::empty() });
-                        d.cmd_pipeline_barrier(cb, transfer, bottom, none, &[], &[], &[release]);
+                        Resource::Buffer(buffer, _) => {
+                            let acquire = sync::acquire_buffer(buffer, from, family, access);
+                            d.cmd_pipeline_barrier(cb, top, transfer, none, &[], &[acquire], &[]);
+                            let region = vk::BufferCopy::default().size(len);
+                            if write {
+                                d.cmd_copy_buffer(cb, staging.buffer, buffer, &[region]);
+                            } else {
+                                d.cmd_copy_buffer(cb, buffer, staging.buffer, &[region]);
+                            }
+                            let release = sync::release_buffer(
+                                buffer,
+                                family,
+                                if write { access } else { vk::AccessFlags::empty() },
+                            );
+                            d.cmd_pipeline_barrier(cb, transfer, bottom, none, &[], &[release], &[]);
+                        }
                     }
-                    Resource::Buffer(buffer, _) => {
-                        let acquire = sync::acquire_buffer(buffer, from, family, access);
-                        d.cmd_pipeline_barrier(cb, top, transfer, none, &[], &[acquire], &[]);
-                        let region = vk::BufferCopy::default().size(len);
-                        if write {
-                            d.cmd_copy_buffer(cb, staging.buffer, buffer, &[region]);
-                        } else {
-                            d.cmd_copy_buffer(cb, buffer, staging.buffer, &[region]);
-                        }
-                        let release = sync::release_buffer(buffer, family, if write { access } else { vk::AccessFlags::empty() });
-                        d.cmd_pipeline_barrier(cb, transfer, bottom, none, &[], &[release], &[]);
+                    if !write {
+                        let host = vk::BufferMemoryBarrier::default()
+                            .buffer(staging.buffer)
+                            .size(vk::WHOLE_SIZE)
+                            .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+                            .dst_access_mask(vk::AccessFlags::HOST_READ)
+                            .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                            .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED);
+                        d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::HOST, none, &[], &[host], &[]);
                     }
                 }
-                if !write {
-                    let host = vk::BufferMemoryBarrier::default()
-                        .buffer(staging.buffer)
-                        .size(vk::WHOLE_SIZE)
-                        .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
-                        .dst_access_mask(vk::AccessFlags::HOST_READ)
-                        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-                        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED);
-                    d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::HOST, none, &[], &[host], &[]);
+                if let Some(then) = then {
+                    then(d, cb);
                 }
-            }
-            if let Some(then) = then {
-                then(d, cb);
-            }
-        }, wait, signal)?;
+            },
+            wait,
+            signal,
+        )?;
         *holder = Holder::External;
         Ok(())
     }
@@ -698,7 +803,13 @@ impl Drop for SharedMemory {
 
 /// Records the counter write of [`SharedMemory::write_with_counter`]: acquire the counter's
 /// buffer, wait for every earlier transfer write to be available, write `value`, release.
-fn counter_bump(buffer: vk::Buffer, from: Holder, family: u32, offset: u64, value: u32) -> impl Fn(&ash::Device, vk::CommandBuffer) {
+fn counter_bump(
+    buffer: vk::Buffer,
+    from: Holder,
+    family: u32,
+    offset: u64,
+    value: u32,
+) -> impl Fn(&ash::Device, vk::CommandBuffer) {
     move |d, cb| {
         let transfer = vk::PipelineStageFlags::TRANSFER;
         // SAFETY: recording into a command buffer in the recording state, after the frame's
@@ -711,17 +822,36 @@ fn counter_bump(buffer: vk::Buffer, from: Holder, family: u32, offset: u64, valu
             let frame_written = vk::MemoryBarrier::default()
                 .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
                 .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE);
-            d.cmd_pipeline_barrier(cb, vk::PipelineStageFlags::ALL_COMMANDS, transfer, vk::DependencyFlags::empty(), &[frame_written], &[acquire], &[]);
+            d.cmd_pipeline_barrier(
+                cb,
+                vk::PipelineStageFlags::ALL_COMMANDS,
+                transfer,
+                vk::DependencyFlags::empty(),
+                &[frame_written],
+                &[acquire],
+                &[],
+            );
             d.cmd_fill_buffer(cb, buffer, offset, 4, value);
             let release = sync::release_buffer(buffer, family, vk::AccessFlags::TRANSFER_WRITE);
-            d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::BOTTOM_OF_PIPE, vk::DependencyFlags::empty(), &[], &[release], &[]);
+            d.cmd_pipeline_barrier(
+                cb,
+                transfer,
+                vk::PipelineStageFlags::BOTTOM_OF_PIPE,
+                vk::DependencyFlags::empty(),
+                &[],
+                &[release],
+                &[],
+            );
         }
     }
 }
 
 fn what(desc: &ResourceDesc) -> String {
     match desc {
-        ResourceDesc::Image(i) => format!("{:?} {:?} images ({}x{}, usage {:?})", i.format, i.tiling, i.extent.width, i.extent.height, i.usage),
+        ResourceDesc::Image(i) => format!(
+            "{:?} {:?} images ({}x{}, usage {:?})",
+            i.format, i.tiling, i.extent.width, i.extent.height, i.usage
+        ),
         ResourceDesc::Buffer(b) => format!("buffers of usage {:?}", b.usage),
     }
 }
@@ -739,7 +869,8 @@ fn create_resource(ctx: &Context, desc: &ResourceDesc, h: HandleType, nv: bool) 
     match *desc {
         ResourceDesc::Image(i) => {
             let mut khr = vk::ExternalMemoryImageCreateInfo::default().handle_types(h.to_vk());
-            let mut nv_info = vk::ExternalMemoryImageCreateInfoNV::default().handle_types(vk::ExternalMemoryHandleTypeFlagsNV::OPAQUE_WIN32);
+            let mut nv_info = vk::ExternalMemoryImageCreateInfoNV::default()
+                .handle_types(vk::ExternalMemoryHandleTypeFlagsNV::OPAQUE_WIN32);
             let mut info = vk::ImageCreateInfo::default()
                 .image_type(if i.extent.depth > 1 { vk::ImageType::TYPE_3D } else { vk::ImageType::TYPE_2D })
                 .format(i.format)
@@ -770,8 +901,12 @@ fn requirements(d: &ash::Device, r: Resource) -> (vk::MemoryRequirements, bool, 
     // SAFETY: a live resource.
     unsafe {
         match r {
-            Resource::Image(i, _) => d.get_image_memory_requirements2(&vk::ImageMemoryRequirementsInfo2::default().image(i), &mut req),
-            Resource::Buffer(b, _) => d.get_buffer_memory_requirements2(&vk::BufferMemoryRequirementsInfo2::default().buffer(b), &mut req),
+            Resource::Image(i, _) => {
+                d.get_image_memory_requirements2(&vk::ImageMemoryRequirementsInfo2::default().image(i), &mut req)
+            }
+            Resource::Buffer(b, _) => {
+                d.get_buffer_memory_requirements2(&vk::BufferMemoryRequirementsInfo2::default().buffer(b), &mut req)
+            }
         }
     }
     let r = req.memory_requirements;
@@ -799,9 +934,20 @@ fn bind(d: &ash::Device, r: Resource, memory: vk::DeviceMemory, offset: u64) -> 
 fn fd_memory_type_bits(ctx: &Context, h: HandleType, fd: &OwnedFd) -> Result<u32> {
     let mut props = vk::MemoryFdPropertiesKHR::default();
     // SAFETY: a valid descriptor of a non-opaque handle type.
-    unsafe { (ctx.memory_fd().fp().get_memory_fd_properties_khr)(ctx.device().handle(), h.to_vk(), fd.as_raw_fd(), &mut props) }
-        .result()
-        .map_err(|result| Error::Import(format!("the driver does not take this {h} descriptor: vkGetMemoryFdPropertiesKHR returned {result}")))?;
+    unsafe {
+        (ctx.memory_fd().fp().get_memory_fd_properties_khr)(
+            ctx.device().handle(),
+            h.to_vk(),
+            fd.as_raw_fd(),
+            &mut props,
+        )
+    }
+    .result()
+    .map_err(|result| {
+        Error::Import(format!(
+            "the driver does not take this {h} descriptor: vkGetMemoryFdPropertiesKHR returned {result}"
+        ))
+    })?;
     Ok(props.memory_type_bits)
 }
 
@@ -820,14 +966,19 @@ impl Staging {
         let d = ctx.device();
         // SAFETY: valid create infos on a live device; cleaned up on every error path.
         unsafe {
-            let buffer = d.create_buffer(&vk::BufferCreateInfo::default().size(len).usage(usage), None).vk("vkCreateBuffer (staging)")?;
+            let buffer = d
+                .create_buffer(&vk::BufferCreateInfo::default().size(len).usage(usage), None)
+                .vk("vkCreateBuffer (staging)")?;
             let req = d.get_buffer_memory_requirements(buffer);
             let host = vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT;
             let Some(ty) = ctx.memory_type(req.memory_type_bits, host, vk::MemoryPropertyFlags::HOST_CACHED) else {
                 d.destroy_buffer(buffer, None);
                 return Err(Error::Unsupported("no host-visible coherent memory for staging".into()));
             };
-            let memory = match d.allocate_memory(&vk::MemoryAllocateInfo::default().allocation_size(req.size).memory_type_index(ty), None) {
+            let memory = match d.allocate_memory(
+                &vk::MemoryAllocateInfo::default().allocation_size(req.size).memory_type_index(ty),
+                None,
+            ) {
                 Ok(m) => m,
                 Err(e) => {
                     d.destroy_buffer(buffer, None);
@@ -835,7 +986,8 @@ impl Staging {
                 }
             };
             // From here on, dropping `staging` cleans up.
-            let mut staging = Staging { ctx: ctx.clone(), buffer, memory, ptr: std::ptr::null_mut(), len: len as usize };
+            let mut staging =
+                Staging { ctx: ctx.clone(), buffer, memory, ptr: std::ptr::null_mut(), len: len as usize };
             d.bind_buffer_memory(buffer, memory, 0).vk("vkBindBufferMemory (staging)")?;
             staging.ptr = d.map_memory(memory, 0, len, vk::MemoryMapFlags::empty()).vk("vkMapMemory")? as *mut u8;
             Ok(staging)

@@ -75,7 +75,12 @@ pub fn release_image(
 }
 
 /// [`acquire_image`] for a buffer.
-pub fn acquire_buffer(buffer: vk::Buffer, holder: Holder, family: u32, access: vk::AccessFlags) -> vk::BufferMemoryBarrier<'static> {
+pub fn acquire_buffer(
+    buffer: vk::Buffer,
+    holder: Holder,
+    family: u32,
+    access: vk::AccessFlags,
+) -> vk::BufferMemoryBarrier<'static> {
     let (src_family, dst_family) = match holder {
         Holder::Fresh => (vk::QUEUE_FAMILY_IGNORED, vk::QUEUE_FAMILY_IGNORED),
         Holder::External => (vk::QUEUE_FAMILY_EXTERNAL, family),
@@ -184,7 +189,8 @@ impl SharedSemaphore {
                 kind.name()
             )));
         }
-        let mut export = vk::ExportSemaphoreCreateInfo::default().handle_types(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
+        let mut export =
+            vk::ExportSemaphoreCreateInfo::default().handle_types(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
         let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(kind.vk_type());
         let mut info = vk::SemaphoreCreateInfo::default().push_next(&mut export);
         if kind == SemaphoreKind::Timeline {
@@ -200,9 +206,12 @@ impl SharedSemaphore {
     pub fn export(&self) -> Result<std::os::fd::OwnedFd> {
         use std::os::fd::FromRawFd;
         let f = ash::khr::external_semaphore_fd::Device::new(self.ctx.instance(), self.ctx.device());
-        let info = vk::SemaphoreGetFdInfoKHR::default().semaphore(self.semaphore).handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
+        let info = vk::SemaphoreGetFdInfoKHR::default()
+            .semaphore(self.semaphore)
+            .handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
         // SAFETY: the semaphore was created exportable as an opaque fd.
-        let raw = unsafe { f.get_semaphore_fd(&info) }.map_err(|result| Error::Vulkan { call: "vkGetSemaphoreFdKHR", result })?;
+        let raw = unsafe { f.get_semaphore_fd(&info) }
+            .map_err(|result| Error::Vulkan { call: "vkGetSemaphoreFdKHR", result })?;
         // SAFETY: a successful export hands over a new descriptor.
         let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
         rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
@@ -218,10 +227,18 @@ impl SharedSemaphore {
 
     /// Imports a semaphore of `kind` (the kind it was exported as); `fd` as in
     /// [`SharedSemaphore::import`].
-    pub fn import_as(ctx: &std::sync::Arc<crate::Context>, fd: std::os::fd::OwnedFd, kind: SemaphoreKind) -> Result<SharedSemaphore> {
+    pub fn import_as(
+        ctx: &std::sync::Arc<crate::Context>,
+        fd: std::os::fd::OwnedFd,
+        kind: SemaphoreKind,
+    ) -> Result<SharedSemaphore> {
         use std::os::fd::{AsRawFd, IntoRawFd};
         if !ctx.can_share_semaphores(kind) {
-            return Err(Error::Import(format!("{} cannot import {} semaphores as opaque fds", ctx.device_name(), kind.name())));
+            return Err(Error::Import(format!(
+                "{} cannot import {} semaphores as opaque fds",
+                ctx.device_name(),
+                kind.name()
+            )));
         }
         let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(kind.vk_type());
         let mut info = vk::SemaphoreCreateInfo::default();
@@ -230,7 +247,8 @@ impl SharedSemaphore {
         }
         let d = ctx.device();
         // SAFETY: a valid create info on a live device.
-        let semaphore = unsafe { d.create_semaphore(&info, None) }.map_err(|result| Error::Vulkan { call: "vkCreateSemaphore", result })?;
+        let semaphore = unsafe { d.create_semaphore(&info, None) }
+            .map_err(|result| Error::Vulkan { call: "vkCreateSemaphore", result })?;
         let sem = SharedSemaphore { ctx: ctx.clone(), semaphore, kind };
         let f = ash::khr::external_semaphore_fd::Device::new(ctx.instance(), d);
         let import = vk::ImportSemaphoreFdInfoKHR::default()
@@ -238,7 +256,8 @@ impl SharedSemaphore {
             .handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD)
             .fd(fd.as_raw_fd());
         // SAFETY: a valid import; on failure `fd` is dropped (closed) with the error.
-        unsafe { f.import_semaphore_fd(&import) }.map_err(|result| Error::Vulkan { call: "vkImportSemaphoreFdKHR", result })?;
+        unsafe { f.import_semaphore_fd(&import) }
+            .map_err(|result| Error::Vulkan { call: "vkImportSemaphoreFdKHR", result })?;
         let _ = fd.into_raw_fd(); // Vulkan owns it now
         Ok(sem)
     }

@@ -52,7 +52,9 @@ impl ValidationLog {
     /// instance creation) and to create the messenger with.
     pub fn create_info(&self) -> vk::DebugUtilsMessengerCreateInfoEXT<'static> {
         let mut info = vk::DebugUtilsMessengerCreateInfoEXT::default()
-            .message_severity(vk::DebugUtilsMessageSeverityFlagsEXT::WARNING | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR)
+            .message_severity(
+                vk::DebugUtilsMessageSeverityFlagsEXT::WARNING | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
+            )
             .message_type(vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION)
             .pfn_user_callback(Some(collect));
         info.p_user_data = &*self.user_data as *const Messages as *mut c_void;

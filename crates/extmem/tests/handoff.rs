@@ -5,13 +5,21 @@
 mod common;
 
 use common::{assert_clean, context, context_on, fd_lock, open_fds, rss};
-use extmem::transport::{Channel, Message};
-use extmem::{pattern, vk, BufferDesc, Dedicated, Descriptor, Error, HandleType, ImageDesc, PathKind, QueueKind, ResourceDesc, SharedMemory};
 use extmem::sync::{SemaphoreKind, SharedSemaphore};
+use extmem::transport::{Channel, Message};
+use extmem::{
+    pattern, vk, BufferDesc, Dedicated, Descriptor, Error, HandleType, ImageDesc, PathKind, QueueKind, ResourceDesc,
+    SharedMemory,
+};
 use std::os::fd::AsFd;
 
 fn image_desc() -> ImageDesc {
-    ImageDesc::new_2d(vk::Format::R8G8B8A8_UNORM, 64, 48, vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST)
+    ImageDesc::new_2d(
+        vk::Format::R8G8B8A8_UNORM,
+        64,
+        48,
+        vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST,
+    )
 }
 
 fn buffer_desc() -> BufferDesc {
@@ -27,7 +35,12 @@ fn new_shared(ctx: &std::sync::Arc<extmem::Context>, image: bool) -> SharedMemor
 }
 
 /// Sends `shared` over `a` and imports it on `b`'s side.
-fn hand_off(a: &Channel, b: &Channel, shared: &SharedMemory, importer: &std::sync::Arc<extmem::Context>) -> extmem::Result<SharedMemory> {
+fn hand_off(
+    a: &Channel,
+    b: &Channel,
+    shared: &SharedMemory,
+    importer: &std::sync::Arc<extmem::Context>,
+) -> extmem::Result<SharedMemory> {
     let (desc, fd) = shared.export()?;
     a.send(&Message::Share(desc), &[fd.as_fd()])?;
     drop(fd);
@@ -48,9 +61,17 @@ fn images_and_buffers_cross_instances_both_ways_on_both_paths() {
             shared.write(&pattern::fill(len, 7)).unwrap();
             let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
             assert_eq!(imported.desc(), shared.desc());
-            assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 7), None, "{path:?} image={image}: importer reads the exporter's bytes");
+            assert_eq!(
+                pattern::first_mismatch(&imported.read().unwrap(), 7),
+                None,
+                "{path:?} image={image}: importer reads the exporter's bytes"
+            );
             imported.write(&pattern::fill(len, 8)).unwrap();
-            assert_eq!(pattern::first_mismatch(&shared.read().unwrap(), 8), None, "{path:?} image={image}: exporter reads the importer's bytes");
+            assert_eq!(
+                pattern::first_mismatch(&shared.read().unwrap(), 8),
+                None,
+                "{path:?} image={image}: exporter reads the importer's bytes"
+            );
         }
         assert_clean(&producer);
         assert_clean(&consumer);
@@ -79,12 +100,44 @@ fn corrupt_messages_are_rejected_and_their_descriptors_closed() {
     let (a, b) = Channel::pair().unwrap();
     let good = Message::Share(shared.descriptor()).encode();
     let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("wrong magic", { let mut m = good.clone(); m[0] = b'X'; m }, "magic"),
-        ("wrong version", { let mut m = good.clone(); m[4] = 9; m }, "version"),
-        ("unknown type", { let mut m = good.clone(); m[6] = 99; m }, "unknown message type"),
+        (
+            "wrong magic",
+            {
+                let mut m = good.clone();
+                m[0] = b'X';
+                m
+            },
+            "magic",
+        ),
+        (
+            "wrong version",
+            {
+                let mut m = good.clone();
+                m[4] = 9;
+                m
+            },
+            "version",
+        ),
+        (
+            "unknown type",
+            {
+                let mut m = good.clone();
+                m[6] = 99;
+                m
+            },
+            "unknown message type",
+        ),
         ("truncated", good[..good.len() - 5].to_vec(), "body length"),
         ("header only", good[..10].to_vec(), "truncated"),
-        ("trailing bytes", { let mut m = good.clone(); m.push(0); m }, "body length"),
+        (
+            "trailing bytes",
+            {
+                let mut m = good.clone();
+                m.push(0);
+                m
+            },
+            "body length",
+        ),
         ("oversized", vec![0u8; extmem::transport::message::MAX_MESSAGE + 100], "limit"),
     ];
     // A length field that agrees with a body that carries an extra byte.
@@ -156,15 +209,23 @@ fn imports_that_cannot_work_are_refused_with_the_reason_and_close_the_fd() {
     import("wrong device UUID", &|d| d.device_uuid[0] ^= 0xff, "another device or driver");
     import("wrong driver UUID", &|d| d.driver_uuid[15] ^= 1, "another device or driver");
     import("allocation too small", &|d| d.allocation_size = 4096, "the shared allocation has 4096 bytes");
-    import("image larger than the memory", &|d| {
-        if let ResourceDesc::Image(i) = &mut d.resource {
-            i.extent.width *= 4;
-        }
-    }, "the shared allocation has");
-    import("memory type that does not exist", &|d| {
-        d.memory_type_index = 17;
-        d.memory_type_bits = 1 << 17;
-    }, "memory type 17 does not fit");
+    import(
+        "image larger than the memory",
+        &|d| {
+            if let ResourceDesc::Image(i) = &mut d.resource {
+                i.extent.width *= 4;
+            }
+        },
+        "the shared allocation has",
+    );
+    import(
+        "memory type that does not exist",
+        &|d| {
+            d.memory_type_index = 17;
+            d.memory_type_bits = 1 << 17;
+        },
+        "memory type 17 does not fit",
+    );
     import("handle type the device lacks", &|d| d.handle_type = HandleType::DmaBuf, "VK_EXT_external_memory_dma_buf");
     import("dedicated with an offset", &|d| d.offset = 256, "offset 256");
     import("an image as host memory", &|d| d.handle_type = HandleType::HostAllocation, "comes as a buffer");
@@ -199,7 +260,10 @@ fn a_peer_that_closes_at_any_step_is_reported_without_hanging_or_leaking() {
             drop(b);
             drop(held);
             let e = match step {
-                0 => expect_err(a.send(&Message::Share(shared.descriptor()), &[shared.export().unwrap().1.as_fd()]), "send to a closed peer"),
+                0 => expect_err(
+                    a.send(&Message::Share(shared.descriptor()), &[shared.export().unwrap().1.as_fd()]),
+                    "send to a closed peer",
+                ),
                 _ => expect_err(extmem::sync::wait_done(&a, 0), "wait on a closed peer"),
             };
             assert!(matches!(e, Error::Peer(_)), "step {step}: {e}");
@@ -268,10 +332,21 @@ fn a_thousand_hand_offs_keep_descriptors_and_memory_flat() {
 fn exporting_what_the_device_cannot_is_a_clear_error() {
     let _lock = fd_lock();
     let producer = context(PathKind::Khr);
-    let e = expect_err(SharedMemory::new_buffer(&producer, buffer_desc(), HandleType::DmaBuf, Dedicated::Always), "dma-buf export");
+    let e = expect_err(
+        SharedMemory::new_buffer(&producer, buffer_desc(), HandleType::DmaBuf, Dedicated::Always),
+        "dma-buf export",
+    );
     assert!(matches!(e, Error::Unsupported(_)) && e.to_string().contains("dma_buf"), "{e}");
     let weird = ImageDesc { format: vk::Format::BC1_RGB_UNORM_BLOCK, ..image_desc() };
-    let e = expect_err(SharedMemory::new_image(&producer, ImageDesc { usage: vk::ImageUsageFlags::STORAGE, ..weird }, HandleType::OpaqueFd, Dedicated::Always), "BC1 storage image");
+    let e = expect_err(
+        SharedMemory::new_image(
+            &producer,
+            ImageDesc { usage: vk::ImageUsageFlags::STORAGE, ..weird },
+            HandleType::OpaqueFd,
+            Dedicated::Always,
+        ),
+        "BC1 storage image",
+    );
     assert!(e.to_string().contains("cannot export"), "{e}");
     assert_clean(&producer);
 }
@@ -327,7 +402,9 @@ fn semaphore_orders_both_sides(kind: SemaphoreKind) {
                 assert_eq!(sem.value().unwrap(), 10);
                 assert_eq!(theirs.value().unwrap(), 10, "both instances see one semaphore");
             }
-            SemaphoreKind::Binary => assert!(sem.value().unwrap_err().to_string().contains("binary semaphore has no value")),
+            SemaphoreKind::Binary => {
+                assert!(sem.value().unwrap_err().to_string().contains("binary semaphore has no value"))
+            }
         }
         drop((imported, shared, theirs, sem));
     };
@@ -346,8 +423,15 @@ fn a_counter_written_after_the_frame_is_seen_by_the_other_instance() {
     let consumer = context(PathKind::Khr);
     let (a, b) = Channel::pair().unwrap();
     let frame = new_shared(&producer, false);
-    let counter = SharedMemory::new_buffer(&producer, BufferDesc { size: 64, ..buffer_desc() }, HandleType::OpaqueFd, Dedicated::Always).unwrap();
-    let (their_frame, their_counter) = (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
+    let counter = SharedMemory::new_buffer(
+        &producer,
+        BufferDesc { size: 64, ..buffer_desc() },
+        HandleType::OpaqueFd,
+        Dedicated::Always,
+    )
+    .unwrap();
+    let (their_frame, their_counter) =
+        (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
     let len = frame.data_len().unwrap() as usize;
     for n in 1..=3u32 {
         frame.write_with_counter(&pattern::fill(len, n as u64), &counter, 8, n).unwrap();
@@ -397,14 +481,20 @@ fn every_queue_kind_produces_frames_the_other_instance_reads() {
         // The family is the one asked for where the device has it (NVIDIA: all three; lavapipe
         // has one family for everything, which every kind falls back to).
         // SAFETY: a live physical device.
-        let families = unsafe { producer.instance().get_physical_device_queue_family_properties(producer.physical_device()) };
+        let families =
+            unsafe { producer.instance().get_physical_device_queue_family_properties(producer.physical_device()) };
         let has = |f: &dyn Fn(vk::QueueFlags) -> bool| families.iter().any(|p| p.queue_count > 0 && f(p.queue_flags));
         let flags = producer.queue_flags();
         let gc = vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE;
         match kind {
             QueueKind::General => assert!(flags.intersects(gc), "{flags:?}"),
-            QueueKind::Compute if has(&|f| f.contains(vk::QueueFlags::COMPUTE) && !f.contains(vk::QueueFlags::GRAPHICS)) => {
-                assert!(flags.contains(vk::QueueFlags::COMPUTE) && !flags.contains(vk::QueueFlags::GRAPHICS), "{flags:?}")
+            QueueKind::Compute
+                if has(&|f| f.contains(vk::QueueFlags::COMPUTE) && !f.contains(vk::QueueFlags::GRAPHICS)) =>
+            {
+                assert!(
+                    flags.contains(vk::QueueFlags::COMPUTE) && !flags.contains(vk::QueueFlags::GRAPHICS),
+                    "{flags:?}"
+                )
             }
             QueueKind::Transfer if has(&|f| f.contains(vk::QueueFlags::TRANSFER) && !f.intersects(gc)) => {
                 assert!(!flags.intersects(gc), "{flags:?}")
@@ -418,12 +508,23 @@ fn every_queue_kind_produces_frames_the_other_instance_reads() {
             let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
             assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 11), None, "{kind:?} image={image}");
             imported.write(&pattern::fill(len, 12)).unwrap();
-            assert_eq!(pattern::first_mismatch(&shared.read().unwrap(), 12), None, "{kind:?} image={image}: write-back");
+            assert_eq!(
+                pattern::first_mismatch(&shared.read().unwrap(), 12),
+                None,
+                "{kind:?} image={image}: write-back"
+            );
         }
         // A frame filled on the GPU with its counter, from this queue.
         let frame = new_shared(&producer, false);
-        let counter = SharedMemory::new_buffer(&producer, BufferDesc { size: 64, ..buffer_desc() }, HandleType::OpaqueFd, Dedicated::Always).unwrap();
-        let (their_frame, their_counter) = (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
+        let counter = SharedMemory::new_buffer(
+            &producer,
+            BufferDesc { size: 64, ..buffer_desc() },
+            HandleType::OpaqueFd,
+            Dedicated::Always,
+        )
+        .unwrap();
+        let (their_frame, their_counter) =
+            (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
         frame.fill_synced(0x0102_0304, None, None, Some((&counter, 0, 5))).unwrap();
         assert_eq!(their_counter.read_prefix(4).unwrap(), 5u32.to_le_bytes(), "{kind:?}");
         assert!(their_frame.read().unwrap().chunks(4).all(|c| c == 0x0102_0304u32.to_le_bytes()), "{kind:?}");
@@ -440,7 +541,11 @@ fn host_memory_crosses_instances_and_devices_and_the_host_sees_the_bytes() {
     let consumer = context(PathKind::Khr);
     if !producer.supports_handle_type(HandleType::HostAllocation) {
         use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED host memory: {} has no VK_EXT_external_memory_host", producer.device_name());
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED host memory: {} has no VK_EXT_external_memory_host",
+            producer.device_name()
+        );
         return;
     }
     let host = HandleType::HostAllocation;
@@ -462,15 +567,26 @@ fn host_memory_crosses_instances_and_devices_and_the_host_sees_the_bytes() {
         drop(fd);
         let (desc, fd) = b.recv_share().unwrap();
         let imported = SharedMemory::import(&consumer, &desc, fd).unwrap();
-        assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 21), None, "the importer reads the exporter's bytes");
+        assert_eq!(
+            pattern::first_mismatch(&imported.read().unwrap(), 21),
+            None,
+            "the importer reads the exporter's bytes"
+        );
         imported.write(&pattern::fill(len, 22)).unwrap();
-        assert_eq!(pattern::first_mismatch(&shared.read().unwrap(), 22), None, "the exporter reads the importer's bytes");
+        assert_eq!(
+            pattern::first_mismatch(&shared.read().unwrap(), 22),
+            None,
+            "the exporter reads the importer's bytes"
+        );
         // SAFETY: as above.
         let seen = unsafe { shared.host_mapping().unwrap().bytes() };
         assert_eq!(pattern::first_mismatch(&seen[..len], 22), None);
 
         // What cannot work is refused, with the fd closed.
-        let e = expect_err(SharedMemory::new_image(&producer, image_desc(), host, Dedicated::Always), "an image in host memory");
+        let e = expect_err(
+            SharedMemory::new_image(&producer, image_desc(), host, Dedicated::Always),
+            "an image in host memory",
+        );
         assert!(e.to_string().contains("buffers only"), "{e}");
         let (mut desc, fd) = shared.export().unwrap();
         desc.allocation_size *= 2;

@@ -9,8 +9,8 @@ fn handle_type() -> impl Strategy<Value = HandleType> {
 }
 
 fn resource() -> impl Strategy<Value = ResourceDesc> {
-    let image = (1i32..=184, 1u32..=16384, 1u32..=16384, 1u32..=64, prop_oneof![Just(0i32), Just(1)], 1u32..0x1000).prop_map(
-        |(format, w, h, layers, tiling, usage)| {
+    let image = (1i32..=184, 1u32..=16384, 1u32..=16384, 1u32..=64, prop_oneof![Just(0i32), Just(1)], 1u32..0x1000)
+        .prop_map(|(format, w, h, layers, tiling, usage)| {
             ResourceDesc::Image(ImageDesc {
                 format: vk::Format::from_raw(format),
                 extent: vk::Extent3D { width: w, height: h, depth: 1 },
@@ -19,16 +19,16 @@ fn resource() -> impl Strategy<Value = ResourceDesc> {
                 tiling: vk::ImageTiling::from_raw(tiling),
                 usage: vk::ImageUsageFlags::from_raw(usage),
             })
-        },
-    );
-    let buffer = (1u64..=1 << 30, 1u32..0x1000)
-        .prop_map(|(size, usage)| ResourceDesc::Buffer(BufferDesc { size, usage: vk::BufferUsageFlags::from_raw(usage) }));
+        });
+    let buffer = (1u64..=1 << 30, 1u32..0x1000).prop_map(|(size, usage)| {
+        ResourceDesc::Buffer(BufferDesc { size, usage: vk::BufferUsageFlags::from_raw(usage) })
+    });
     prop_oneof![image, buffer]
 }
 
 fn descriptor() -> impl Strategy<Value = Descriptor> {
-    (resource(), handle_type(), 0u32..32, any::<u32>(), any::<bool>(), any::<[u8; 16]>(), any::<[u8; 16]>(), 0i32..=8).prop_map(
-        |(resource, handle_type, index, bits, dedicated, device_uuid, driver_uuid, layout)| {
+    (resource(), handle_type(), 0u32..32, any::<u32>(), any::<bool>(), any::<[u8; 16]>(), any::<[u8; 16]>(), 0i32..=8)
+        .prop_map(|(resource, handle_type, index, bits, dedicated, device_uuid, driver_uuid, layout)| {
             let size = match resource {
                 ResourceDesc::Buffer(b) => b.size,
                 ResourceDesc::Image(_) => 1 << 20,
@@ -46,8 +46,7 @@ fn descriptor() -> impl Strategy<Value = Descriptor> {
                 driver_uuid,
                 row_pitch: 0,
             }
-        },
-    )
+        })
 }
 
 fn message() -> impl Strategy<Value = Message> {

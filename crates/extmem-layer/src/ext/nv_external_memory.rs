@@ -15,10 +15,7 @@ pub const NAME: &CStr = ash::nv::external_memory::NAME;
 
 /// The extension's properties as `vkEnumerateDeviceExtensionProperties` reports them.
 pub fn properties() -> vk::ExtensionProperties {
-    vk::ExtensionProperties::default()
-        .extension_name(NAME)
-        .unwrap_or_default()
-        .spec_version(1)
+    vk::ExtensionProperties::default().extension_name(NAME).unwrap_or_default().spec_version(1)
 }
 
 /// Learns what a physical device can do for the extension (once per device).
@@ -34,10 +31,8 @@ pub unsafe fn probe(inst: &InstanceData, physical_device: vk::PhysicalDevice) ->
     unsafe { (inst.fns.get_physical_device_properties)(physical_device, &mut props) };
     let enumerate = inst.fns.enumerate_device_extension_properties;
     // SAFETY: the next element's command on a valid handle.
-    let extensions = unsafe {
-        enumerate::two_call(|n, p| enumerate(physical_device, std::ptr::null(), n, p))
-    }
-    .unwrap_or_default();
+    let extensions =
+        unsafe { enumerate::two_call(|n, p| enumerate(physical_device, std::ptr::null(), n, p)) }.unwrap_or_default();
     let has = |name: &CStr| extensions.iter().any(|e| e.extension_name_as_c_str() == Ok(name));
     let core_1_1 = props.api_version >= vk::API_VERSION_1_1;
     let nv_native = has(NAME);
@@ -74,7 +69,10 @@ unsafe fn exports_common_image(inst: &InstanceData, physical_device: vk::Physica
     // SAFETY: valid handle; chains built here.
     let r = unsafe { query2(physical_device, &info, &mut props) };
     r == vk::Result::SUCCESS
-        && external.external_memory_properties.external_memory_features.contains(vk::ExternalMemoryFeatureFlags::EXPORTABLE)
+        && external
+            .external_memory_properties
+            .external_memory_features
+            .contains(vk::ExternalMemoryFeatureFlags::EXPORTABLE)
 }
 
 /// The device extensions to pass down for an application that enabled `app`: the NV name
@@ -171,7 +169,10 @@ pub unsafe fn create_image(
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     }
     let Some(handle_types) = handle_types::nv_to_khr(nv_info.handle_types) else {
-        layer_log!("vkCreateImage: handle types {:?} cannot be backed here (VUID-VkImageCreateInfo-pNext-00991)", nv_info.handle_types);
+        layer_log!(
+            "vkCreateImage: handle types {:?} cannot be backed here (VUID-VkImageCreateInfo-pNext-00991)",
+            nv_info.handle_types
+        );
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     };
     let mut external = vk::ExternalMemoryImageCreateInfo::default().handle_types(handle_types);

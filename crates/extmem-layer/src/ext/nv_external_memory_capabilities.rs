@@ -12,10 +12,8 @@ pub const NAME: &CStr = ash::nv::external_memory_capabilities::NAME;
 
 /// What the layer asks of the driver for an instance on which it implements the extension,
 /// when the application's API version is below 1.1.
-pub const KHR_DEPENDENCIES: [&CStr; 2] = [
-    ash::khr::get_physical_device_properties2::NAME,
-    ash::khr::external_memory_capabilities::NAME,
-];
+pub const KHR_DEPENDENCIES: [&CStr; 2] =
+    [ash::khr::get_physical_device_properties2::NAME, ash::khr::external_memory_capabilities::NAME];
 
 /// The instance extensions to pass down: the application's, less the NV one, plus what the
 /// layer needs underneath. Returns the list and whether the layer implements the extension.
@@ -70,7 +68,13 @@ pub unsafe fn get_external_image_format_properties(
         // SAFETY: valid handles and output.
         let r = unsafe {
             (inst.fns.get_physical_device_image_format_properties)(
-                physical_device, format, ty, tiling, usage, flags, &mut image_format_properties,
+                physical_device,
+                format,
+                ty,
+                tiling,
+                usage,
+                flags,
+                &mut image_format_properties,
             )
         };
         if r == vk::Result::SUCCESS {

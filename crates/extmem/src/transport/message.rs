@@ -258,7 +258,11 @@ impl Message {
             }
             T_BYE => Message::Bye,
             T_SHARE_SEMAPHORE => Message::ShareSemaphore,
-            T_CUDA_IPC => Message::CudaIpc { handle: r.array("IPC handle")?, len: r.u64("length")?, device_uuid: r.array("device UUID")? },
+            T_CUDA_IPC => Message::CudaIpc {
+                handle: r.array("IPC handle")?,
+                len: r.u64("length")?,
+                device_uuid: r.array("device UUID")?,
+            },
             T_HOST_BYTES => Message::HostBytes { len: r.u64("length")? },
             other => return Err(bad(format!("unknown message type {other}"))),
         };
@@ -353,8 +357,10 @@ fn known_format(f: i32) -> bool {
 fn decode_descriptor(r: &mut Reader<'_>) -> Result<Descriptor> {
     let kind = r.array::<1>("kind")?[0];
     let handle_bits = r.u32("handle type")?;
-    let handle_type = HandleType::from_vk(vk::ExternalMemoryHandleTypeFlags::from_raw(handle_bits))
-        .ok_or_else(|| bad(format!("handle type {handle_bits:#x} is not one of opaque-fd, dma-buf, host-allocation")))?;
+    let handle_type =
+        HandleType::from_vk(vk::ExternalMemoryHandleTypeFlags::from_raw(handle_bits)).ok_or_else(|| {
+            bad(format!("handle type {handle_bits:#x} is not one of opaque-fd, dma-buf, host-allocation"))
+        })?;
     let allocation_size = r.u64("allocation size")?;
     if allocation_size == 0 || allocation_size > MAX_ALLOCATION {
         return Err(bad(format!("allocation size {allocation_size} is outside 1..={MAX_ALLOCATION}")));
@@ -396,7 +402,9 @@ fn decode_descriptor(r: &mut Reader<'_>) -> Result<Descriptor> {
                 return Err(bad(format!("{layers} array layers is outside 1..=4096")));
             }
             let tiling = vk::ImageTiling::from_raw(r.i32("tiling")?);
-            if ![vk::ImageTiling::OPTIMAL, vk::ImageTiling::LINEAR, vk::ImageTiling::DRM_FORMAT_MODIFIER_EXT].contains(&tiling) {
+            if ![vk::ImageTiling::OPTIMAL, vk::ImageTiling::LINEAR, vk::ImageTiling::DRM_FORMAT_MODIFIER_EXT]
+                .contains(&tiling)
+            {
                 return Err(bad(format!("tiling {} is unknown", tiling.as_raw())));
             }
             let usage = r.u32("usage")?;
@@ -415,7 +423,9 @@ fn decode_descriptor(r: &mut Reader<'_>) -> Result<Descriptor> {
         KIND_BUFFER => {
             let size = r.u64("buffer size")?;
             if size == 0 || size > allocation_size - offset {
-                return Err(bad(format!("buffer of {size} bytes at offset {offset} does not fit {allocation_size} bytes")));
+                return Err(bad(format!(
+                    "buffer of {size} bytes at offset {offset} does not fit {allocation_size} bytes"
+                )));
             }
             let usage = r.u32("usage")?;
             if usage == 0 {
@@ -430,8 +440,14 @@ fn decode_descriptor(r: &mut Reader<'_>) -> Result<Descriptor> {
             return Err(bad("a row pitch for a buffer"));
         };
         let rows = i.extent.height as u64 * i.extent.depth as u64;
-        if i.tiling != vk::ImageTiling::LINEAR || row_pitch < i.extent.width as u64 || row_pitch.saturating_mul(rows) > allocation_size - offset {
-            return Err(bad(format!("row pitch {row_pitch} does not fit a {:?} {}x{} image in {allocation_size} bytes", i.tiling, i.extent.width, i.extent.height)));
+        if i.tiling != vk::ImageTiling::LINEAR
+            || row_pitch < i.extent.width as u64
+            || row_pitch.saturating_mul(rows) > allocation_size - offset
+        {
+            return Err(bad(format!(
+                "row pitch {row_pitch} does not fit a {:?} {}x{} image in {allocation_size} bytes",
+                i.tiling, i.extent.width, i.extent.height
+            )));
         }
     }
     Ok(Descriptor {

@@ -74,7 +74,8 @@ impl Listener {
     /// Waits up to `timeout` for a peer and accepts it if it runs as the same user.
     pub fn accept(&self, timeout: Duration) -> Result<Channel> {
         wait_readable(self.fd.as_fd(), timeout, "no peer connected")?;
-        let fd = net::accept_with(&self.fd, SocketFlags::CLOEXEC).io(|| format!("accepting on {}", self.path.display()))?;
+        let fd =
+            net::accept_with(&self.fd, SocketFlags::CLOEXEC).io(|| format!("accepting on {}", self.path.display()))?;
         Channel::checked(fd)
     }
 }
@@ -179,9 +180,11 @@ impl Channel {
         if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
             return Err(Error::Protocol(format!("{} descriptors do not fit one message", fds.len())));
         }
-        let sent = net::sendmsg(&self.fd, &[IoSlice::new(bytes)], &mut control, SendFlags::NOSIGNAL)
-            .map_err(|e| match e {
-                rustix::io::Errno::PIPE | rustix::io::Errno::CONNRESET => Error::Peer("the peer closed the connection".into()),
+        let sent =
+            net::sendmsg(&self.fd, &[IoSlice::new(bytes)], &mut control, SendFlags::NOSIGNAL).map_err(|e| match e {
+                rustix::io::Errno::PIPE | rustix::io::Errno::CONNRESET => {
+                    Error::Peer("the peer closed the connection".into())
+                }
                 e => Error::Io { context: "sending a message".into(), source: e.into() },
             })?;
         if sent != bytes.len() {
@@ -240,8 +243,12 @@ impl Channel {
     /// Receives a message that carries no descriptor, failing on `Bye` or a failed verdict.
     pub fn recv_plain(&self, expected: &str) -> Result<Message> {
         match self.recv()? {
-            (Message::Verdict { ok: false, detail }, _) => Err(Error::Peer(format!("the peer reports a failure: {detail}"))),
-            (Message::Bye, _) if expected != "Bye" => Err(Error::Peer(format!("the peer said Bye while {expected} was due"))),
+            (Message::Verdict { ok: false, detail }, _) => {
+                Err(Error::Peer(format!("the peer reports a failure: {detail}")))
+            }
+            (Message::Bye, _) if expected != "Bye" => {
+                Err(Error::Peer(format!("the peer said Bye while {expected} was due")))
+            }
             (m, _) => Ok(m),
         }
     }
