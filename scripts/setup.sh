@@ -24,5 +24,10 @@ command -v cargo >/dev/null || {
     exit 1
 }
 
+# The lint gate in scripts/test.sh needs rustfmt and clippy.
+for component in rustfmt clippy; do
+    cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$component"
+done
+
 # vulkaninfo and the loader want a runtime directory; CI and root shells often have none.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"

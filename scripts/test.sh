@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# The style and lint gate: formatting, clippy and rustdoc warnings fail the run.
+cargo fmt --all --check || { echo "tests: formatting differs; run 'cargo fmt --all'" >&2; exit 1; }
+cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 cargo build --workspace --locked
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
