@@ -49,6 +49,8 @@ pub struct Args {
     /// Also draw the hand-off latencies into this PNG file.
     #[arg(long, value_name = "FILE")]
     png: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    soak: crate::soak::SoakArgs,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -129,6 +131,9 @@ fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 }
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
+    if let Some(duration) = args.soak.soak {
+        return crate::soak::main(&args.soak, duration, args.nv);
+    }
     let sizes: Vec<u64> =
         args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>().map_err(extmem::Error::Unsupported)?;
     if args.png.is_some() {

@@ -9,6 +9,7 @@ mod peer;
 mod peer_cuda;
 mod plot;
 mod run;
+mod soak;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -92,11 +92,13 @@ impl Default for ContextOptions {
 }
 
 /// The device extensions a context enables when the device has them.
-const OPTIONAL_EXTENSIONS: [&CStr; 4] = [
+const OPTIONAL_EXTENSIONS: [&CStr; 5] = [
     ash::khr::external_semaphore_fd::NAME,
     ash::khr::external_fence_fd::NAME,
     ash::ext::external_memory_dma_buf::NAME,
     ash::ext::external_memory_host::NAME,
+    // Device memory in use, for the soak benchmark's samples.
+    ash::ext::memory_budget::NAME,
 ];
 
 /// An instance, a physical device, a device and a queue, set up for sharing memory.
