@@ -120,8 +120,7 @@ fn zero_copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
     let t = Instant::now();
     let data = shared.read()?;
-    let fd: OwnedFd = rustix::fs::memfd_create("extmem-bench", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| extmem::Error::Io { context: "memfd_create".into(), source: e.into() })?;
+    let fd: OwnedFd = extmem::host::sealed_memfd("extmem-bench", data.len() as u64)?;
     let mut file = std::fs::File::from(fd);
     file.write_all(&data).map_err(|e| extmem::Error::Io { context: "writing the host copy".into(), source: e })?;
     peer.channel.send(&Message::HostBytes { len: data.len() as u64 }, &[file.as_fd()])?;

@@ -12,15 +12,21 @@
 //!
 //! File descriptor ownership follows the specification: a successful import takes the
 //! descriptor, a failed one does not, and this crate then closes it (it was moved in as an
-//! `OwnedFd`), so no descriptor is ever closed twice or leaked.
+//! `OwnedFd`), except where the driver closes it itself on failure (lavapipe; see
+//! [`fdkind::owner_after_failed_import`]), so no descriptor is ever closed twice or leaked.
+//! Before any driver sees a received descriptor, [`fdkind`] checks what kind of file it is and
+//! [`rules`] checks the description against Vulkan's valid-usage rules and the device's limits.
 
 pub mod caps;
 mod context;
 mod error;
+pub mod fdkind;
 mod handle;
 pub mod host;
 pub mod layer;
+pub mod limits;
 pub mod pattern;
+pub mod rules;
 mod shared;
 pub mod sync;
 pub mod transport;

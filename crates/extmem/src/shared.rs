@@ -133,6 +133,7 @@ impl SharedMemory {
                 handle_type.extension()
             )));
         }
+        crate::limits::check_create(ctx, &desc, handle_type)?;
         if handle_type == HandleType::HostAllocation {
             return Self::create_host(ctx, desc);
         }
@@ -351,6 +352,9 @@ impl SharedMemory {
                 h.extension()
             )));
         }
+        // Before any driver sees them: what the fd is, and the descriptor's Vulkan rules.
+        crate::fdkind::check(ctx, h, std::os::fd::AsFd::as_fd(&fd))?;
+        crate::limits::check_import(ctx, desc)?;
         if h == HandleType::HostAllocation {
             if !features(ctx, &desc.resource, h).is_some_and(|f| f.importable) {
                 return Err(Error::Import(format!(
@@ -416,9 +420,15 @@ impl SharedMemory {
             info = info.push_next(&mut dedicated_info);
         }
         // SAFETY: a valid allocate info; the descriptor stays open for the call.
-        let memory = unsafe { d.allocate_memory(&info, None) }.vk("vkAllocateMemory (import)")?;
-        // The import succeeded: Vulkan owns the descriptor now. (On failure `fd` was dropped,
-        // and so closed, by the `?` above.)
+        let memory = match unsafe { d.allocate_memory(&info, None) } {
+            Ok(memory) => memory,
+            Err(result) => {
+                // Closed exactly once: by us, or already by a driver that takes it even on failure.
+                crate::fdkind::release_after_failed_import(ctx, fd);
+                return Err(Error::Vulkan { call: "vkAllocateMemory (import)", result });
+            }
+        };
+        // The import succeeded: Vulkan owns the descriptor now.
         let _ = fd.into_raw_fd();
         cleanup.memory = Some(memory);
         bind(d, resource, memory, desc.offset)?;

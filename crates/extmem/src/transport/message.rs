@@ -350,8 +350,7 @@ fn encode_descriptor(d: &Descriptor, out: &mut Vec<u8>) {
 
 /// Formats a descriptor may name: the core ones and the common extension ranges.
 fn known_format(f: i32) -> bool {
-    matches!(f, 1..=184 | 1_000_156_000..=1_000_156_033 | 1_000_054_000..=1_000_054_007
-        | 1_000_066_000..=1_000_066_013 | 1_000_330_000..=1_000_330_003 | 1_000_340_000..=1_000_340_001)
+    crate::rules::known_format(vk::Format::from_raw(f))
 }
 
 fn decode_descriptor(r: &mut Reader<'_>) -> Result<Descriptor> {

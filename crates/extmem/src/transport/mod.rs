@@ -2,6 +2,7 @@
 //! ([`message`]) and a Unix socket that carries it with the file descriptors ([`socket`]).
 
 pub mod message;
+pub mod private_dir;
 pub mod socket;
 
 pub use message::{BufferDesc, Descriptor, ImageDesc, Message, ResourceDesc};

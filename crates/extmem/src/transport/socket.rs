@@ -40,13 +40,13 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds a socket at `path` (mode 0600; its folder is created 0700 when missing).
+    /// Binds a socket at `path` (mode 0600). Its folder must be this user's and mode 0700 (it is
+    /// made so when missing; see [`crate::transport::private_dir`]); sockets that killed
+    /// processes left there are removed first.
     pub fn bind(path: &Path) -> Result<Listener> {
-        if let Some(dir) = path.parent() {
-            if !dir.exists() {
-                std::fs::create_dir_all(dir).io(|| format!("creating {}", dir.display()))?;
-                rustix::fs::chmod(dir, Mode::from_raw_mode(0o700)).io(|| format!("chmod 0700 {}", dir.display()))?;
-            }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::transport::private_dir::ensure(dir)?;
+            crate::transport::private_dir::sweep_stale(dir);
         }
         if path.exists() {
             return Err(Error::Io {
