@@ -106,7 +106,9 @@ fn every_class_of_hostile_input_is_refused_clearly_without_hang_or_leak() {
         ("host-bytes-zero", "0 bytes"),
         ("host-bytes-huge", "holds 4096 bytes"),
         ("zero-size", "allocation size 0"),
-        ("huge-allocation", "allocation_size"),
+        // Refused by maxMemoryAllocationSize where it is below 1 TiB (lavapipe: 2 GiB), else by
+        // the driver's own answer to a 1 TiB buffer.
+        ("huge-allocation", "allocation_size|size:|failed: "),
         ("3d-layers", "array_layers"),
         ("too-wide", "extent"),
         ("drm-tiling", "tiling"),
@@ -122,7 +124,7 @@ fn every_class_of_hostile_input_is_refused_clearly_without_hang_or_leak() {
             ("", Ok(())) => {}
             ("", Err(e)) => panic!("{case}: {e}"),
             (_, Ok(())) => panic!("{case}: accepted"),
-            (_, Err(e)) => assert!(e.contains(says), "{case}: {e:?} should say {says:?}"),
+            (_, Err(e)) => assert!(says.split('|').any(|s| e.contains(s)), "{case}: {e:?} should say {says:?}"),
         }
         assert_eq!(open_fds(), before, "{case}: descriptors leaked");
     }
