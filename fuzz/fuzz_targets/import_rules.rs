@@ -76,7 +76,10 @@ fuzz_target!(|data: &[u8]| {
     }
     // The same bytes as raw fields.
     let raw = if rest.first().is_some_and(|b| b & 1 == 0) {
-        ResourceDesc::Buffer(BufferDesc { size: u64_at(rest, 1), usage: vk::BufferUsageFlags::from_raw(u32_at(rest, 9)) })
+        ResourceDesc::Buffer(BufferDesc {
+            size: u64_at(rest, 1),
+            usage: vk::BufferUsageFlags::from_raw(u32_at(rest, 9)),
+        })
     } else {
         ResourceDesc::Image(ImageDesc {
             format: vk::Format::from_raw(u32_at(rest, 1) as i32),

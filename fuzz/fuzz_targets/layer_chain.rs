@@ -5,9 +5,9 @@
 #![no_main]
 
 use ash::vk;
-use VkLayer_extmem::fuzzing::{nodes, ChainWithout};
 use libfuzzer_sys::fuzz_target;
 use std::ffi::c_void;
+use VkLayer_extmem::fuzzing::{nodes, ChainWithout};
 
 /// sTypes to draw from: those the layer copies, NV ones it removes, and ones it does not know.
 const TYPES: [vk::StructureType; 12] = [

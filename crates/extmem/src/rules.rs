@@ -219,3 +219,97 @@ pub fn check_descriptor_shape(desc: &Descriptor, device: &DeviceLimits) -> Resul
     }
     check_shape(&desc.resource, device)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BufferDesc, HandleType};
+
+    const DEVICE: DeviceLimits = DeviceLimits {
+        max_image_dimension_2d: 16384,
+        max_image_dimension_3d: 2048,
+        max_image_array_layers: 2048,
+        max_memory_allocation_size: 1 << 31,
+        memory_type_count: 3,
+    };
+
+    fn image() -> ImageDesc {
+        ImageDesc::new_2d(vk::Format::R8G8B8A8_UNORM, 64, 64, vk::ImageUsageFlags::TRANSFER_SRC)
+    }
+
+    fn field(desc: ResourceDesc) -> &'static str {
+        check_shape(&desc, &DEVICE).expect_err("refused").field
+    }
+
+    #[test]
+    fn each_broken_rule_names_its_field() {
+        let img = |f: fn(&mut ImageDesc)| {
+            let mut i = image();
+            f(&mut i);
+            ResourceDesc::Image(i)
+        };
+        assert!(check_shape(&ResourceDesc::Image(image()), &DEVICE).is_ok());
+        assert_eq!(field(img(|i| i.extent.width = 0)), "extent");
+        assert_eq!(field(img(|i| i.extent.height = 16385)), "extent");
+        assert_eq!(field(img(|i| i.extent.depth = 2049)), "extent");
+        assert_eq!(field(img(|i| i.mip_levels = 8)), "mip_levels");
+        assert_eq!(field(img(|i| i.array_layers = 0)), "array_layers");
+        assert_eq!(
+            field(img(|i| {
+                i.extent.depth = 4;
+                i.array_layers = 2
+            })),
+            "array_layers"
+        );
+        assert_eq!(field(img(|i| i.tiling = vk::ImageTiling::DRM_FORMAT_MODIFIER_EXT)), "tiling");
+        assert_eq!(field(img(|i| i.usage = vk::ImageUsageFlags::from_raw(0x100))), "usage");
+        assert_eq!(
+            field(img(|i| i.usage = vk::ImageUsageFlags::TRANSIENT_ATTACHMENT | vk::ImageUsageFlags::SAMPLED)),
+            "usage"
+        );
+        assert_eq!(field(img(|i| i.format = vk::Format::UNDEFINED)), "format");
+        let usage = vk::BufferUsageFlags::TRANSFER_SRC;
+        assert_eq!(field(ResourceDesc::Buffer(BufferDesc { size: 0, usage })), "size");
+        assert_eq!(field(ResourceDesc::Buffer(BufferDesc { size: 1 << 32, usage })), "size");
+        let bda = vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS;
+        assert_eq!(field(ResourceDesc::Buffer(BufferDesc { size: 16, usage: bda })), "usage");
+    }
+
+    #[test]
+    fn format_limits_bound_the_image() {
+        let f = FormatLimits {
+            max_extent: vk::Extent3D { width: 32, height: 64, depth: 1 },
+            max_mip_levels: 3,
+            max_array_layers: 4,
+        };
+        assert_eq!(check_format(&image(), Some(&f)).unwrap_err().field, "extent");
+        let small = ImageDesc { extent: vk::Extent3D { width: 32, height: 32, depth: 1 }, ..image() };
+        assert!(check_format(&small, Some(&f)).is_ok());
+        assert_eq!(check_format(&ImageDesc { mip_levels: 4, ..small }, Some(&f)).unwrap_err().field, "mip_levels");
+        assert_eq!(check_format(&ImageDesc { array_layers: 5, ..small }, Some(&f)).unwrap_err().field, "array_layers");
+        assert_eq!(check_format(&small, None).unwrap_err().field, "format");
+    }
+
+    #[test]
+    fn a_descriptor_needs_a_possible_allocation() {
+        let desc = Descriptor {
+            resource: ResourceDesc::Image(image()),
+            handle_type: HandleType::OpaqueFd,
+            allocation_size: 1 << 20,
+            memory_type_index: 1,
+            memory_type_bits: 2,
+            dedicated: true,
+            offset: 0,
+            layout: vk::ImageLayout::GENERAL,
+            device_uuid: [0; 16],
+            driver_uuid: [0; 16],
+            row_pitch: 0,
+        };
+        assert!(check_descriptor_shape(&desc, &DEVICE).is_ok());
+        let f = |d: Descriptor| check_descriptor_shape(&d, &DEVICE).unwrap_err().field;
+        assert_eq!(f(Descriptor { allocation_size: 0, ..desc }), "allocation_size");
+        assert_eq!(f(Descriptor { allocation_size: 1 << 40, ..desc }), "allocation_size");
+        assert_eq!(f(Descriptor { offset: 1 << 20, ..desc }), "offset");
+        assert_eq!(f(Descriptor { memory_type_index: 3, ..desc }), "memory_type_index");
+    }
+}
