@@ -261,6 +261,9 @@ fn slopes(samples: &[Sample]) -> serde_json::Value {
     })
 }
 
+/// A series of the samples.
+type Field = fn(&Sample) -> Option<u64>;
+
 fn summary(ctx: &Context, args: &SoakArgs, duration: Duration, samples: &[Sample]) -> String {
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else { return String::new() };
     let slopes = slopes(samples);
@@ -281,7 +284,7 @@ fn summary(ctx: &Context, args: &SoakArgs, duration: Duration, samples: &[Sample
         last.frames,
         samples.len()
     );
-    let rows: [(&str, fn(&Sample) -> Option<u64>); 5] = [
+    let rows: [(&str, Field); 5] = [
         ("fds", |s| Some(s.fds)),
         ("peer_fds", |s| Some(s.peer_fds)),
         ("rss_kib", |s| Some(s.rss_kib)),

@@ -107,8 +107,7 @@ fn the_driver_export_kind_is_probed_and_other_kinds_are_refused_before_the_drive
     let rw = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC;
     let fifo = rustix::fs::open(&dir, rw, rustix::fs::Mode::empty()).unwrap();
     std::fs::remove_file(&dir).unwrap();
-    let (pipe, _writer) = std::io::pipe().unwrap();
-    let pipe = OwnedFd::from(pipe);
+    let (pipe, _writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
     let (sock, _other) = rustix::net::socketpair(
         rustix::net::AddressFamily::UNIX,
         rustix::net::SocketType::STREAM,

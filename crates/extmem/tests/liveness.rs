@@ -42,7 +42,7 @@ fn a_peer_that_exits_while_its_socket_stays_open_ends_the_wait() {
     let mut child = short_lived_child();
     mine.watch(ProcessWatch::new(child.id()).unwrap());
     let t = Instant::now();
-    let e = mine.recv().err().expect("nothing was sent");
+    let e = mine.recv().expect_err("nothing was sent");
     assert!(t.elapsed() < BOUND, "noticed only after {:?}", t.elapsed());
     assert!(e.to_string().contains("exited"), "{e}");
     drop(theirs);

@@ -101,7 +101,7 @@ fn main() {
             channel.send(&Message::Bye, &[]).expect("bye");
         }
         "pipe" => {
-            let (reader, _writer) = std::io::pipe().expect("pipe");
+            let (reader, _writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
             share(&channel, desc, reader);
         }
         "fifo" => {
