@@ -26,7 +26,6 @@ fn limits(d: &[u8]) -> (DeviceLimits, Option<FormatLimits>) {
         max_image_dimension_3d: u32_at(d, 4),
         max_image_array_layers: u32_at(d, 8),
         max_memory_allocation_size: u64_at(d, 12),
-        memory_type_count: u32_at(d, 20) % 33,
     };
     let format = (u32_at(d, 24) & 1 == 1).then(|| FormatLimits {
         max_extent: vk::Extent3D { width: u32_at(d, 24) >> 1, height: u32_at(d, 28), depth: u32_at(d, 32) & 0xffff },

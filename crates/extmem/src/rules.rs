@@ -20,8 +20,6 @@ pub struct DeviceLimits {
     pub max_image_array_layers: u32,
     /// `VkPhysicalDeviceMaintenance3Properties::maxMemoryAllocationSize`.
     pub max_memory_allocation_size: u64,
-    /// `VkPhysicalDeviceMemoryProperties::memoryTypeCount`.
-    pub memory_type_count: u32,
 }
 
 /// `vkGetPhysicalDeviceImageFormatProperties2`'s answer for one image description.
@@ -197,7 +195,8 @@ pub fn check(desc: &ResourceDesc, device: &DeviceLimits, format: Option<&FormatL
 }
 
 /// The rules for an imported descriptor that need no format query: its resource's shape, and
-/// an allocation the device can make with a memory type it has.
+/// an allocation the device can make (the memory type is checked against the resource's
+/// requirements by the import itself).
 pub fn check_descriptor_shape(desc: &Descriptor, device: &DeviceLimits) -> Result<(), Broken> {
     if desc.allocation_size == 0 || desc.allocation_size > device.max_memory_allocation_size {
         return broken(
@@ -210,12 +209,6 @@ pub fn check_descriptor_shape(desc: &Descriptor, device: &DeviceLimits) -> Resul
     }
     if desc.offset >= desc.allocation_size {
         return broken("offset", format!("{} is past the {}-byte allocation", desc.offset, desc.allocation_size));
-    }
-    if desc.handle_type == crate::HandleType::OpaqueFd && desc.memory_type_index >= device.memory_type_count {
-        return broken(
-            "memory_type_index",
-            format!("{}: this device has {} memory types", desc.memory_type_index, device.memory_type_count),
-        );
     }
     check_shape(&desc.resource, device)
 }
@@ -230,7 +223,6 @@ mod tests {
         max_image_dimension_3d: 2048,
         max_image_array_layers: 2048,
         max_memory_allocation_size: 1 << 31,
-        memory_type_count: 3,
     };
 
     fn image() -> ImageDesc {
@@ -310,6 +302,5 @@ mod tests {
         assert_eq!(f(Descriptor { allocation_size: 0, ..desc }), "allocation_size");
         assert_eq!(f(Descriptor { allocation_size: 1 << 40, ..desc }), "allocation_size");
         assert_eq!(f(Descriptor { offset: 1 << 20, ..desc }), "offset");
-        assert_eq!(f(Descriptor { memory_type_index: 3, ..desc }), "memory_type_index");
     }
 }
