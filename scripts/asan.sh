@@ -11,9 +11,13 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 target=x86_64-unknown-linux-gnu
-export RUSTFLAGS="-Zsanitizer=address"
+# --export-dynamic: the instrumented layer, which the Vulkan loader dlopens, finds the
+# sanitizer's runtime in the test executable.
+export RUSTFLAGS="-Zsanitizer=address -Clink-arg=-Wl,--export-dynamic"
 export RUSTDOCFLAGS="-Zsanitizer=address"
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0"
+# fast_unwind_on_malloc=0: stacks through lavapipe's JIT-compiled code reach the driver's
+# library, so that the suppressions match.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0:fast_unwind_on_malloc=0"
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo +nightly build --target "$target" -p extmem-layer -p extmem-testkit --locked

@@ -9,6 +9,7 @@ mod peer;
 mod peer_cuda;
 mod plot;
 mod run;
+mod signals;
 mod soak;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    signals::install();
     // SAFETY: first thing in main, before any thread or Vulkan use.
     let layer_dir = unsafe { extmem::layer::add_to_loader_path() };
     let cli = Cli::parse();

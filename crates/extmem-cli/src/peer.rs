@@ -57,6 +57,7 @@ impl Peer {
     pub fn spawn_command(mut cmd: Command, t0: u64) -> extmem::Result<Peer> {
         let path = socket_dir().join(format!("peer-{}-{}.sock", std::process::id(), monotonic_ns()));
         let listener = Listener::bind(&path)?;
+        crate::signals::remove_on_signal(&path);
         cmd.arg("--socket").arg(&path).env(T0_VAR, t0.to_string());
         let mut child =
             cmd.spawn().map_err(|e| extmem::Error::Io { context: "starting the peer process".into(), source: e })?;
