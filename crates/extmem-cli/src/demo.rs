@@ -185,9 +185,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let semaphore = match args.sync {
         SyncMode::Host => None,
         SyncMode::Semaphore => Some(SharedSemaphore::new_timeline(&ctx)?),
-        SyncMode::Auto => {
-            ctx.can_share_timeline_semaphores().then(|| SharedSemaphore::new_timeline(&ctx)).transpose()?
-        }
+        SyncMode::Auto => extmem::sync::can_share_semaphores(&ctx, extmem::sync::SemaphoreKind::Timeline)
+            .then(|| SharedSemaphore::new_timeline(&ctx))
+            .transpose()?,
     };
     let progress = args.frames > 1 && !args.json;
     let tty = std::io::stderr().is_terminal();

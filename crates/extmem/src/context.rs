@@ -321,32 +321,6 @@ impl Context {
     pub fn has_timeline_semaphores(&self) -> bool {
         self.timeline
     }
-    /// Whether timeline semaphores can be exported and imported as opaque fds, as the
-    /// semaphore-synchronised hand-off needs.
-    pub fn can_share_timeline_semaphores(&self) -> bool {
-        self.can_share_semaphores(crate::sync::SemaphoreKind::Timeline)
-    }
-
-    /// Whether semaphores of `kind` can be exported and imported as opaque fds.
-    pub fn can_share_semaphores(&self, kind: crate::sync::SemaphoreKind) -> bool {
-        let timeline = kind == crate::sync::SemaphoreKind::Timeline;
-        if (timeline && !self.timeline) || !self.has_extension(ash::khr::external_semaphore_fd::NAME) {
-            return false;
-        }
-        let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
-        let mut info = vk::PhysicalDeviceExternalSemaphoreInfo::default()
-            .handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
-        if timeline {
-            info = info.push_next(&mut ty);
-        }
-        let mut props = vk::ExternalSemaphoreProperties::default();
-        // SAFETY: valid handles.
-        unsafe {
-            self.instance.get_physical_device_external_semaphore_properties(self.physical_device, &info, &mut props)
-        };
-        let both = vk::ExternalSemaphoreFeatureFlags::EXPORTABLE | vk::ExternalSemaphoreFeatureFlags::IMPORTABLE;
-        props.external_semaphore_features.contains(both)
-    }
     pub(crate) fn memory_fd(&self) -> &ash::khr::external_memory_fd::Device {
         &self.memory_fd
     }

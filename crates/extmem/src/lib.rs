@@ -16,6 +16,7 @@
 
 pub mod caps;
 mod context;
+mod desc;
 mod error;
 mod handle;
 pub mod host;
@@ -29,7 +30,8 @@ pub mod validation;
 pub use ash;
 pub use ash::vk;
 pub use context::{Context, ContextOptions, PathKind, QueueKind, Submission};
+pub use desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
 pub use error::{Error, Result};
 pub use handle::HandleType;
 pub use shared::{Dedicated, SharedMemory};
-pub use transport::{BufferDesc, Descriptor, ImageDesc, Message, ResourceDesc};
+pub use transport::Message;

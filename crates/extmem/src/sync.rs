@@ -129,6 +129,28 @@ pub fn wait_done(channel: &Channel, frame: u64) -> Result<()> {
     }
 }
 
+/// Whether semaphores of `kind` can be exported and imported as opaque fds on `ctx`'s device
+/// (a timeline one is what the semaphore-synchronised hand-off needs).
+pub fn can_share_semaphores(ctx: &crate::Context, kind: SemaphoreKind) -> bool {
+    let timeline = kind == SemaphoreKind::Timeline;
+    if (timeline && !ctx.has_timeline_semaphores()) || !ctx.has_extension(ash::khr::external_semaphore_fd::NAME) {
+        return false;
+    }
+    let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
+    let mut info =
+        vk::PhysicalDeviceExternalSemaphoreInfo::default().handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
+    if timeline {
+        info = info.push_next(&mut ty);
+    }
+    let mut props = vk::ExternalSemaphoreProperties::default();
+    // SAFETY: valid handles.
+    unsafe {
+        ctx.instance().get_physical_device_external_semaphore_properties(ctx.physical_device(), &info, &mut props)
+    };
+    let both = vk::ExternalSemaphoreFeatureFlags::EXPORTABLE | vk::ExternalSemaphoreFeatureFlags::IMPORTABLE;
+    props.external_semaphore_features.contains(both)
+}
+
 /// What a [`SharedSemaphore`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SemaphoreKind {
@@ -182,7 +204,7 @@ impl SharedSemaphore {
 
     /// An exportable semaphore of `kind`.
     pub fn new(ctx: &std::sync::Arc<crate::Context>, kind: SemaphoreKind) -> Result<SharedSemaphore> {
-        if !ctx.can_share_semaphores(kind) {
+        if !can_share_semaphores(ctx, kind) {
             return Err(Error::Unsupported(format!(
                 "{} cannot export {} semaphores as opaque fds (see `extmem caps`); use host synchronisation",
                 ctx.device_name(),
@@ -233,7 +255,7 @@ impl SharedSemaphore {
         kind: SemaphoreKind,
     ) -> Result<SharedSemaphore> {
         use std::os::fd::{AsRawFd, IntoRawFd};
-        if !ctx.can_share_semaphores(kind) {
+        if !can_share_semaphores(ctx, kind) {
             return Err(Error::Import(format!(
                 "{} cannot import {} semaphores as opaque fds",
                 ctx.device_name(),

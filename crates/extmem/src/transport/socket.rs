@@ -6,8 +6,9 @@
 //! user (`SO_PEERCRED`); every descriptor is close-on-exec (`SOCK_CLOEXEC`, `MSG_CMSG_CLOEXEC`);
 //! descriptors received with a message that is then rejected are closed before returning.
 
+use crate::desc::Descriptor;
 use crate::error::{Error, IoResultExt, Result};
-use crate::transport::message::{Descriptor, Message, MAX_MESSAGE};
+use crate::transport::message::{Message, MAX_MESSAGE};
 use rustix::fs::Mode;
 use rustix::net::{
     self, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
