@@ -8,7 +8,9 @@
 //!   probed by the consumer, against copying every frame through host memory.
 
 use crate::peer::{monotonic_ns, Peer};
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::transport::Message;
+use extmem::Handoff;
 use extmem::{
     pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, QueueKind, SharedMemory,
 };
@@ -91,7 +93,7 @@ pub fn ms_since(t: Instant) -> f64 {
 fn buffer(ctx: &std::sync::Arc<Context>, size: u64) -> extmem::Result<SharedMemory> {
     let desc = BufferDesc { size, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
     let b = SharedMemory::new_buffer(ctx, desc, HandleType::OpaqueFd, Dedicated::Always)?;
-    b.write(&pattern::fill(size as usize, 0))?;
+    b.write(&pattern::fill(size as usize, 0), Handoff::host())?;
     Ok(b)
 }
 
@@ -117,7 +119,7 @@ fn zero_copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 /// Copying: read back into a memfd, send it, the peer maps it and uploads into its memory.
 fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
     let t = Instant::now();
-    let data = shared.read()?;
+    let data = shared.read(Handoff::host())?;
     let fd: OwnedFd = rustix::fs::memfd_create("extmem-bench", rustix::fs::MemfdFlags::CLOEXEC)
         .map_err(|e| extmem::Error::Io { context: "memfd_create".into(), source: e.into() })?;
     let mut file = std::fs::File::from(fd);
@@ -172,8 +174,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         zero_copy(&peer, &shared)?; // the consumer imports once, then reuses it
         let t = Instant::now();
         for n in 0..args.frames {
-            extmem::sync::signal_ready(&peer.channel, n)?;
-            extmem::sync::wait_done(&peer.channel, n)?;
+            let frames = FrameProtocol::new(&peer.channel, Role::Producer);
+            frames.signal_ready(Frame::new(n))?;
+            frames.wait_done(Frame::new(n))?;
         }
         let zero_copy_fps = args.frames as f64 / t.elapsed().as_secs_f64();
         let copy_frames = args.frames.clamp(1, 10);

@@ -7,6 +7,7 @@
 //! own pattern back, and the producer checks that.
 
 use crate::peer::{writeback_seed, Peer};
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::sync::SharedSemaphore;
 use extmem::transport::Message;
 use extmem::{
@@ -193,11 +194,12 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let tty = std::io::stderr().is_terminal();
     let mut failure = None;
     let loop_start = Instant::now();
+    let frames = FrameProtocol::new(&peer.channel, Role::Producer).semaphore(semaphore.as_ref());
     for frame in 0..args.frames {
         // With a semaphore: this frame's write waits for the consumer's previous write-back on
-        // the GPU and signals 2n+1; the read-back waits for the consumer's 2n+2.
-        let wait_prev = semaphore.as_ref().filter(|_| frame > 0).map(|s| (s, 2 * frame));
-        shared.write_synced(&pattern::fill(len, frame), wait_prev, semaphore.as_ref().map(|s| (s, 2 * frame + 1)))?;
+        // the GPU and signals `ready`; the read-back waits for the consumer's `done`.
+        let f = Frame::new(frame);
+        shared.write(&pattern::fill(len, frame), frames.around(f))?;
         if frame == 0 {
             log.step(
                 "frame 0: pattern written by the GPU's copy engine; GENERAL, released to VK_QUEUE_FAMILY_EXTERNAL",
@@ -223,9 +225,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 log.step("synchronisation: host fences + socket messages (the driver cannot share semaphores)");
             }
         }
-        extmem::sync::signal_ready(&peer.channel, frame)?;
-        extmem::sync::wait_done(&peer.channel, frame)?;
-        let back = shared.read_synced(semaphore.as_ref().map(|s| (s, 2 * frame + 2)), None)?;
+        frames.signal_ready(f)?;
+        frames.wait_done(f)?;
+        let back = shared.read(frames.after_peer(f))?;
         if let Some((at, seen, want)) = pattern::first_mismatch(&back, writeback_seed(frame)) {
             failure = Some(format!(
                 "frame {frame}: the consumer's write-back differs at byte {at}: {seen:#04x}, expected {want:#04x}"

@@ -1,8 +1,10 @@
 //! The second process of `demo` and `bench`: started by them, connected over a Unix socket,
 //! with a VkInstance of its own (core KHR path: the importer needs no NV extension).
 
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::transport::socket::{socket_dir, Listener};
 use extmem::transport::{Channel, Message};
+use extmem::Handoff;
 use extmem::{pattern, Context, ContextOptions, SharedMemory};
 use std::io::Write;
 use std::path::PathBuf;
@@ -166,27 +168,24 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             Message::FrameReady { frame } => {
                 maybe_die("frame");
                 let Some(s) = shared.as_ref() else { return fail(&channel, "FrameReady before Share".into()) };
+                let frames = FrameProtocol::new(&channel, Role::Consumer).semaphore(semaphore.as_ref());
+                let f = Frame::new(frame);
                 if args.probe {
-                    let head = s.read_prefix(4096)?;
+                    let head = s.read_prefix(4096, Handoff::host())?;
                     if let Some((at, seen, want)) = pattern::first_mismatch(&head, 0) {
                         return fail(
                             &channel,
                             format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"),
                         );
                     }
-                    extmem::sync::signal_done(&channel, frame)?;
+                    frames.signal_done(f)?;
                     continue;
                 }
-                let sem = semaphore.as_ref();
-                let data = s.read_synced(sem.map(|x| (x, 2 * frame + 1)), None)?;
+                let data = s.read(frames.before(f))?;
                 if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
                     return fail(&channel, format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
                 }
-                s.write_synced(
-                    &pattern::fill(data.len(), writeback_seed(frame)),
-                    None,
-                    sem.map(|x| (x, 2 * frame + 2)),
-                )?;
+                s.write(&pattern::fill(data.len(), writeback_seed(frame)), frames.after(f))?;
                 if !quiet {
                     step(
                         start,
@@ -196,7 +195,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                         ),
                     );
                 }
-                extmem::sync::signal_done(&channel, frame)?;
+                frames.signal_done(f)?;
             }
             Message::HostBytes { len } => {
                 // The copying baseline: map the host copy and upload it into memory of our own.
@@ -220,7 +219,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 };
                 let map = extmem::host::HostMapping::open(fd, len as usize)?;
                 // SAFETY: the producer wrote the bytes before sending them; nothing writes now.
-                local.write(unsafe { map.bytes() })?;
+                local.write(unsafe { map.bytes() }, Handoff::host())?;
                 channel.send(&Message::Verdict { ok: true, detail: "copied".into() }, &[])?;
             }
             Message::Bye => break,

@@ -1,16 +1,17 @@
 //! Handing a resource between two owners that do not share a queue: the queue-family
 //! ownership transfer to and from `VK_QUEUE_FAMILY_EXTERNAL` that the specification asks for,
 //! images in `VK_IMAGE_LAYOUT_GENERAL` while another API holds them (issue 2 of
-//! VK_NV_external_memory), and the frame protocol that tells the other side when it may go on.
+//! VK_NV_external_memory), and the semaphores shared with the other side. The frame protocol
+//! built on them is in [`crate::frames`].
 //!
 //! Frame synchronisation works the same way on every driver: the side that finished its GPU
 //! work waits for its own fence (through the API that signalled it, never the other side's),
 //! releases the resource to the external queue family, and says so on the socket
-//! ([`Message::FrameReady`] / [`Message::FrameDone`]); the other side acquires it before use.
+//! ([`crate::Message::FrameReady`] / [`crate::Message::FrameDone`]); the other side acquires it
+//! before use.
 //! lavapipe has no external semaphores, so this is the path it takes.
 
 use crate::error::{Error, Result};
-use crate::transport::{Channel, Message};
 use ash::vk;
 
 /// The one mip level and every layer of a colour image.
@@ -101,32 +102,6 @@ pub fn release_buffer(buffer: vk::Buffer, family: u32, access: vk::AccessFlags) 
         .src_queue_family_index(family)
         .dst_queue_family_index(vk::QUEUE_FAMILY_EXTERNAL)
         .src_access_mask(access)
-}
-
-/// Tells the peer that this side's work on `frame` is complete and the memory released.
-pub fn signal_ready(channel: &Channel, frame: u64) -> Result<()> {
-    channel.send(&Message::FrameReady { frame }, &[])
-}
-
-/// Waits for the peer's [`signal_ready`] of `frame`.
-pub fn wait_ready(channel: &Channel, frame: u64) -> Result<()> {
-    match channel.recv_plain("FrameReady")? {
-        Message::FrameReady { frame: f } if f == frame => Ok(()),
-        other => Err(Error::Protocol(format!("expected FrameReady {frame}, got {other:?}"))),
-    }
-}
-
-/// Tells the peer this side is done with `frame` and hands the memory back.
-pub fn signal_done(channel: &Channel, frame: u64) -> Result<()> {
-    channel.send(&Message::FrameDone { frame }, &[])
-}
-
-/// Waits for the peer's [`signal_done`] of `frame`.
-pub fn wait_done(channel: &Channel, frame: u64) -> Result<()> {
-    match channel.recv_plain("FrameDone")? {
-        Message::FrameDone { frame: f } if f == frame => Ok(()),
-        other => Err(Error::Protocol(format!("expected FrameDone {frame}, got {other:?}"))),
-    }
 }
 
 /// Whether semaphores of `kind` can be exported and imported as opaque fds on `ctx`'s device

@@ -3,6 +3,7 @@
 //! [`import`], reads, writes and fills in [`transfer`] (through [`staging`]).
 
 mod create;
+mod handoff;
 mod import;
 mod staging;
 mod transfer;
@@ -16,6 +17,8 @@ use crate::host::HostMapping;
 use crate::sync::Holder;
 use ash::vk;
 use staging::Staging;
+
+pub use handoff::Handoff;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 

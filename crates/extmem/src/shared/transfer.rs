@@ -2,7 +2,7 @@
 //! engine, each acquiring the memory from the external queue family and releasing it back,
 //! through a staging buffer kept for reuse.
 
-use super::{Resource, SharedMemory, Staging};
+use super::{Handoff, Resource, SharedMemory, Staging};
 use crate::error::{Error, Result};
 use crate::sync::{self, Holder};
 use ash::vk;
@@ -50,52 +50,36 @@ impl SharedMemory {
     }
 
     /// Writes `bytes` through the GPU's copy engine, then releases the memory to the external
-    /// queue family (images in `GENERAL`) and waits for completion: afterwards the other side
-    /// may acquire it.
-    pub fn write(&self, bytes: &[u8]) -> Result<()> {
-        self.write_synced(bytes, None, None)
-    }
-
-    /// [`SharedMemory::write`], with the GPU waiting for `wait` (semaphore, timeline value)
-    /// before the copy and signalling `signal` after it.
-    pub fn write_synced(
-        &self,
-        bytes: &[u8],
-        wait: Option<(&sync::SharedSemaphore, u64)>,
-        signal: Option<(&sync::SharedSemaphore, u64)>,
-    ) -> Result<()> {
-        self.write_then(bytes, wait, signal, None)
-    }
-
-    /// Uploads `bytes` through the staging buffer, recording `then` after the release.
-    fn write_then(
-        &self,
-        bytes: &[u8],
-        wait: Option<(&sync::SharedSemaphore, u64)>,
-        signal: Option<(&sync::SharedSemaphore, u64)>,
-        then: Then<'_>,
-    ) -> Result<()> {
+    /// queue family (images in `GENERAL`) and waits for this side's fence: afterwards the other
+    /// side may acquire it. `handoff` adds the GPU wait / signal and the counter write.
+    pub fn write(&self, bytes: &[u8], handoff: Handoff<'_>) -> Result<()> {
         let len = self.data_len()?;
         if bytes.len() as u64 != len {
             return Err(Error::Unsupported(format!("write of {} bytes into {len} bytes", bytes.len())));
         }
+        let counter = self.counter_of(&handoff)?;
+        let mut counter_holder = counter.map(|(c, ..)| c.holder.lock().unwrap_or_else(|e| e.into_inner()));
+        let bump = counter
+            .zip(counter_holder.as_deref())
+            .map(|((_, b, offset, value), h)| counter_bump(b, *h, self.ctx.queue_family(), offset, value));
         let cache = self.staging(len)?;
         let staging = cache.as_ref().expect("staging() fills it");
         staging.bytes()[..bytes.len()].copy_from_slice(bytes);
-        self.transfer_then(staging, true, len, wait, signal, then)
+        let then: Then<'_> = bump.as_ref().map(|b| b as &dyn Fn(&ash::Device, vk::CommandBuffer));
+        self.transfer(staging, true, len, &handoff, then)?;
+        if let Some(h) = counter_holder.as_deref_mut() {
+            *h = Holder::External;
+        }
+        Ok(())
     }
 
-    /// [`SharedMemory::write`], then, in the same submission and only after the frame's bytes
-    /// are made available and released to the external queue family, writes `value` into the
-    /// 4 bytes at `offset` of the buffer `counter`. Another API that waits for the counter on its
-    /// GPU (CUDA's `cuStreamWaitValue32`, see `extmem-cuda`) then sees the whole frame.
-    pub fn write_with_counter(&self, bytes: &[u8], counter: &SharedMemory, offset: u64, value: u32) -> Result<()> {
-        let counter_buffer = counter.counter_slot(offset)?;
-        let mut counter_holder = counter.holder.lock().unwrap_or_else(|e| e.into_inner());
-        let bump = counter_bump(counter_buffer, *counter_holder, self.ctx.queue_family(), offset, value);
-        self.write_then(bytes, None, None, Some(&bump))?;
-        *counter_holder = Holder::External;
-        Ok(())
+    /// The counter of `handoff`, checked: a 4-byte slot of another buffer.
+    fn counter_of<'h>(&self, handoff: &Handoff<'h>) -> Result<Option<(&'h SharedMemory, vk::Buffer, u64, u32)>> {
+        let Some((c, offset, value)) = handoff.counter else { return Ok(None) };
+        if std::ptr::eq(c, self) {
+            return Err(Error::Unsupported("the counter must live in another buffer than the frame".into()));
+        }
+        Ok(Some((c, c.counter_slot(offset)?, offset, value)))
     }
 
     /// The buffer holding a 4-byte counter at `offset`.
@@ -110,39 +94,18 @@ impl SharedMemory {
     }
 
     /// Fills a buffer with the 32-bit `value` on the GPU (`vkCmdFillBuffer`: a frame produced
-    /// without any host copy), ordered by the optional semaphore wait / signal, and then, when
-    /// `counter` is given, writes its counter as [`SharedMemory::write_with_counter`] does.
-    pub fn fill_synced(
-        &self,
-        value: u32,
-        wait: Option<(&sync::SharedSemaphore, u64)>,
-        signal: Option<(&sync::SharedSemaphore, u64)>,
-        counter: Option<(&SharedMemory, u64, u32)>,
-    ) -> Result<()> {
-        self.fill_async(value, wait, signal, counter)?.wait()
-    }
-
-    /// [`SharedMemory::fill_synced`] without waiting: the GPU work is in flight until the
-    /// returned [`crate::Submission`] is waited for or dropped.
-    pub fn fill_async(
-        &self,
-        value: u32,
-        wait: Option<(&sync::SharedSemaphore, u64)>,
-        signal: Option<(&sync::SharedSemaphore, u64)>,
-        counter: Option<(&SharedMemory, u64, u32)>,
-    ) -> Result<crate::Submission<'_>> {
+    /// without any host copy), ordered by `handoff` (and writing its counter afterwards).
+    /// Returns at once: the work is in flight until the [`crate::Submission`] is waited for or
+    /// dropped, so frame loops keep several in flight (`fill(..)?.wait()` waits now).
+    pub fn fill(&self, value: u32, handoff: Handoff<'_>) -> Result<crate::Submission<'_>> {
         let Resource::Buffer(buffer, _) = self.resource else {
-            return Err(Error::Unsupported("fill_synced on an image".into()));
+            return Err(Error::Unsupported("fill on an image (fill takes buffers)".into()));
         };
-        if counter.is_some_and(|(c, ..)| std::ptr::eq(c, self)) {
-            return Err(Error::Unsupported("the counter must live in another buffer than the frame".into()));
-        }
         let family = self.ctx.queue_family();
+        let counter = self.counter_of(&handoff)?;
         let mut holder = self.holder.lock().unwrap_or_else(|e| e.into_inner());
-        let slot =
-            counter.map(|(c, offset, value)| c.counter_slot(offset).map(|b| (c, b, offset, value))).transpose()?;
-        let mut counter_holder = slot.map(|(c, ..)| c.holder.lock().unwrap_or_else(|e| e.into_inner()));
-        let bump = slot
+        let mut counter_holder = counter.map(|(c, ..)| c.holder.lock().unwrap_or_else(|e| e.into_inner()));
+        let bump = counter
             .zip(counter_holder.as_deref())
             .map(|((_, b, offset, value), h)| counter_bump(b, *h, family, offset, value));
         let from = *holder;
@@ -177,8 +140,8 @@ impl SharedMemory {
                     bump(d, cb);
                 }
             },
-            wait.map(|(s, v)| (s.handle(), v)),
-            signal.map(|(s, v)| (s.handle(), v)),
+            handoff.wait.map(|(s, v)| (s.handle(), v)),
+            handoff.signal.map(|(s, v)| (s.handle(), v)),
         )?;
         // Ownership moves in command order: the next submission acquires from the external
         // queue family whether or not this one has finished.
@@ -200,61 +163,35 @@ impl SharedMemory {
     }
 
     /// Reads the contents through the GPU's copy engine, acquiring the memory from the
-    /// external queue family first and releasing it back afterwards.
-    pub fn read(&self) -> Result<Vec<u8>> {
-        self.read_synced(None, None)
-    }
-
-    /// [`SharedMemory::read`], with the GPU waiting for `wait` before the copy and signalling
-    /// `signal` after it.
-    pub fn read_synced(
-        &self,
-        wait: Option<(&sync::SharedSemaphore, u64)>,
-        signal: Option<(&sync::SharedSemaphore, u64)>,
-    ) -> Result<Vec<u8>> {
-        let len = self.data_len()?;
-        let cache = self.staging(len)?;
-        let staging = cache.as_ref().expect("staging() fills it");
-        self.transfer(staging, false, len, wait, signal)?;
-        Ok(staging.bytes()[..len as usize].to_vec())
+    /// external queue family first and releasing it back afterwards, ordered by `handoff`
+    /// (which takes no counter: a read has nothing to announce).
+    pub fn read(&self, handoff: Handoff<'_>) -> Result<Vec<u8>> {
+        self.read_len(self.data_len()?, handoff)
     }
 
     /// Reads the first `n` bytes of a buffer (a cheap probe of what the other side wrote),
     /// with the same acquire / release as [`SharedMemory::read`].
-    pub fn read_prefix(&self, n: u64) -> Result<Vec<u8>> {
+    pub fn read_prefix(&self, n: u64, handoff: Handoff<'_>) -> Result<Vec<u8>> {
         let Resource::Buffer(_, desc) = self.resource else {
             return Err(Error::Unsupported("read_prefix on an image (use read)".into()));
         };
-        let len = n.min(desc.size).max(1);
+        self.read_len(n.min(desc.size).max(1), handoff)
+    }
+
+    fn read_len(&self, len: u64, handoff: Handoff<'_>) -> Result<Vec<u8>> {
+        if handoff.counter.is_some() {
+            return Err(Error::Unsupported("a counter on a read (counters follow writes and fills)".into()));
+        }
         let cache = self.staging(len)?;
         let staging = cache.as_ref().expect("staging() fills it");
-        self.transfer(staging, false, len, None, None)?;
+        self.transfer(staging, false, len, &handoff, None)?;
         Ok(staging.bytes()[..len as usize].to_vec())
     }
 
     /// Copies between the staging buffer and the resource (`len` bytes of a buffer, all of
-    /// an image), acquiring from and releasing to the external queue family around it.
-    fn transfer(
-        &self,
-        staging: &Staging,
-        write: bool,
-        len: u64,
-        wait: Option<(&sync::SharedSemaphore, u64)>,
-        signal: Option<(&sync::SharedSemaphore, u64)>,
-    ) -> Result<()> {
-        self.transfer_then(staging, write, len, wait, signal, None)
-    }
-
-    /// [`SharedMemory::transfer`], recording `then` after the release barrier.
-    fn transfer_then(
-        &self,
-        staging: &Staging,
-        write: bool,
-        len: u64,
-        wait: Option<(&sync::SharedSemaphore, u64)>,
-        signal: Option<(&sync::SharedSemaphore, u64)>,
-        then: Then<'_>,
-    ) -> Result<()> {
+    /// an image), acquiring from and releasing to the external queue family around it, ordered
+    /// by `handoff`'s semaphores, recording `then` after the release barrier.
+    fn transfer(&self, staging: &Staging, write: bool, len: u64, handoff: &Handoff<'_>, then: Then<'_>) -> Result<()> {
         let mut holder = self.holder.lock().unwrap_or_else(|e| e.into_inner());
         let family = self.ctx.queue_family();
         let (access, layout) = if write {
@@ -267,8 +204,8 @@ impl SharedMemory {
         let bottom = vk::PipelineStageFlags::BOTTOM_OF_PIPE;
         let none = vk::DependencyFlags::empty();
         let from = *holder;
-        let wait = wait.map(|(s, v)| (s.handle(), v));
-        let signal = signal.map(|(s, v)| (s.handle(), v));
+        let wait = handoff.wait.map(|(s, v)| (s.handle(), v));
+        let signal = handoff.signal.map(|(s, v)| (s.handle(), v));
         self.ctx.submit_with(
             |d, cb| {
                 // SAFETY: commands recorded into a command buffer in the recording state.
@@ -339,7 +276,7 @@ impl SharedMemory {
     }
 }
 
-/// Records the counter write of [`SharedMemory::write_with_counter`]: acquire the counter's
+/// Records the counter write of [`Handoff::counter`]: acquire the counter's
 /// buffer, wait for every earlier transfer write to be available, write `value`, release.
 fn counter_bump(
     buffer: vk::Buffer,
