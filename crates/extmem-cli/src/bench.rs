@@ -7,7 +7,8 @@
 //!   each frame is synchronised (FrameReady / FrameDone, ownership released and acquired) and
 //!   probed by the consumer, against copying every frame through host memory.
 
-use crate::peer::{monotonic_ns, Peer};
+use crate::child::Peer;
+use crate::timing::{median, monotonic_ns, ms_since};
 use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::transport::Message;
 use extmem::Handoff;
@@ -79,15 +80,6 @@ struct Steady {
     zero_copy_fps: f64,
     copy_fps: f64,
     zero_copy_over_copy: f64,
-}
-
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-pub fn ms_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
 }
 
 fn buffer(ctx: &std::sync::Arc<Context>, size: u64) -> extmem::Result<SharedMemory> {

@@ -14,9 +14,9 @@
 //!    work is negligible, and what alternating the GPU between two contexts costs (two CUDA
 //!    contexts, two Vulkan devices) for comparison.
 
-use crate::bench::{median, ms_since};
-use crate::peer::{monotonic_ns, Peer};
+use crate::child::Peer;
 use crate::peer_cuda::cu;
+use crate::timing::{median, monotonic_ns, ms_since, us_since};
 use extmem::frames::{Frame, FrameSync, Role};
 use extmem::sync::SharedSemaphore;
 use extmem::transport::Message;
@@ -416,10 +416,6 @@ fn median_us(iters: usize, mut f: impl FnMut() -> extmem::Result<f64>) -> extmem
         f()?;
     }
     Ok(median((0..iters).map(|_| f()).collect::<extmem::Result<_>>()?))
-}
-
-fn us_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e6
 }
 
 /// A 256-byte memset on `stream` of `ctx`, synchronised.

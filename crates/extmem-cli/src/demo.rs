@@ -6,8 +6,10 @@
 //! consumer (a second process, its own VkInstance) imports it, checks every byte, writes its
 //! own pattern back, and the producer checks that.
 
-use crate::peer::{writeback_seed, Peer};
+use crate::child::Peer;
+use crate::timing::monotonic_ns;
 use extmem::frames::{Frame, FrameProtocol, Role};
+use extmem::pattern::writeback_seed;
 use extmem::sync::SharedSemaphore;
 use extmem::transport::Message;
 use extmem::{
@@ -93,7 +95,7 @@ struct Log {
 
 impl Log {
     fn step(&mut self, what: impl Into<String>) {
-        let ms = crate::peer::monotonic_ns().saturating_sub(self.t0) as f64 / 1e6;
+        let ms = monotonic_ns().saturating_sub(self.t0) as f64 / 1e6;
         let what = what.into();
         if !self.quiet {
             println!("[producer] {ms:>9.3} ms  {what}");
@@ -105,7 +107,7 @@ impl Log {
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let path = if args.khr { PathKind::Khr } else { PathKind::Nv };
-    let mut log = Log { t0: crate::peer::monotonic_ns(), steps: Vec::new(), quiet: args.json };
+    let mut log = Log { t0: monotonic_ns(), steps: Vec::new(), quiet: args.json };
     if args.json {
         // The consumer's step lines would mix into the JSON.
         // SAFETY: no other thread exists yet; the child inherits the variable.

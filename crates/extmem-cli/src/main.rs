@@ -4,11 +4,13 @@
 mod bench;
 mod bench_cuda;
 mod caps;
+mod child;
 mod demo;
 mod peer;
 mod peer_cuda;
 mod plot;
 mod run;
+mod timing;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -1,15 +1,15 @@
-//! The second process of `demo` and `bench`: started by them, connected over a Unix socket,
-//! with a VkInstance of its own (core KHR path: the importer needs no NV extension).
+//! The second process of `demo` and `bench` (the hidden `extmem peer`): started by them,
+//! connected over a Unix socket, with a VkInstance of its own (core KHR path: the importer
+//! needs no NV extension), or CUDA ([`crate::peer_cuda`]).
 
+use crate::timing::{monotonic_ns, step, T0_VAR};
 use extmem::frames::{Frame, FrameProtocol, Role};
-use extmem::transport::socket::{socket_dir, Listener};
+use extmem::pattern::{self, writeback_seed};
 use extmem::transport::{Channel, Message};
 use extmem::Handoff;
-use extmem::{pattern, Context, ContextOptions, SharedMemory};
-use std::io::Write;
+use extmem::{Context, ContextOptions, SharedMemory};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode};
-use std::time::Duration;
+use std::process::ExitCode;
 
 /// Arguments of the hidden `extmem peer`.
 #[derive(clap::Args)]
@@ -30,71 +30,6 @@ pub struct Args {
     /// The Vulkan queue kind (general, compute, transfer).
     #[arg(long, default_value = "general")]
     queue: extmem::QueueKind,
-}
-
-pub use extmem::pattern::writeback_seed;
-
-/// A started peer process and the connection to it.
-pub struct Peer {
-    pub child: Child,
-    pub channel: Channel,
-    _listener: Listener,
-}
-
-impl Peer {
-    /// Starts `extmem peer` and waits for it to connect.
-    pub fn spawn(validate: bool, t0: u64, extra: &[&str]) -> extmem::Result<Peer> {
-        let exe =
-            std::env::current_exe().map_err(|e| extmem::Error::Io { context: "current_exe".into(), source: e })?;
-        let mut cmd = Command::new(exe);
-        cmd.arg("peer").args(extra);
-        if validate {
-            cmd.arg("--validate");
-        }
-        Self::spawn_command(cmd, t0)
-    }
-
-    /// Starts `cmd --socket <path>` (any consumer that speaks the protocol, a Python one say)
-    /// and waits for it to connect.
-    pub fn spawn_command(mut cmd: Command, t0: u64) -> extmem::Result<Peer> {
-        let path = socket_dir().join(format!("peer-{}-{}.sock", std::process::id(), monotonic_ns()));
-        let listener = Listener::bind(&path)?;
-        cmd.arg("--socket").arg(&path).env(T0_VAR, t0.to_string());
-        let mut child =
-            cmd.spawn().map_err(|e| extmem::Error::Io { context: "starting the peer process".into(), source: e })?;
-        match listener.accept(Duration::from_secs(60)) {
-            Ok(channel) => Ok(Peer { child, channel, _listener: listener }),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(e)
-            }
-        }
-    }
-
-    /// Says Bye and waits for the process; `Ok(true)` when it exited successfully.
-    pub fn finish(mut self) -> extmem::Result<bool> {
-        let _ = self.channel.send(&Message::Bye, &[]);
-        let status =
-            self.child.wait().map_err(|e| extmem::Error::Io { context: "waiting for the peer".into(), source: e })?;
-        Ok(status.success())
-    }
-}
-
-/// `CLOCK_MONOTONIC` in nanoseconds: one time base for both processes, so that their step
-/// lines read as one timeline.
-pub fn monotonic_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
-/// The environment variable through which the producer passes its start time.
-pub const T0_VAR: &str = "EXTMEM_T0_NS";
-
-/// Prints one step of the consumer, timed from the producer's start.
-pub fn step(t0: u64, text: impl std::fmt::Display) {
-    println!("[consumer] {:>9.3} ms  {text}", monotonic_ns().saturating_sub(t0) as f64 / 1e6);
-    let _ = std::io::stdout().flush();
 }
 
 /// Fault injection for the tests: `EXTMEM_PEER_DIE_AT=<step>` makes the peer die at once

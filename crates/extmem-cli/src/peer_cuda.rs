@@ -1,9 +1,10 @@
 //! The CUDA consumer of `demo --cuda` and `bench --cuda`: a process with no Vulkan at all that
 //! imports what the Vulkan producer shares into CUDA, zero-copy.
 
-use crate::peer::{step, writeback_seed};
+use crate::timing::step;
 use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::pattern;
+use extmem::pattern::writeback_seed;
 use extmem::transport::{Channel, Message};
 use extmem_cuda::ipc::IpcMapping;
 use extmem_cuda::{Cuda, CudaMemory, CudaSemaphore};
