@@ -133,7 +133,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     }
     let path = if args.nv { PathKind::Nv } else { PathKind::Khr };
     let queue = args.queue.first().copied().unwrap_or_default();
-    let ctx = Context::new(&ContextOptions { path, app_name: "extmem bench".into(), queue, ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions::default().path(path).app_name("extmem bench").queue(queue))?;
     // SAFETY: no other thread exists yet; the child inherits the variable.
     unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     let peer = Peer::spawn(false, monotonic_ns(), &["--probe"])?;

@@ -92,11 +92,7 @@ fn check(r: sys::CUresult, call: &'static str) -> extmem::Result<()> {
 }
 
 pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstHandOff>> {
-    let ctx = Context::new(&ContextOptions {
-        path: PathKind::Nv,
-        app_name: "extmem bench --cuda".into(),
-        ..Default::default()
-    })?;
+    let ctx = Context::new(&ContextOptions::default().path(PathKind::Nv).app_name("extmem bench --cuda"))?;
     let cuda = Cuda::for_vulkan(&ctx).map_err(cu)?;
     let peer = Peer::spawn(false, monotonic_ns(), &["--cuda", "--probe"])?;
     let mut out = Vec::new();
@@ -166,7 +162,7 @@ fn keep_in_flight<'a>(
 }
 
 pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyState>> {
-    let ctx = Context::new(&ContextOptions { app_name: "extmem bench --cuda".into(), queue, ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions::default().app_name("extmem bench --cuda").queue(queue))?;
     let queue = queue_name(&ctx);
     let cuda = Cuda::for_vulkan(&ctx).map_err(cu)?;
     let mut out = Vec::new();
@@ -467,7 +463,7 @@ impl Drop for SecondContext {
 }
 
 pub fn crossings(iters: usize, queues: &[QueueKind]) -> extmem::Result<(Vec<Crossing>, ContextSwitch)> {
-    let options = |queue| ContextOptions { app_name: "extmem bench --cuda".into(), queue, ..Default::default() };
+    let options = |queue| ContextOptions::default().app_name("extmem bench --cuda").queue(queue);
     let first = Context::new(&options(QueueKind::General))?;
     let cuda = Cuda::for_vulkan(&first).map_err(cu)?;
     let (cu_ctx, stream) = (cuda.context().cu_ctx(), cuda.stream().cu_stream());

@@ -113,16 +113,12 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         // SAFETY: no other thread exists yet; the child inherits the variable.
         unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     }
-    let ctx = Context::new(&ContextOptions {
-        path,
-        validation: args.validate,
-        app_name: "extmem demo".into(),
-        queue: args.queue,
-        ..Default::default()
-    })?;
+    let ctx = Context::new(
+        &ContextOptions::default().path(path).validation(args.validate).app_name("extmem demo").queue(args.queue),
+    )?;
     log.step(match path {
         PathKind::Nv => format!("{}: instance with VK_NV_external_memory_capabilities, device with VK_NV_external_memory (through the extmem layer)", ctx.device_name()),
-        PathKind::Khr => format!("{}: core external memory (no layer)", ctx.device_name()),
+        _ => format!("{}: core external memory (no layer)", ctx.device_name()),
     });
     let peer = match &args.torch {
         Some(script) => {
@@ -179,7 +175,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             (PathKind::Nv, false) =>
                 "VkExternalMemoryImageCreateInfoNV + VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
             (PathKind::Nv, true) => "VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
-            (PathKind::Khr, _) => "VkExternalMemory*CreateInfo + VkExportMemoryAllocateInfo, OPAQUE_FD",
+            _ => "VkExternalMemory*CreateInfo + VkExportMemoryAllocateInfo, OPAQUE_FD",
         },
         shared.allocation_size(),
         if args.host_memory { "host memory" } else { "dedicated exportable memory" }

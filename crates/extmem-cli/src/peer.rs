@@ -57,12 +57,8 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     if args.cuda {
         return crate::peer_cuda::run(&channel, start, quiet, args.probe);
     }
-    let ctx = Context::new(&ContextOptions {
-        validation: args.validate,
-        app_name: "extmem peer".into(),
-        queue: args.queue,
-        ..Default::default()
-    })?;
+    let ctx =
+        Context::new(&ContextOptions::default().validation(args.validate).app_name("extmem peer").queue(args.queue))?;
     let mut shared: Option<SharedMemory> = None;
     let mut semaphore: Option<extmem::sync::SharedSemaphore> = None;
     loop {

@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("SKIPPED: no CUDA driver here");
         return Ok(());
     }
-    let ctx = Context::new(&ContextOptions { queue, app_name: "frame_ring".into(), ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions::default().queue(queue).app_name("frame_ring"))?;
     let cuda = Cuda::for_vulkan(&ctx)?;
     let (w, h) = (1920u64, 1080u64);
     let len = (w * h * 4) as usize;

@@ -23,6 +23,7 @@ pub use ipc::{DeviceAllocation, IpcMapping};
 
 /// Why a CUDA operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No CUDA driver library (libcuda.so) could be loaded.
     #[error("the CUDA driver (libcuda.so.1) is not installed or not loadable")]
@@ -183,6 +184,7 @@ impl Cuda {
         let len = match desc.resource {
             ResourceDesc::Buffer(b) => b.size,
             ResourceDesc::Image(_) => desc.allocation_size - desc.offset,
+            other => return Err(Error::Import(format!("CUDA cannot map {other:?} (only buffers and images)"))),
         };
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
         let handle = sys::CUDA_EXTERNAL_MEMORY_HANDLE_DESC {
@@ -256,6 +258,7 @@ impl Cuda {
                 sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD
             }
             SemaphoreKind::Binary => sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD,
+            other => return Err(Error::Import(format!("CUDA cannot import a {} semaphore", other.name()))),
         };
         let handle = sys::CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC {
             type_,

@@ -33,7 +33,7 @@ fn setup_on(test: &str, queue: QueueKind) -> Option<(Arc<Context>, Cuda)> {
         skipped(test, "no CUDA driver on this machine (run scripts/gpu-check.sh on a GPU machine)");
         return None;
     }
-    let ctx = Context::new(&ContextOptions { validation: true, queue, ..Default::default() }).expect("Vulkan context");
+    let ctx = Context::new(&ContextOptions::default().validation(true).queue(queue)).expect("Vulkan context");
     match Cuda::for_vulkan(&ctx) {
         Ok(cuda) => Some((ctx, cuda)),
         Err(Error::NoMatchingDevice(why)) => {

@@ -47,6 +47,7 @@ pub struct BufferDesc {
 
 /// What the shared memory holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResourceDesc {
     /// An image.
     Image(ImageDesc),

@@ -24,6 +24,7 @@ pub fn color_range(layers: u32, levels: u32) -> vk::ImageSubresourceRange {
 
 /// Who holds a resource between two uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Holder {
     /// Newly created: contents undefined, no owner yet.
     Fresh,
@@ -128,6 +129,7 @@ pub fn can_share_semaphores(ctx: &crate::Context, kind: SemaphoreKind) -> bool {
 
 /// What a [`SharedSemaphore`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SemaphoreKind {
     /// A timeline semaphore: values only grow; waits name the value they need.
     Timeline,

@@ -410,9 +410,7 @@ fn semaphore_orders_both_sides(kind: SemaphoreKind) {
                 assert_eq!(sem.value().unwrap(), 10);
                 assert_eq!(theirs.value().unwrap(), 10, "both instances see one semaphore");
             }
-            SemaphoreKind::Binary => {
-                assert!(sem.value().unwrap_err().to_string().contains("binary semaphore has no value"))
-            }
+            _ => assert!(sem.value().unwrap_err().to_string().contains("binary semaphore has no value")),
         }
         drop((imported, shared, theirs, sem));
     };

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 /// Whether exported memory is a dedicated allocation for its resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Dedicated {
     /// Always (the default): CUDA maps dedicated allocations far faster, and an importer gets
     /// exactly the resource's memory (measured in `bench/results/h100.md`).

@@ -25,6 +25,7 @@ const MAX_DETAIL: usize = 1024;
 
 /// A message between the two sides of a hand-off.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Message {
     /// Shared memory; one file descriptor comes with it.
     Share(Descriptor),
