@@ -24,6 +24,7 @@ pub mod frames;
 mod handle;
 pub mod host;
 pub mod layer;
+#[cfg(feature = "testing")]
 pub mod pattern;
 mod shared;
 pub mod sync;

@@ -155,11 +155,6 @@ impl Channel {
         self.timeout = timeout;
     }
 
-    /// The socket, to hand to a child process.
-    pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
     /// Sends a message with exactly the descriptors it carries.
     pub fn send(&self, message: &Message, fds: &[BorrowedFd<'_>]) -> Result<()> {
         if fds.len() != message.fd_count() {
@@ -259,5 +254,19 @@ fn unexpected(wanted: &str, got: &Message) -> Error {
     match got {
         Message::Verdict { ok: false, detail } => Error::Peer(format!("the peer reports a failure: {detail}")),
         other => Error::Protocol(format!("expected {wanted}, got {}", other.name())),
+    }
+}
+
+/// The connected socket (to hand to a child process, or to poll beside other descriptors).
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The listening socket (to poll for a connection beside other descriptors).
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
