@@ -1,4 +1,4 @@
-//! What a [`Context`] is made from: the path, the queue kind and the options, each with a
+//! What a [`Context`](super::Context) is made from: the path, the queue kind and the options, each with a
 //! default and setters so they can grow without breaking callers.
 
 use ash::vk;
@@ -15,7 +15,7 @@ pub enum PathKind {
     Nv,
 }
 
-/// Which of the device's queue families a [`Context`] submits to.
+/// Which of the device's queue families a [`Context`](super::Context) submits to.
 ///
 /// Every extmem operation is a transfer (fills, copies, ownership barriers), so any family
 /// will do. The choice matters for latency when another API (CUDA) alternates with Vulkan on
@@ -60,7 +60,7 @@ pub(crate) fn pick_queue_family(families: &[vk::QueueFamilyProperties], kind: Qu
     }
 }
 
-/// How to set up a [`Context`]: start from `ContextOptions::default()` and chain the setters,
+/// How to set up a [`Context`](super::Context): start from `ContextOptions::default()` and chain the setters,
 /// e.g. `ContextOptions::default().path(PathKind::Nv).validation(true)`.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
