@@ -64,6 +64,16 @@ pub enum Role {
     Consumer,
 }
 
+impl Role {
+    /// The role of the other side.
+    pub fn other(self) -> Role {
+        match self {
+            Role::Producer => Role::Consumer,
+            Role::Consumer => Role::Producer,
+        }
+    }
+}
+
 /// The GPU half of one side of the frame protocol: which [`Handoff`] this side's work on a
 /// frame takes, from its [`Role`] and, where both drivers can share one, the timeline
 /// semaphore (without one, every handoff is [`Handoff::host`]). Usable without a channel (two
@@ -98,12 +108,7 @@ impl<'a> FrameSync<'a> {
     /// it consumed `done` when it read the frame back ([`FrameSync::after_peer`]).
     pub fn before(&self, frame: Frame) -> Handoff<'a> {
         let binary = self.semaphore.is_some_and(|s| s.kind() == SemaphoreKind::Binary);
-        let wait = match self.role {
-            Role::Producer if binary => None,
-            Role::Producer => frame.previous_done(),
-            Role::Consumer => Some(frame.ready()),
-        };
-        match (self.semaphore, wait) {
+        match (self.semaphore, wait_before(self.role, binary, frame)) {
             (Some(s), Some(v)) => Handoff::host().wait(s, v),
             _ => Handoff::host(),
         }
@@ -112,10 +117,7 @@ impl<'a> FrameSync<'a> {
     /// The GPU signal after this side's work on `frame`: `ready` from the producer, `done` from
     /// the consumer. Host-only without a semaphore.
     pub fn after(&self, frame: Frame) -> Handoff<'a> {
-        let value = match self.role {
-            Role::Producer => frame.ready(),
-            Role::Consumer => frame.done(),
-        };
+        let value = signal_after(self.role, frame);
         self.semaphore.map_or_else(Handoff::host, |s| Handoff::host().signal(s, value))
     }
 
@@ -128,11 +130,25 @@ impl<'a> FrameSync<'a> {
     /// The GPU wait for the other side's signal of `frame` (the producer reading back what the
     /// consumer wrote waits for `done`; the consumer waits for `ready`).
     pub fn after_peer(&self, frame: Frame) -> Handoff<'a> {
-        let value = match self.role {
-            Role::Producer => frame.done(),
-            Role::Consumer => frame.ready(),
-        };
+        let value = signal_after(self.role.other(), frame);
         self.semaphore.map_or_else(Handoff::host, |s| Handoff::host().wait(s, value))
+    }
+}
+
+/// The value `role` waits for before its work on `frame` (see [`FrameSync::before`]).
+fn wait_before(role: Role, binary: bool, frame: Frame) -> Option<u64> {
+    match role {
+        Role::Producer if binary => None,
+        Role::Producer => frame.previous_done(),
+        Role::Consumer => Some(frame.ready()),
+    }
+}
+
+/// The value `role` signals after its work on `frame`.
+fn signal_after(role: Role, frame: Frame) -> u64 {
+    match role {
+        Role::Producer => frame.ready(),
+        Role::Consumer => frame.done(),
     }
 }
 
@@ -214,7 +230,24 @@ impl<'a> FrameProtocol<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::Frame;
+    use super::{signal_after, wait_before, Frame, Role};
+
+    #[test]
+    fn each_side_waits_for_what_the_other_signals() {
+        for n in 0..10 {
+            let f = Frame::new(n);
+            // The consumer waits for exactly what the producer signals, and the reverse.
+            assert_eq!(wait_before(Role::Consumer, false, f), Some(signal_after(Role::Producer, f)));
+            if n > 0 {
+                let previous = Frame::new(n - 1);
+                assert_eq!(wait_before(Role::Producer, false, f), Some(signal_after(Role::Consumer, previous)));
+            }
+            // A binary semaphore's `done` was consumed by the producer's read-back already.
+            assert_eq!(wait_before(Role::Producer, true, f), None);
+            assert_eq!(Role::Producer.other(), Role::Consumer);
+        }
+        assert_eq!(wait_before(Role::Producer, false, Frame::new(0)), None);
+    }
 
     #[test]
     fn values_grow_and_never_collide() {
