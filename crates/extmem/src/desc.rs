@@ -34,6 +34,18 @@ impl ImageDesc {
             usage,
         }
     }
+
+    /// The same image with `tiling` (`LINEAR` for bytes another API addresses directly).
+    pub fn tiling(mut self, tiling: vk::ImageTiling) -> Self {
+        self.tiling = tiling;
+        self
+    }
+
+    /// The same image with `layers` array layers.
+    pub fn array_layers(mut self, layers: u32) -> Self {
+        self.array_layers = layers;
+        self
+    }
 }
 
 /// A buffer's creation parameters.
@@ -43,6 +55,13 @@ pub struct BufferDesc {
     pub size: u64,
     /// Usage.
     pub usage: vk::BufferUsageFlags,
+}
+
+impl BufferDesc {
+    /// A buffer of `size` bytes for `usage`.
+    pub fn new(size: u64, usage: vk::BufferUsageFlags) -> Self {
+        BufferDesc { size, usage }
+    }
 }
 
 /// What the shared memory holds.

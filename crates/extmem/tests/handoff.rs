@@ -469,7 +469,7 @@ fn a_linear_image_carries_its_row_pitch() {
     let _lock = fd_lock();
     let producer = context(PathKind::Nv);
     let consumer = context(PathKind::Khr);
-    let desc = ImageDesc { tiling: vk::ImageTiling::LINEAR, ..image_desc() };
+    let desc = image_desc().tiling(vk::ImageTiling::LINEAR);
     let shared = SharedMemory::new_image(&producer, desc, HandleType::OpaqueFd, Dedicated::Always).unwrap();
     let d = shared.descriptor();
     assert!(d.row_pitch >= 64 * 4, "row pitch {} for 64 RGBA8 texels", d.row_pitch);
