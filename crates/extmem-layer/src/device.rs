@@ -1,8 +1,10 @@
 //! `vkCreateDevice` / `vkDestroyDevice`: walking the chain and keeping device state.
 
 use crate::dispatch::{
-    dispatch_key, extension_names, load_device_fn, load_instance_fn, DeviceData, NvDeviceFns, DEVICES, INSTANCES,
+    dispatch_key, extension_names, load_device_fn, load_instance_fn, DeviceData, NvDeviceFns, PhysicalDeviceQueries,
+    DEVICES, INSTANCES,
 };
+use crate::ext::external_marking::Marking;
 use crate::ext::nv_external_memory as nv_mem;
 use crate::loader;
 use crate::log::layer_log;
@@ -76,7 +78,13 @@ pub unsafe fn create_device(
             (|| {
                 Some(NvDeviceFns {
                     create_image: load_device_fn(gdpa, handle, c"vkCreateImage")?,
+                    create_buffer: load_device_fn(gdpa, handle, c"vkCreateBuffer")?,
                     allocate_memory: load_device_fn(gdpa, handle, c"vkAllocateMemory")?,
+                    marking: Marking::new(PhysicalDeviceQueries {
+                        physical_device,
+                        image_format_properties2: inst.fns.get_physical_device_image_format_properties2,
+                        external_buffer_properties: inst.fns.get_physical_device_external_buffer_properties,
+                    }),
                 })
             })()
         };

@@ -4,6 +4,7 @@
 //! with a pointer to the loader's dispatch table; children share their parent's. Keying by that
 //! pointer lets a physical device find its instance, and a queue its device, with no extra map.
 
+use crate::ext::external_marking::Marking;
 use crate::loader::NextInstanceLink;
 use ash::vk::{self, Handle};
 use std::collections::HashMap;
@@ -82,6 +83,16 @@ pub struct InstanceFns {
     /// The core command where the instance is 1.1+, else the KHR alias; absent on a 1.0
     /// instance without VK_KHR_get_physical_device_properties2.
     pub get_physical_device_image_format_properties2: Option<vk::PFN_vkGetPhysicalDeviceImageFormatProperties2>,
+    /// The core command where the instance is 1.1+, else the KHR alias where enabled.
+    pub get_physical_device_external_buffer_properties: Option<vk::PFN_vkGetPhysicalDeviceExternalBufferProperties>,
+}
+
+/// The external-memory queries of one physical device, for the layer's own questions.
+#[derive(Clone, Copy)]
+pub struct PhysicalDeviceQueries {
+    pub physical_device: vk::PhysicalDevice,
+    pub image_format_properties2: Option<vk::PFN_vkGetPhysicalDeviceImageFormatProperties2>,
+    pub external_buffer_properties: Option<vk::PFN_vkGetPhysicalDeviceExternalBufferProperties>,
 }
 
 /// What the layer knows of one physical device, learnt once.
@@ -124,10 +135,13 @@ pub struct DeviceData {
     pub nv: Option<NvDeviceFns>,
 }
 
-/// The next element's commands that the NV device extension rewrites.
+/// The next element's commands that the NV device extension rewrites, and what it marks.
 pub struct NvDeviceFns {
     pub create_image: vk::PFN_vkCreateImage,
+    pub create_buffer: vk::PFN_vkCreateBuffer,
     pub allocate_memory: vk::PFN_vkAllocateMemory,
+    /// Which resources are created external (see `ext::external_marking`).
+    pub marking: Marking,
 }
 
 /// The extension names in a create info's `ppEnabledExtensionNames`.

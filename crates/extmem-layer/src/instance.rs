@@ -65,6 +65,13 @@ pub unsafe fn create_instance(
     } else {
         None
     };
+    let buffer_properties = if api_version >= vk::API_VERSION_1_1 {
+        Some(c"vkGetPhysicalDeviceExternalBufferProperties")
+    } else if down.contains(&ash::khr::external_memory_capabilities::NAME) {
+        Some(c"vkGetPhysicalDeviceExternalBufferPropertiesKHR")
+    } else {
+        None
+    };
     // SAFETY: commands of the instance just created, each loaded with its own `PFN_` type.
     let fns = unsafe {
         (|| {
@@ -82,6 +89,8 @@ pub unsafe fn create_instance(
                     c"vkGetPhysicalDeviceImageFormatProperties",
                 )?,
                 get_physical_device_image_format_properties2: properties2
+                    .and_then(|n| load_instance_fn(gipa, handle, n)),
+                get_physical_device_external_buffer_properties: buffer_properties
                     .and_then(|n| load_instance_fn(gipa, handle, n)),
             })
         })()

@@ -94,6 +94,7 @@ unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_v
     match name {
         b"vkDestroyDevice\0" => void_fn!(destroy_device as vk::PFN_vkDestroyDevice),
         b"vkCreateImage\0" if dev.nv.is_some() => void_fn!(create_image as vk::PFN_vkCreateImage),
+        b"vkCreateBuffer\0" if dev.nv.is_some() => void_fn!(create_buffer as vk::PFN_vkCreateBuffer),
         b"vkAllocateMemory\0" if dev.nv.is_some() => void_fn!(allocate_memory as vk::PFN_vkAllocateMemory),
         // SAFETY: the next element answers for everything else.
         _ => unsafe { (dev.next_get_device_proc_addr)(dev.handle, name.as_ptr().cast()) },
@@ -223,6 +224,25 @@ unsafe extern "system" fn create_image(
             Some(dev) => match &dev.nv {
                 // SAFETY: arguments from the application.
                 Some(nv) => unsafe { nv_mem::create_image(&dev, nv, create_info, allocator, out) },
+                None => vk::Result::ERROR_INITIALIZATION_FAILED,
+            },
+            None => vk::Result::ERROR_INITIALIZATION_FAILED,
+        }
+    })
+}
+
+unsafe extern "system" fn create_buffer(
+    handle: vk::Device,
+    create_info: *const vk::BufferCreateInfo,
+    allocator: *const vk::AllocationCallbacks,
+    out: *mut vk::Buffer,
+) -> vk::Result {
+    guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
+        // SAFETY: a live device on which the NV extension is implemented.
+        match DEVICES.get(unsafe { dispatch_key(handle) }) {
+            Some(dev) => match &dev.nv {
+                // SAFETY: arguments from the application.
+                Some(nv) => unsafe { nv_mem::create_buffer(&dev, nv, create_info, allocator, out) },
                 None => vk::Result::ERROR_INITIALIZATION_FAILED,
             },
             None => vk::Result::ERROR_INITIALIZATION_FAILED,

@@ -4,6 +4,7 @@
 
 use crate::dispatch::{DeviceData, InstanceData, NvDeviceFns, PhysicalDeviceInfo};
 use crate::enumerate;
+use crate::ext::external_marking::MARK;
 use crate::handle_types::{self, BACKING_EXTENSION};
 use crate::log::layer_log;
 use crate::pnext::{self, ChainWithout};
@@ -160,8 +161,18 @@ pub unsafe fn create_image(
     let ci = unsafe { &*create_info };
     // SAFETY: the application's chain is valid.
     let Some(nv_info) = (unsafe { pnext::find::<vk::ExternalMemoryImageCreateInfoNV>(ci.p_next) }) else {
-        // SAFETY: nothing to rewrite.
-        return unsafe { (nv.create_image)(dev.handle, create_info, allocator, image) };
+        // SAFETY: a valid create info.
+        if !unsafe { nv.marking.image(ci) } {
+            // SAFETY: nothing to rewrite.
+            return unsafe { (nv.create_image)(dev.handle, create_info, allocator, image) };
+        }
+        // The core structure goes in front; the application's chain is shared as it is.
+        let mut external =
+            vk::ExternalMemoryImageCreateInfo { p_next: ci.p_next, ..Default::default() }.handle_types(MARK);
+        let mut down = *ci;
+        down.p_next = &mut external as *mut _ as *const c_void;
+        // SAFETY: a valid create info.
+        return unsafe { (nv.create_image)(dev.handle, &down, allocator, image) };
     };
     // VUID-VkImageCreateInfo-pNext-00988: not both the NV and the core structure.
     if unsafe { pnext::find::<vk::ExternalMemoryImageCreateInfo>(ci.p_next) }.is_some() {
@@ -175,6 +186,9 @@ pub unsafe fn create_image(
         );
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     };
+    // An NV structure with no handle types asks for an ordinary image, which is marked like one.
+    // SAFETY: a valid create info.
+    let handle_types = if handle_types.is_empty() && unsafe { nv.marking.image(ci) } { MARK } else { handle_types };
     let mut external = vk::ExternalMemoryImageCreateInfo::default().handle_types(handle_types);
     // SAFETY: the NV node is in the application's chain.
     unsafe {
@@ -184,6 +198,36 @@ pub unsafe fn create_image(
             (nv.create_image)(dev.handle, &down, allocator, image)
         })
     }
+}
+
+/// `vkCreateBuffer` on a device where the layer implements the extension: buffers are marked
+/// external where the driver allows it (see `external_marking`).
+///
+/// # Safety
+/// Arguments as the command takes them.
+pub unsafe fn create_buffer(
+    dev: &DeviceData,
+    nv: &NvDeviceFns,
+    create_info: *const vk::BufferCreateInfo,
+    allocator: *const vk::AllocationCallbacks,
+    buffer: *mut vk::Buffer,
+) -> vk::Result {
+    if create_info.is_null() || buffer.is_null() {
+        return vk::Result::ERROR_VALIDATION_FAILED_EXT;
+    }
+    // SAFETY: non-null and valid per the caller.
+    let ci = unsafe { &*create_info };
+    // SAFETY: a valid create info.
+    if !unsafe { nv.marking.buffer(ci) } {
+        // SAFETY: nothing to rewrite.
+        return unsafe { (nv.create_buffer)(dev.handle, create_info, allocator, buffer) };
+    }
+    let mut external =
+        vk::ExternalMemoryBufferCreateInfo { p_next: ci.p_next, ..Default::default() }.handle_types(MARK);
+    let mut down = *ci;
+    down.p_next = &mut external as *mut _ as *const c_void;
+    // SAFETY: a valid create info whose chain only gained a node in front.
+    unsafe { (nv.create_buffer)(dev.handle, &down, allocator, buffer) }
 }
 
 /// `vkAllocateMemory` on a device where the layer implements the extension.
