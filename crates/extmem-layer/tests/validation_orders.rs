@@ -168,8 +168,8 @@ fn nv_and_core_image_structures_together_are_refused() {
 fn nv_handle_types_the_query_reports_incompatible_are_refused() {
     // D3D11 images have no backing on Linux: the NV query answers VK_ERROR_FORMAT_NOT_SUPPORTED,
     // so an image with that handle type breaks VUID-VkImageCreateInfo-pNext-00991. The 1.3.239
-    // validation layer does not report it here (its check of 00991 is not reached for this
-    // chain), so the test asserts the layer's own refusal and validation's silence; the second
+    // validation layer does not implement 00991 (it reports neither this case nor an OPAQUE_WIN32
+    // image of a format the query refuses), so the test asserts the layer's own refusal and validation's silence; the second
     // assertion notices the day a validation version reports it.
     let inst = TestInstance::new(&InstanceSpec::nv(Validation::AboveLayer));
     let dev = TestDevice::new(&inst, &[NV_MEM]);
