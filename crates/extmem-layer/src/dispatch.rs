@@ -37,9 +37,41 @@ impl<T> Registry<T> {
     pub fn get(&self, key: usize) -> Option<Arc<T>> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
     }
-    /// Takes the state under `key` out of the map.
+    /// Takes the state under `key` out of the map. The map's storage goes with its last entry:
+    /// the loader unloads the layer when the last instance is destroyed and loads it afresh for
+    /// the next, and a static's heap storage outlives an unloaded library (it would be lost,
+    /// once per load).
     pub fn remove(&self, key: usize) -> Option<Arc<T>> {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(&key)
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let value = map.remove(&key);
+        if map.is_empty() {
+            *map = HashMap::new();
+        }
+        value
+    }
+}
+
+#[cfg(test)]
+impl<T> Registry<T> {
+    fn capacity(&self) -> usize {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Registry;
+
+    #[test]
+    fn storage_goes_with_the_last_entry() {
+        let registry: Registry<u32> = Registry::new();
+        registry.insert(1, 10);
+        registry.insert(2, 20);
+        assert_eq!(registry.remove(1).as_deref(), Some(&10));
+        assert!(registry.capacity() > 0, "one entry left");
+        assert_eq!(registry.remove(2).as_deref(), Some(&20));
+        assert_eq!(registry.capacity(), 0, "no heap storage left behind");
+        assert!(registry.remove(3).is_none());
     }
 }
 
