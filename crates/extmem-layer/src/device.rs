@@ -7,7 +7,7 @@ use crate::dispatch::{
 use crate::ext::external_marking::Marking;
 use crate::ext::nv_external_memory as nv_mem;
 use crate::loader;
-use crate::log::layer_log;
+use crate::log::{layer_error, layer_log};
 use ash::vk;
 use std::ffi::c_char;
 
@@ -32,7 +32,7 @@ pub unsafe fn create_device(
     let ci = unsafe { &*create_info };
     // SAFETY: a create info the loader handed to a layer.
     let Some(link) = (unsafe { loader::take_device_link(ci) }) else {
-        layer_log!("vkCreateDevice: no loader link info in the chain");
+        layer_error!("vkCreateDevice: no loader link info in the chain");
         return vk::Result::ERROR_INITIALIZATION_FAILED;
     };
     // SAFETY: the next element's command for this instance.
@@ -47,7 +47,7 @@ pub unsafe fn create_device(
     // SAFETY: the physical device belongs to `inst`.
     let info = unsafe { nv_mem::probe(&inst, physical_device) };
     let api_version = inst.api_version.min(info.api_version);
-    let down = match nv_mem::device_extensions_down(&app, api_version, info) {
+    let down = match nv_mem::device_extensions_down(&app, api_version, info, &inst.settings) {
         Ok(down) => down,
         Err(e) => return e,
     };

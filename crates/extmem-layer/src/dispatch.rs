@@ -6,6 +6,7 @@
 
 use crate::ext::external_marking::Marking;
 use crate::loader::NextInstanceLink;
+use crate::settings::Settings;
 use ash::vk::{self, Handle};
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
@@ -139,6 +140,13 @@ pub struct PhysicalDeviceInfo {
     pub nv_backed: bool,
 }
 
+impl PhysicalDeviceInfo {
+    /// Whether the layer implements VK_NV_external_memory on this device under `settings`.
+    pub fn implemented(&self, settings: &Settings) -> bool {
+        settings.active() && self.nv_backed && (!self.nv_native || settings.force_on)
+    }
+}
+
 /// State of one instance.
 pub struct InstanceData {
     /// The instance handle as the layer below knows it.
@@ -151,6 +159,8 @@ pub struct InstanceData {
     pub api_version: u32,
     /// The application enabled VK_NV_external_memory_capabilities and the layer implements it.
     pub emulates_nv_capabilities: bool,
+    /// The layer's settings for this instance.
+    pub settings: Settings,
     /// Learnt lazily, per physical device.
     pub physical_devices: Mutex<HashMap<vk::PhysicalDevice, PhysicalDeviceInfo>>,
 }

@@ -6,8 +6,9 @@ use crate::dispatch::{DeviceData, InstanceData, NvDeviceFns, PhysicalDeviceInfo}
 use crate::enumerate;
 use crate::ext::external_marking::MARK;
 use crate::handle_types::{self, BACKING_EXTENSION};
-use crate::log::layer_log;
+use crate::log::{layer_error, layer_log};
 use crate::pnext::{self, ChainWithout};
+use crate::settings::Settings;
 use ash::vk;
 use std::ffi::{c_char, c_void, CStr};
 
@@ -82,12 +83,14 @@ pub fn device_extensions_down<'a>(
     app: &[&'a CStr],
     api_version: u32,
     info: PhysicalDeviceInfo,
+    settings: &Settings,
 ) -> Result<Option<Vec<&'a CStr>>, vk::Result> {
-    if info.nv_native || !app.contains(&NAME) {
+    let native = info.nv_native && !settings.force_on;
+    if !settings.active() || native || !app.contains(&NAME) {
         return Ok(None);
     }
     if !info.nv_backed {
-        layer_log!("vkCreateDevice: VK_NV_external_memory asked for, but the driver cannot back it");
+        layer_error!("vkCreateDevice: VK_NV_external_memory asked for, but the driver cannot back it");
         return Err(vk::Result::ERROR_EXTENSION_NOT_PRESENT);
     }
     let mut down: Vec<&CStr> = app.iter().copied().filter(|&n| n != NAME).collect();
@@ -118,7 +121,7 @@ pub unsafe fn enumerate_device_extension_properties(
     let enumerate = inst.fns.enumerate_device_extension_properties;
     // SAFETY: as the caller promised.
     let info = unsafe { probe(inst, physical_device) };
-    let ours = info.nv_backed && !info.nv_native;
+    let ours = info.implemented(&inst.settings);
     if !layer_name.is_null() {
         // SAFETY: a non-null layer name is a valid string.
         if unsafe { CStr::from_ptr(layer_name) } == crate::LAYER_NAME {
@@ -138,7 +141,10 @@ pub unsafe fn enumerate_device_extension_properties(
         Ok(list) => list,
         Err(e) => return e,
     };
-    list.push(properties());
+    // Where the driver has the extension itself (`force_on`), it is listed once.
+    if !list.iter().any(|e| e.extension_name_as_c_str() == Ok(NAME)) {
+        list.push(properties());
+    }
     // SAFETY: forwarded.
     unsafe { enumerate::answer(&list, count, out) }
 }
@@ -176,11 +182,11 @@ pub unsafe fn create_image(
     };
     // VUID-VkImageCreateInfo-pNext-00988: not both the NV and the core structure.
     if unsafe { pnext::find::<vk::ExternalMemoryImageCreateInfo>(ci.p_next) }.is_some() {
-        layer_log!("vkCreateImage: VkExternalMemoryImageCreateInfoNV together with VkExternalMemoryImageCreateInfo (VUID-VkImageCreateInfo-pNext-00988)");
+        layer_error!("vkCreateImage: VkExternalMemoryImageCreateInfoNV together with VkExternalMemoryImageCreateInfo (VUID-VkImageCreateInfo-pNext-00988)");
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     }
     let Some(handle_types) = handle_types::nv_to_khr(nv_info.handle_types) else {
-        layer_log!(
+        layer_error!(
             "vkCreateImage: handle types {:?} cannot be backed here (VUID-VkImageCreateInfo-pNext-00991)",
             nv_info.handle_types
         );
@@ -253,11 +259,11 @@ pub unsafe fn allocate_memory(
     };
     // VUID-VkMemoryAllocateInfo-pNext-00640: not both the NV and the core structure.
     if unsafe { pnext::find::<vk::ExportMemoryAllocateInfo>(ai.p_next) }.is_some() {
-        layer_log!("vkAllocateMemory: VkExportMemoryAllocateInfoNV together with VkExportMemoryAllocateInfo (VUID-VkMemoryAllocateInfo-pNext-00640)");
+        layer_error!("vkAllocateMemory: VkExportMemoryAllocateInfoNV together with VkExportMemoryAllocateInfo (VUID-VkMemoryAllocateInfo-pNext-00640)");
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     }
     let Some(handle_types) = handle_types::nv_to_khr(nv_info.handle_types) else {
-        layer_log!("vkAllocateMemory: handle types {:?} cannot be backed here", nv_info.handle_types);
+        layer_error!("vkAllocateMemory: handle types {:?} cannot be backed here", nv_info.handle_types);
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     };
     let mut export = vk::ExportMemoryAllocateInfo::default().handle_types(handle_types);

@@ -3,7 +3,7 @@
 
 use crate::dispatch::InstanceData;
 use crate::handle_types;
-use crate::log::layer_log;
+use crate::log::{layer_error, layer_log};
 use ash::vk;
 use std::ffi::CStr;
 
@@ -59,7 +59,7 @@ pub unsafe fn get_external_image_format_properties(
     out: *mut vk::ExternalImageFormatPropertiesNV,
 ) -> vk::Result {
     if out.is_null() {
-        layer_log!("vkGetPhysicalDeviceExternalImageFormatPropertiesNV: pExternalImageFormatProperties is NULL");
+        layer_error!("vkGetPhysicalDeviceExternalImageFormatPropertiesNV: pExternalImageFormatProperties is NULL");
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     }
     // SAFETY: forwarded from the caller.
