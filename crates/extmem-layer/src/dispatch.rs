@@ -120,14 +120,6 @@ pub struct InstanceFns {
     pub get_physical_device_external_buffer_properties: Option<vk::PFN_vkGetPhysicalDeviceExternalBufferProperties>,
 }
 
-/// The external-memory queries of one physical device, for the layer's own questions.
-#[derive(Clone, Copy)]
-pub struct PhysicalDeviceQueries {
-    pub physical_device: vk::PhysicalDevice,
-    pub image_format_properties2: Option<vk::PFN_vkGetPhysicalDeviceImageFormatProperties2>,
-    pub external_buffer_properties: Option<vk::PFN_vkGetPhysicalDeviceExternalBufferProperties>,
-}
-
 /// What the layer knows of one physical device, learnt once.
 #[derive(Clone, Copy, Debug)]
 pub struct PhysicalDeviceInfo {
@@ -182,6 +174,10 @@ pub struct NvDeviceFns {
     pub create_image: vk::PFN_vkCreateImage,
     pub create_buffer: vk::PFN_vkCreateBuffer,
     pub allocate_memory: vk::PFN_vkAllocateMemory,
+    /// `vkGetDevice{Buffer,Image}MemoryRequirements` (core 1.3 or VK_KHR_maintenance4), where
+    /// the device has them.
+    pub device_buffer_memory_requirements: Option<vk::PFN_vkGetDeviceBufferMemoryRequirements>,
+    pub device_image_memory_requirements: Option<vk::PFN_vkGetDeviceImageMemoryRequirements>,
     /// Which resources are created external (see `ext::external_marking`).
     pub marking: Marking,
 }

@@ -71,6 +71,20 @@ fn nv_memory_binds_to_plain_buffers_and_images_with_validation_on_either_side() 
             let mut none = vk::ExternalMemoryImageCreateInfoNV::default();
             bind_image(&dev, &image_info(tiling, vk::ImageLayout::UNDEFINED).push_next(&mut none));
         }
+        if validation == Validation::BelowLayer {
+            // The layer answers these itself (the driver's pointers would skip the marking).
+            let plain = TestDevice::new(&inst, &[]);
+            for name in [c"vkGetDeviceBufferMemoryRequirements", c"vkGetDeviceImageMemoryRequirements"] {
+                let proc_addr = |dev: &TestDevice| {
+                    // SAFETY: a live device and a valid name.
+                    unsafe { (inst.instance.fp_v1_0().get_device_proc_addr)(dev.device.handle(), name.as_ptr()) }
+                        .map(|f| f as usize)
+                };
+                assert!(proc_addr(&plain).is_some());
+                assert_ne!(proc_addr(&dev), proc_addr(&plain), "{name:?} is not the layer's on an NV device");
+            }
+            drop(plain);
+        }
         drop(dev);
         inst.finish();
     }
@@ -121,4 +135,63 @@ fn preinitialized_image_is_not_marked_and_its_nv_bind_is_reported_below() {
         "expected only VUID-vkBindImageMemory-memory-02728, got:\n{}",
         messages.join("\n")
     );
+}
+
+#[test]
+fn requirements_asked_from_create_infos_match_the_created_resources() {
+    // vkGetDevice{Buffer,Image}MemoryRequirements (1.3) must answer for the resource as the
+    // layer creates it: marked, or with the NV structure translated (validation below would
+    // report an NV structure it does not expect in a core call).
+    for validation in [Validation::BelowLayer, Validation::AboveLayer] {
+        let inst = TestInstance::new(&InstanceSpec::nv(validation));
+        let dev = TestDevice::new(&inst, &[NV_MEM]);
+        let d = &dev.device;
+        let key = |r: vk::MemoryRequirements| (r.size, r.alignment, r.memory_type_bits);
+        let info = vk::BufferCreateInfo::default().size(65_537).usage(vk::BufferUsageFlags::STORAGE_BUFFER);
+        // SAFETY: valid create infos; destroyed at once.
+        unsafe {
+            let mut asked = vk::MemoryRequirements2::default();
+            d.get_device_buffer_memory_requirements(
+                &vk::DeviceBufferMemoryRequirements::default().create_info(&info),
+                &mut asked,
+            );
+            let buffer = d.create_buffer(&info, None).unwrap();
+            assert_eq!(key(asked.memory_requirements), key(d.get_buffer_memory_requirements(buffer)));
+            d.destroy_buffer(buffer, None);
+        }
+        for handle_types in [None, Some(NV)] {
+            let mut nv = vk::ExternalMemoryImageCreateInfoNV::default().handle_types(handle_types.unwrap_or_default());
+            let mut info = image_info(vk::ImageTiling::OPTIMAL, vk::ImageLayout::UNDEFINED);
+            if handle_types.is_some() {
+                info = info.push_next(&mut nv);
+            }
+            // SAFETY: as above.
+            unsafe {
+                let mut asked = vk::MemoryRequirements2::default();
+                d.get_device_image_memory_requirements(
+                    &vk::DeviceImageMemoryRequirements::default().create_info(&info),
+                    &mut asked,
+                );
+                let image = d.create_image(&info, None).unwrap();
+                assert_eq!(key(asked.memory_requirements), key(d.get_image_memory_requirements(image)));
+                d.destroy_image(image, None);
+            }
+        }
+        if validation == Validation::BelowLayer {
+            // The layer answers these itself (the driver's pointers would skip the marking).
+            let plain = TestDevice::new(&inst, &[]);
+            for name in [c"vkGetDeviceBufferMemoryRequirements", c"vkGetDeviceImageMemoryRequirements"] {
+                let proc_addr = |dev: &TestDevice| {
+                    // SAFETY: a live device and a valid name.
+                    unsafe { (inst.instance.fp_v1_0().get_device_proc_addr)(dev.device.handle(), name.as_ptr()) }
+                        .map(|f| f as usize)
+                };
+                assert!(proc_addr(&plain).is_some());
+                assert_ne!(proc_addr(&dev), proc_addr(&plain), "{name:?} is not the layer's on an NV device");
+            }
+            drop(plain);
+        }
+        drop(dev);
+        inst.finish();
+    }
 }

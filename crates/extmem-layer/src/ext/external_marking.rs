@@ -12,14 +12,20 @@
 //! (VUID-VkImageCreateInfo-pNext-01443), DRM-modifier tiling, swapchain-bound images, and
 //! anything the driver's external query refuses or limits below the create info.
 
-use crate::dispatch::PhysicalDeviceQueries;
+use crate::handle_types::MARK;
 use crate::pnext;
 use ash::vk;
 use std::collections::HashMap;
+use std::ffi::c_void;
 use std::sync::Mutex;
 
-/// The handle type every marked resource gets.
-pub const MARK: vk::ExternalMemoryHandleTypeFlags = vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD;
+/// The external-memory queries of one physical device, for the layer's own questions.
+#[derive(Clone, Copy)]
+pub struct PhysicalDeviceQueries {
+    pub physical_device: vk::PhysicalDevice,
+    pub image_format_properties2: Option<vk::PFN_vkGetPhysicalDeviceImageFormatProperties2>,
+    pub external_buffer_properties: Option<vk::PFN_vkGetPhysicalDeviceExternalBufferProperties>,
+}
 
 /// Answers of the driver's external queries, learnt once per combination.
 pub struct Marking {
@@ -96,6 +102,27 @@ impl Marking {
         });
         limits.is_some_and(|l| within(ci, &l))
     }
+}
+
+/// Calls `call` with a buffer create info as the layer passes it down (marked where it can be).
+///
+/// # Safety
+/// `ci` must be a valid create info.
+pub unsafe fn buffer_info_down<R>(
+    marking: &Marking,
+    ci: &vk::BufferCreateInfo,
+    call: impl FnOnce(&vk::BufferCreateInfo) -> R,
+) -> R {
+    // SAFETY: a valid create info.
+    if !unsafe { marking.buffer(ci) } {
+        return call(ci);
+    }
+    // The core structure goes in front; the application's chain is shared as it is.
+    let mut external =
+        vk::ExternalMemoryBufferCreateInfo { p_next: ci.p_next, ..Default::default() }.handle_types(MARK);
+    let mut down = *ci;
+    down.p_next = &mut external as *mut _ as *const c_void;
+    call(&down)
 }
 
 /// The driver can export the handle type and lists it as compatible with itself.
