@@ -79,6 +79,10 @@ has_nv "$o" "packaged extmem run"
 passes "$o" "packaged extmem run --validate -- nv_client" \
     isolated "$root/usr/share:/usr/share" "$root/usr/lib/$triple" "$root/usr/bin/extmem" run --validate -- "$work/nv_client" --export --require-global
 
+# The packaged extmem's own instances name the installed layer (as a `cargo install`ed one does).
+isolated "$root/usr/share" "$root/usr/lib/$triple" "$root/usr/bin/extmem" caps >"$o" 2>&1 || { cat "$o"; fail "packaged extmem caps"; }
+grep -q 'opaque-win32 .*export import' "$o" || { cat "$o"; fail "packaged extmem caps: no NV view through the installed layer"; }
+
 dpkg --root="$root" --purge extmem >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg --purge"; }
 left="$(find "$root" -mindepth 1 -not -path "$root/var" -not -path "$root/var/lib" -not -path "$root/var/lib/dpkg*")"
 [ -z "$left" ] || fail "left after dpkg --purge: $left"
