@@ -7,8 +7,11 @@
 //!   each frame is synchronised (FrameReady / FrameDone, ownership released and acquired) and
 //!   probed by the consumer, against copying every frame through host memory.
 
-use crate::peer::{monotonic_ns, Peer};
+use crate::child::Peer;
+use crate::timing::{median, monotonic_ns, ms_since};
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::transport::Message;
+use extmem::Handoff;
 use extmem::{
     pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, QueueKind, SharedMemory,
 };
@@ -25,10 +28,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "4K,64K,1M,16M,256M,1G")]
     sizes: Vec<String>,
     /// Repetitions per size (the median is reported).
-    #[arg(long, default_value_t = 5)]
-    repeat: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    repeat: u64,
     /// Frames per steady-state run.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     frames: u64,
     /// Make the producer's memory exportable through VK_NV_external_memory (the layer).
     #[arg(long)]
@@ -51,6 +54,8 @@ pub struct Args {
     png: Option<std::path::PathBuf>,
     #[command(flatten)]
     soak: crate::soak::SoakArgs,
+    #[command(flatten)]
+    timeouts: crate::child::Timeouts,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -61,7 +66,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
         Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    num.parse::<u64>().map(|n| n * mult).map_err(|_| format!("size {s:?} is not a number with an optional K, M or G"))
+    let bad = || format!("size {s:?} is not a number of 1 or more bytes with an optional K, M or G (at most 1T)");
+    match num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)) {
+        Some(n) if (1..=1 << 40).contains(&n) => Ok(n),
+        _ => Err(bad()),
+    }
 }
 
 #[derive(Serialize)]
@@ -81,19 +90,10 @@ struct Steady {
     zero_copy_over_copy: f64,
 }
 
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-pub fn ms_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
-}
-
 fn buffer(ctx: &std::sync::Arc<Context>, size: u64) -> extmem::Result<SharedMemory> {
     let desc = BufferDesc { size, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
     let b = SharedMemory::new_buffer(ctx, desc, HandleType::OpaqueFd, Dedicated::Always)?;
-    b.write(&pattern::fill(size as usize, 0))?;
+    b.write(&pattern::fill(size as usize, 0), Handoff::host())?;
     Ok(b)
 }
 
@@ -119,7 +119,7 @@ fn zero_copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 /// Copying: read back into a memfd, send it, the peer maps it and uploads into its memory.
 fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
     let t = Instant::now();
-    let data = shared.read()?;
+    let data = shared.read(Handoff::host())?;
     let fd: OwnedFd = extmem::host::sealed_memfd("extmem-bench", data.len() as u64)?;
     let mut file = std::fs::File::from(fd);
     file.write_all(&data).map_err(|e| extmem::Error::Io { context: "writing the host copy".into(), source: e })?;
@@ -130,6 +130,7 @@ fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 }
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
+    crate::child::set_timeouts(args.timeouts);
     if let Some(duration) = args.soak.soak {
         return crate::soak::main(&args.soak, duration, args.nv);
     }
@@ -143,7 +144,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     }
     let path = if args.nv { PathKind::Nv } else { PathKind::Khr };
     let queue = args.queue.first().copied().unwrap_or_default();
-    let ctx = Context::new(&ContextOptions { path, app_name: "extmem bench".into(), queue, ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions::default().path(path).app_name("extmem bench").queue(queue))?;
     // SAFETY: no other thread exists yet; the child inherits the variable.
     unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     let peer = Peer::spawn(false, monotonic_ns(), &["--probe"])?;
@@ -176,8 +177,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         zero_copy(&peer, &shared)?; // the consumer imports once, then reuses it
         let t = Instant::now();
         for n in 0..args.frames {
-            extmem::sync::signal_ready(&peer.channel, n)?;
-            extmem::sync::wait_done(&peer.channel, n)?;
+            let frames = FrameProtocol::new(&peer.channel, Role::Producer);
+            frames.signal_ready(Frame::new(n))?;
+            frames.wait_done(Frame::new(n))?;
         }
         let zero_copy_fps = args.frames as f64 / t.elapsed().as_secs_f64();
         let copy_frames = args.frames.clamp(1, 10);
@@ -236,7 +238,7 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
     // SAFETY: no other thread exists yet; the child inherits the variable.
     unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     eprintln!("extmem bench --cuda: first hand-off to a CUDA process, medians of {}", args.repeat);
-    let first = crate::bench_cuda::first_hand_off(&sizes, args.repeat.max(1))?;
+    let first = crate::bench_cuda::first_hand_off(&sizes, args.repeat as usize)?;
     eprintln!("steady state, {} frames each", args.frames.max(10) * 10);
     let mut steady = Vec::new();
     for &queue in &args.queue {

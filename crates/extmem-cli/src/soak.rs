@@ -3,9 +3,13 @@
 //! a leak shows as a slope. Writes JSON (every sample, so an interrupted run keeps its data)
 //! and a short markdown summary with the slopes.
 
-use crate::peer::{monotonic_ns, Peer};
+use crate::child::Peer;
+use crate::timing::monotonic_ns;
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::transport::Message;
-use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, SharedMemory};
+use extmem::{
+    pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, PathKind, SharedMemory,
+};
 use serde::Serialize;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -139,7 +143,7 @@ fn slope_per_hour(points: &[(f64, f64)]) -> f64 {
 fn hand_off(ctx: &Arc<Context>, peer: &Peer, bytes: u64, handle: HandleType, n: u64) -> extmem::Result<()> {
     let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
     let shared = SharedMemory::new_buffer(ctx, BufferDesc { size: bytes, usage }, handle, Dedicated::Always)?;
-    shared.write(&pattern::fill(bytes as usize, 0))?;
+    shared.write(&pattern::fill(bytes as usize, 0), Handoff::host())?;
     let (desc, fd) = shared.export()?;
     peer.channel.send(&Message::Share(desc), &[fd.as_fd()])?;
     drop(fd);
@@ -154,7 +158,7 @@ fn hand_off(ctx: &Arc<Context>, peer: &Peer, bytes: u64, handle: HandleType, n: 
 
 pub fn main(args: &SoakArgs, duration: Duration, nv: bool) -> extmem::Result<ExitCode> {
     let path = if nv { PathKind::Nv } else { PathKind::Khr };
-    let ctx = Context::new(&ContextOptions { path, app_name: "extmem soak".into(), ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions::default().path(path).app_name("extmem soak"))?;
     // SAFETY: no other thread exists yet; the child inherits the variable.
     unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     let peer = Peer::spawn(false, monotonic_ns(), &["--probe"])?;
@@ -203,9 +207,10 @@ pub fn main(args: &SoakArgs, duration: Duration, nv: bool) -> extmem::Result<Exi
         if now >= next_handoff {
             hand_off(&ctx, &peer, args.soak_bytes, handles[(handoffs % handles.len() as u64) as usize], handoffs)?;
             handoffs += 1;
+            let protocol = FrameProtocol::new(&peer.channel, Role::Producer);
             for _ in 0..args.soak_frames {
-                extmem::sync::signal_ready(&peer.channel, frames)?;
-                extmem::sync::wait_done(&peer.channel, frames)?;
+                protocol.signal_ready(Frame::new(frames))?;
+                protocol.wait_done(Frame::new(frames))?;
                 frames += 1;
             }
             next_handoff += pause;

@@ -17,6 +17,7 @@ mod intercept;
 mod loader;
 mod log;
 mod pnext;
+mod settings;
 
 /// What the fuzz targets (`fuzz/` at the repository root) drive: the `pNext` chain rewriting.
 #[doc(hidden)]

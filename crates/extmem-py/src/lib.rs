@@ -22,6 +22,7 @@
 
 mod dlpack;
 
+use ::extmem::frames::{Frame, FrameProtocol, Role};
 use ::extmem::transport::{Channel, Message};
 use extmem_cuda::cudarc::driver::sys;
 use extmem_cuda::{Cuda, CudaMemory, CudaSemaphore};
@@ -89,10 +90,10 @@ impl Consumer {
                     match (&self.semaphore, stream) {
                         // SAFETY: the caller's stream of the primary context (documented).
                         (Some(s), Some(stream)) => {
-                            unsafe { s.wait_on(stream as sys::CUstream, 2 * frame + 1) }.map_err(err)?
+                            unsafe { s.wait_on(stream as sys::CUstream, Frame::new(frame).ready()) }.map_err(err)?
                         }
                         (Some(s), None) => {
-                            s.wait(cuda, 2 * frame + 1).map_err(err)?;
+                            s.wait(cuda, Frame::new(frame).ready()).map_err(err)?;
                             cuda.synchronize().map_err(err)?;
                         }
                         // Host-synchronised: the producer's fence completed before FrameReady.
@@ -115,9 +116,11 @@ impl Consumer {
         let cuda = self.cuda.as_ref().ok_or_else(|| PyRuntimeError::new_err("done before memory"))?;
         match (&self.semaphore, stream) {
             // SAFETY: the caller's stream of the primary context (documented).
-            (Some(s), Some(stream)) => unsafe { s.signal_on(stream as sys::CUstream, 2 * frame + 2) }.map_err(err)?,
+            (Some(s), Some(stream)) => {
+                unsafe { s.signal_on(stream as sys::CUstream, Frame::new(frame).done()) }.map_err(err)?
+            }
             (Some(s), None) => {
-                s.signal(cuda, 2 * frame + 2).map_err(err)?;
+                s.signal(cuda, Frame::new(frame).done()).map_err(err)?;
                 cuda.synchronize().map_err(err)?;
             }
             (None, Some(stream)) => {
@@ -127,7 +130,7 @@ impl Consumer {
             }
             (None, None) => {}
         }
-        ::extmem::sync::signal_done(&self.channel, frame).map_err(err)
+        FrameProtocol::new(&self.channel, Role::Consumer).signal_done(Frame::new(frame)).map_err(err)
     }
 
     /// Waits for the producer's Bye (the end of the stream).

@@ -4,9 +4,10 @@
 //! Vulkan's rules, a peer dying at each step) ends in a clear error, within a generous bound,
 //! with this process's descriptor count unchanged and no validation message.
 
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::transport::socket::Listener;
 use extmem::transport::{Channel, Message};
-use extmem::{Context, ContextOptions, SharedMemory};
+use extmem::{Context, ContextOptions, Handoff, SharedMemory};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -45,13 +46,13 @@ fn serve(ctx: &Arc<Context>, channel: &Channel) -> extmem::Result<()> {
             }
             Message::FrameReady { frame } => {
                 let s = shared.as_ref().ok_or_else(|| extmem::Error::Protocol("FrameReady before Share".into()))?;
-                s.read_prefix(4096)?;
-                extmem::sync::signal_done(channel, frame)?;
+                s.read_prefix(4096, Handoff::host())?;
+                FrameProtocol::new(channel, Role::Consumer).signal_done(Frame::new(frame))?;
             }
             Message::Bye => {
                 // Touch every byte of what we hold last: host memory shrunk under us would fault.
                 if let Some(s) = &shared {
-                    s.read()?;
+                    s.read(Handoff::host())?;
                 }
                 return Ok(());
             }
@@ -89,8 +90,7 @@ fn every_class_of_hostile_input_is_refused_clearly_without_hang_or_leak() {
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
     let dir = extmem::transport::socket::socket_dir();
-    let ctx = Context::new(&ContextOptions { validation: true, app_name: "hostile test".into(), ..Default::default() })
-        .expect("context");
+    let ctx = Context::new(&ContextOptions::default().validation(true).app_name("hostile test")).expect("context");
     // The good path first: the harness itself works, and lazily made state (the driver's export
     // probe, staging buffers, the loader's own descriptors) exists before counting.
     assert_eq!(run_case(&ctx, &dir, "good"), Ok(()));

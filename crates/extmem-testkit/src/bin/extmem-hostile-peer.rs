@@ -1,6 +1,7 @@
 //! A hostile producer for the tests: `extmem-hostile-peer SOCKET CASE` connects to an importer
 //! and sends one class of bad input (see [`CASES`]), or dies at a step of the hand-off.
 
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::transport::{Channel, Message};
 use extmem::{vk, BufferDesc, Context, ContextOptions, Dedicated, Descriptor, HandleType, ResourceDesc, SharedMemory};
 use std::os::fd::{AsFd, OwnedFd};
@@ -74,7 +75,7 @@ fn main() {
     if case == "die-connected" {
         die();
     }
-    let ctx = Context::new(&ContextOptions { app_name: "hostile peer".into(), ..Default::default() }).expect("context");
+    let ctx = Context::new(&ContextOptions::default().app_name("hostile peer")).expect("context");
     let opaque = buffer(&ctx, HandleType::OpaqueFd);
     let (desc, real) = opaque.export().expect("export");
     let host_desc = || {
@@ -91,9 +92,10 @@ fn main() {
                 Ok(Message::Verdict { ok: true, .. }) => {}
                 other => panic!("the importer refused a good share: {other:?}"),
             }
+            let frames = FrameProtocol::new(&channel, Role::Producer);
             for frame in 0..3 {
-                extmem::sync::signal_ready(&channel, frame).expect("ready");
-                extmem::sync::wait_done(&channel, frame).expect("done");
+                frames.signal_ready(Frame::new(frame)).expect("ready");
+                frames.wait_done(Frame::new(frame)).expect("done");
                 if case == "die-mid-frames" && frame == 1 {
                     die();
                 }

@@ -6,9 +6,10 @@
 //! user (`SO_PEERCRED`); every descriptor is close-on-exec (`SOCK_CLOEXEC`, `MSG_CMSG_CLOEXEC`);
 //! descriptors received with a message that is then rejected are closed before returning.
 
+use crate::desc::Descriptor;
 use crate::error::{Error, IoResultExt, Result};
 use crate::transport::liveness::{wait_readable, ProcessWatch};
-use crate::transport::message::{Descriptor, Message, MAX_MESSAGE};
+use crate::transport::message::{Message, MAX_MESSAGE};
 use rustix::fs::Mode;
 use rustix::net::{
     self, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
@@ -158,11 +159,6 @@ impl Channel {
         self.watch = Some(watch);
     }
 
-    /// The socket, to hand to a child process.
-    pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
     /// Sends a message with exactly the descriptors it carries.
     pub fn send(&self, message: &Message, fds: &[BorrowedFd<'_>]) -> Result<()> {
         if fds.len() != message.fd_count() {
@@ -264,5 +260,19 @@ fn unexpected(wanted: &str, got: &Message) -> Error {
             Error::Peer(format!("the peer reports a failure: {}", detail.escape_debug()))
         }
         other => Error::Protocol(format!("expected {wanted}, got {}", other.name())),
+    }
+}
+
+/// The connected socket (to hand to a child process, or to poll beside other descriptors).
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The listening socket (to poll for a connection beside other descriptors).
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
