@@ -25,6 +25,8 @@ fn limits(d: &[u8]) -> (DeviceLimits, Option<FormatLimits>) {
         max_image_dimension_2d: u32_at(d, 0),
         max_image_dimension_3d: u32_at(d, 4),
         max_image_array_layers: u32_at(d, 8),
+        max_framebuffer_width: u32_at(d, 0) >> 1,
+        max_framebuffer_height: u32_at(d, 4) >> 1,
         max_memory_allocation_size: u64_at(d, 12),
     };
     let format = (u32_at(d, 24) & 1 == 1).then(|| FormatLimits {
@@ -54,6 +56,16 @@ fn assert_kept(desc: &ResourceDesc, device: &DeviceLimits, format: Option<&Forma
             assert!(e.depth == 1 || i.array_layers == 1, "{i:?}");
             assert!(matches!(i.tiling, vk::ImageTiling::OPTIMAL | vk::ImageTiling::LINEAR), "{i:?}");
             assert!(rules::known_format(i.format) && rules::KNOWN_IMAGE_USAGE.contains(i.usage), "{i:?}");
+            let attachments = vk::ImageUsageFlags::from_raw(0xf0);
+            if i.usage.intersects(attachments) {
+                assert!(e.width <= device.max_framebuffer_width && e.height <= device.max_framebuffer_height, "{i:?}");
+            }
+            if i.usage.contains(vk::ImageUsageFlags::TRANSIENT_ATTACHMENT) {
+                assert!(
+                    attachments.contains(i.usage) && i.usage.intersects(vk::ImageUsageFlags::from_raw(0xb0)),
+                    "{i:?}"
+                );
+            }
         }
     }
 }

@@ -19,6 +19,8 @@ pub fn device_limits(ctx: &Context) -> DeviceLimits {
         max_image_dimension_2d: l.max_image_dimension2_d,
         max_image_dimension_3d: l.max_image_dimension3_d,
         max_image_array_layers: l.max_image_array_layers,
+        max_framebuffer_width: l.max_framebuffer_width,
+        max_framebuffer_height: l.max_framebuffer_height,
         max_memory_allocation_size: m3.max_memory_allocation_size,
     }
 }

@@ -18,6 +18,10 @@ pub struct DeviceLimits {
     pub max_image_dimension_3d: u32,
     /// `VkPhysicalDeviceLimits::maxImageArrayLayers`.
     pub max_image_array_layers: u32,
+    /// `VkPhysicalDeviceLimits::maxFramebufferWidth`.
+    pub max_framebuffer_width: u32,
+    /// `VkPhysicalDeviceLimits::maxFramebufferHeight`.
+    pub max_framebuffer_height: u32,
     /// `VkPhysicalDeviceMaintenance3Properties::maxMemoryAllocationSize`.
     pub max_memory_allocation_size: u64,
 }
@@ -149,10 +153,27 @@ fn check_image_shape(i: &ImageDesc, device: &DeviceLimits) -> Result<(), Broken>
         | vk::ImageUsageFlags::DEPTH_STENCIL_ATTACHMENT
         | vk::ImageUsageFlags::INPUT_ATTACHMENT
         | vk::ImageUsageFlags::TRANSIENT_ATTACHMENT;
-    if i.usage.contains(vk::ImageUsageFlags::TRANSIENT_ATTACHMENT) && !attachments.contains(i.usage) {
+    let transient = vk::ImageUsageFlags::TRANSIENT_ATTACHMENT;
+    if i.usage.contains(transient) && !attachments.contains(i.usage) {
         return broken(
             "usage",
             "TRANSIENT_ATTACHMENT goes with attachment bits only (VUID-VkImageCreateInfo-usage-00963)".into(),
+        );
+    }
+    if i.usage.contains(transient) && !i.usage.intersects(attachments & !transient) {
+        return broken(
+            "usage",
+            "TRANSIENT_ATTACHMENT needs a color, depth/stencil or input attachment bit (VUID-VkImageCreateInfo-usage-00966)"
+                .into(),
+        );
+    }
+    if i.usage.intersects(attachments) && (w > device.max_framebuffer_width || h > device.max_framebuffer_height) {
+        return broken(
+            "extent",
+            format!(
+                "{w}x{h} attachment exceeds the device's framebuffer limit {}x{} (VUID-VkImageCreateInfo-usage-00964/00965)",
+                device.max_framebuffer_width, device.max_framebuffer_height
+            ),
         );
     }
     Ok(())
@@ -222,6 +243,8 @@ mod tests {
         max_image_dimension_2d: 16384,
         max_image_dimension_3d: 2048,
         max_image_array_layers: 2048,
+        max_framebuffer_width: 8192,
+        max_framebuffer_height: 8192,
         max_memory_allocation_size: 1 << 31,
     };
 
@@ -260,6 +283,16 @@ mod tests {
             "usage"
         );
         assert_eq!(field(img(|i| i.format = vk::Format::UNDEFINED)), "format");
+        assert_eq!(field(img(|i| i.usage = vk::ImageUsageFlags::TRANSIENT_ATTACHMENT)), "usage");
+        const COLOR: vk::ImageUsageFlags = vk::ImageUsageFlags::COLOR_ATTACHMENT;
+        assert_eq!(
+            field(img(|i| {
+                i.usage = COLOR;
+                i.extent.width = 8193
+            })),
+            "extent"
+        );
+        assert!(check_shape(&img(|i| i.usage = COLOR | vk::ImageUsageFlags::TRANSIENT_ATTACHMENT), &DEVICE).is_ok());
         let usage = vk::BufferUsageFlags::TRANSFER_SRC;
         assert_eq!(field(ResourceDesc::Buffer(BufferDesc { size: 0, usage })), "size");
         assert_eq!(field(ResourceDesc::Buffer(BufferDesc { size: 1 << 32, usage })), "size");
