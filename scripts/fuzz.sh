@@ -13,7 +13,7 @@ for t in message_decode import_rules layer_chain; do
     mkdir -p "$scratch/$t"
     if ! cargo +nightly fuzz run "$t" "$scratch/$t" "fuzz/seeds/$t" -- -max_total_time="$seconds" >"$scratch/$t.log" 2>&1; then
         tail -n 60 "$scratch/$t.log" >&2
-        echo "fuzz: $t failed (the crashing input is in fuzz/artifacts/$t/)" >&2
+        echo "fuzz: $t failed (a build error above, or a crash: its input is in fuzz/artifacts/$t/)" >&2
         exit 1
     fi
     echo "fuzz: $t: $(grep -E '^Done [0-9]+ runs' "$scratch/$t.log" | tail -1)"
