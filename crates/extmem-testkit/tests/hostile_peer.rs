@@ -69,13 +69,16 @@ fn run_case(ctx: &Arc<Context>, dir: &std::path::Path, case: &str) -> Result<(),
     let outcome = listener.accept(Duration::from_secs(120)).and_then(|channel| {
         let (tx, rx) = std::sync::mpsc::channel();
         let ctx = ctx.clone();
-        std::thread::spawn(move || {
+        let server = std::thread::spawn(move || {
             let r = serve(&ctx, &channel);
             drop(channel);
             let _ = tx.send(r);
         });
         // A generous bound: what is tested is that it ends, not how fast.
-        rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| panic!("{case}: the importer hung"))
+        let r = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| panic!("{case}: the importer hung"));
+        // Its exit too (thread-local destructors of the driver), before the driver may unload.
+        server.join().expect("the importer thread");
+        r
     });
     let _ = child.kill();
     let _ = child.wait();

@@ -28,10 +28,13 @@ fn exported(ctx: &Arc<extmem::Context>) -> SharedMemory {
 /// generous bound: a hang is what is tested, not a time).
 fn within_bound<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let worker = std::thread::spawn(move || {
         let _ = tx.send(f());
     });
-    rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| panic!("{what}: hung (no answer in 120 s)"))
+    let r = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| panic!("{what}: hung (no answer in 120 s)"));
+    // Its exit too (thread-local destructors of the driver), before the driver may unload.
+    worker.join().expect("the worker thread");
+    r
 }
 
 fn is_open(raw: i32) -> bool {
