@@ -2,7 +2,9 @@
 PyTorch, numpy or any DLPack consumer without a copy.
 
 CUDA memory comes as a kDLCUDA tensor (``torch.from_dlpack``), host memory as a kDLCPU one
-(``numpy.from_dlpack``). See ``help(extmem.Consumer)`` and ``help(extmem.SharedBuffer)``.
+(``numpy.from_dlpack``). The other direction, PyTorch filling memory a Vulkan process uses, is
+``extmem.Producer`` (NVIDIA only). See ``help(extmem.Consumer)``, ``help(extmem.Producer)`` and
+``help(extmem.SharedBuffer)``.
 """
 
 from ._extmem import (
@@ -18,6 +20,7 @@ from ._extmem import (
     LoaderError,
     NoDeviceError,
     PeerError,
+    Producer,
     ProtocolError,
     SharedBuffer,
     UnsupportedError,
@@ -40,6 +43,7 @@ __all__ = [
     "LoaderError",
     "NoDeviceError",
     "PeerError",
+    "Producer",
     "ProtocolError",
     "SharedBuffer",
     "UnsupportedError",

@@ -87,6 +87,23 @@ class Consumer:
     def wait_bye(self) -> None:
         """Waits for the producer's Bye."""
 
+class Producer:
+    """The producing end: shares exportable CUDA memory with a Vulkan consumer (NVIDIA only)."""
+
+    def __init__(self, socket: str) -> None:
+        """Connects to the consumer's socket (same user only)."""
+    def share(self, nbytes: int, device: Optional[int] = None) -> SharedBuffer:
+        """Makes ``nbytes`` of exportable CUDA memory, shares it, waits for the import."""
+    @property
+    def has_semaphore(self) -> bool:
+        """Whether the consumer shared a semaphore (GPU-side ordering)."""
+    def ready(self, frame: int, stream: Optional[int] = None) -> None:
+        """Hands frame ``frame`` over once the work queued on ``stream`` is done."""
+    def wait_done(self, frame: int, stream: Optional[int] = None) -> None:
+        """Waits until the consumer hands frame ``frame`` back."""
+    def bye(self) -> None:
+        """Tells the consumer there are no more frames."""
+
 def pattern(len: int, seed: int) -> bytes:
     """``len`` bytes of extmem's check pattern for ``seed``."""
 

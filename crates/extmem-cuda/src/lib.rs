@@ -17,8 +17,10 @@ use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 
 mod counter;
+pub mod export;
 pub mod ipc;
 pub use counter::CounterWait;
+pub use export::ExportableMemory;
 pub use ipc::{DeviceAllocation, IpcMapping};
 
 /// Why a CUDA operation failed.

@@ -27,6 +27,7 @@ mod consumer;
 mod dlpack;
 mod errors;
 mod layout;
+mod producer;
 mod shared;
 
 use pyo3::prelude::*;
@@ -51,6 +52,7 @@ fn extmem_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DLPACK_VERSION", dlpack::VERSION)?;
     m.add_class::<consumer::Consumer>()?;
     m.add_class::<shared::SharedBuffer>()?;
+    m.add_class::<producer::Producer>()?;
     m.add_function(wrap_pyfunction!(pattern, m)?)?;
     m.add_function(wrap_pyfunction!(writeback_seed, m)?)?;
     errors::register(m)

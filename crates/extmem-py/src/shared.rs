@@ -4,7 +4,7 @@
 use crate::dlpack::{self, Target, KDL_CPU, KDL_CUDA};
 use crate::layout::Layout;
 use ::extmem::host::HostMapping;
-use extmem_cuda::CudaMemory;
+use extmem_cuda::{CudaMemory, ExportableMemory};
 use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::prelude::*;
 use std::ffi::c_void;
@@ -16,6 +16,13 @@ pub enum Memory {
     Cuda {
         /// The import.
         memory: Arc<CudaMemory>,
+        /// The CUDA device ordinal.
+        device: i32,
+    },
+    /// CUDA memory this process made exportable and shared (the PyTorch-producer direction).
+    Exported {
+        /// The allocation.
+        memory: Arc<ExportableMemory>,
         /// The CUDA device ordinal.
         device: i32,
     },
@@ -31,7 +38,7 @@ pub enum Memory {
 impl Memory {
     fn device(&self) -> (i32, i32) {
         match self {
-            Memory::Cuda { device, .. } => (KDL_CUDA, *device),
+            Memory::Cuda { device, .. } | Memory::Exported { device, .. } => (KDL_CUDA, *device),
             Memory::Host { .. } => (KDL_CPU, 0),
         }
     }
@@ -39,6 +46,7 @@ impl Memory {
     fn data(&self) -> (*mut c_void, u64) {
         match self {
             Memory::Cuda { memory, .. } => (memory.device_ptr() as *mut c_void, memory.len() as u64),
+            Memory::Exported { memory, .. } => (memory.device_ptr() as *mut c_void, memory.len() as u64),
             Memory::Host { mapping, offset } => {
                 // SAFETY: `offset` lies inside the mapping (checked when it was received).
                 (unsafe { mapping.ptr().cast::<u8>().add(*offset as usize) }.cast(), mapping.len() as u64 - offset)
@@ -49,6 +57,7 @@ impl Memory {
     fn keep(&self) -> Box<dyn std::any::Any> {
         match self {
             Memory::Cuda { memory, .. } => Box::new(memory.clone()),
+            Memory::Exported { memory, .. } => Box::new(memory.clone()),
             Memory::Host { mapping, .. } => Box::new(mapping.clone()),
         }
     }
@@ -157,7 +166,7 @@ impl SharedBuffer {
     #[getter]
     fn device(&self) -> &'static str {
         match self.memory {
-            Memory::Cuda { .. } => "cuda",
+            Memory::Cuda { .. } | Memory::Exported { .. } => "cuda",
             Memory::Host { .. } => "cpu",
         }
     }
@@ -173,6 +182,7 @@ impl SharedBuffer {
     fn device_ptr(&self) -> PyResult<u64> {
         match &self.memory {
             Memory::Cuda { memory, .. } => Ok(memory.device_ptr()),
+            Memory::Exported { memory, .. } => Ok(memory.device_ptr()),
             Memory::Host { .. } => Err(PyValueError::new_err("host memory has no CUDA device pointer; use data_ptr")),
         }
     }

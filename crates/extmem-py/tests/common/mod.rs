@@ -9,13 +9,22 @@ use std::process::Command;
 /// A folder holding the `extmem` package made of `python/extmem` and the `libextmem.so` built
 /// beside the test binary (as `extmem/_extmem.abi3.so`), for `PYTHONPATH`.
 pub fn module_dir() -> PathBuf {
+    // Once per test binary: tests of one binary run in parallel and must not see a half-copied
+    // module.
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(lay_out).clone()
+}
+
+fn lay_out() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let lib = exe
         .ancestors()
         .map(|d| d.join("libextmem.so"))
         .find(|p| p.is_file())
         .expect("libextmem.so above the test binary: cargo build -p extmem-py first");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python");
+    // One folder per test binary: the binaries of this crate may run at the same time.
+    let name = exe.file_stem().unwrap().to_string_lossy().into_owned();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("python-{name}"));
     let package = dir.join("extmem");
     std::fs::create_dir_all(&package).unwrap();
     let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../python/extmem");
