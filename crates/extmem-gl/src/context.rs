@@ -2,7 +2,7 @@
 //! with libEGL loaded at run time.
 
 use crate::error::{hex, EglResultExt, Error, Result};
-use crate::ext::{self, MemoryFns, SemaphoreFns};
+use crate::ext::{self, MemoryFns, SemaphoreFns, TimelineFns};
 use glow::HasContext;
 use khronos_egl as egl;
 use std::ffi::c_void;
@@ -22,6 +22,7 @@ pub struct Gl {
     pub(crate) gl: glow::Context,
     pub(crate) mem: MemoryFns,
     pub(crate) sem: Option<SemaphoreFns>,
+    pub(crate) timeline: Option<TimelineFns>,
     renderer: String,
     version: String,
     device_uuids: Vec<[u8; 16]>,
@@ -97,6 +98,7 @@ impl Gl {
         })?;
         let sem =
             (has("GL_EXT_semaphore") && has("GL_EXT_semaphore_fd")).then(|| SemaphoreFns::load(&lookup)).flatten();
+        let timeline = sem.as_ref().and(has("GL_NV_timeline_semaphore").then(|| TimelineFns::load(&lookup)).flatten());
         let (device_uuids, driver_uuid) = uuids(&gl, &mem);
         let gl = Gl {
             egl,
@@ -105,6 +107,7 @@ impl Gl {
             gl,
             mem,
             sem,
+            timeline,
             renderer,
             version,
             device_uuids,
@@ -137,9 +140,16 @@ impl Gl {
         self.driver_uuid
     }
 
-    /// Whether the driver has GL_EXT_semaphore_fd (Vulkan semaphores can order GL's work).
+    /// Whether the driver has GL_EXT_semaphore_fd (Vulkan binary semaphores can order GL's
+    /// work).
     pub fn has_semaphores(&self) -> bool {
         self.sem.is_some()
+    }
+
+    /// Whether it also has GL_NV_timeline_semaphore (Vulkan timeline semaphores, extmem's frame
+    /// protocol on the GPU).
+    pub fn has_timeline_semaphores(&self) -> bool {
+        self.timeline.is_some()
     }
 
     /// Refuses memory made on another device or driver (opaque fds import only where both

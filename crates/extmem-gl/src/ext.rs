@@ -19,6 +19,12 @@ pub const NUM_DEVICE_UUIDS: u32 = 0x9596;
 pub const DEVICE_UUID: u32 = 0x9597;
 /// `GL_DRIVER_UUID_EXT`.
 pub const DRIVER_UUID: u32 = 0x9598;
+/// `GL_SEMAPHORE_TYPE_NV`.
+pub const SEMAPHORE_TYPE: u32 = 0x95B3;
+/// `GL_SEMAPHORE_TYPE_TIMELINE_NV`.
+pub const SEMAPHORE_TYPE_TIMELINE: i32 = 0x95B5;
+/// `GL_TIMELINE_SEMAPHORE_VALUE_NV`.
+pub const TIMELINE_SEMAPHORE_VALUE: u32 = 0x9595;
 /// `GL_LAYOUT_GENERAL_EXT`.
 pub const LAYOUT_GENERAL: u32 = 0x958D;
 
@@ -33,6 +39,9 @@ type GetUnsignedBytesiv = unsafe extern "system" fn(u32, u32, *mut u8);
 type GenSemaphores = unsafe extern "system" fn(i32, *mut u32);
 type DeleteSemaphores = unsafe extern "system" fn(i32, *const u32);
 type ImportSemaphoreFd = unsafe extern "system" fn(u32, u32, i32);
+type CreateSemaphores = unsafe extern "system" fn(i32, *mut u32);
+type SemaphoreParameteriv = unsafe extern "system" fn(u32, u32, *const i32);
+type SemaphoreParameterui64v = unsafe extern "system" fn(u32, u32, *const u64);
 type SemaphoreOp = unsafe extern "system" fn(u32, u32, *const u32, u32, *const u32, *const u32);
 
 /// GL_EXT_memory_object + GL_EXT_memory_object_fd.
@@ -54,6 +63,13 @@ pub struct SemaphoreFns {
     pub import_semaphore_fd: ImportSemaphoreFd,
     pub wait_semaphore: SemaphoreOp,
     pub signal_semaphore: SemaphoreOp,
+    pub semaphore_parameterui64v: SemaphoreParameterui64v,
+}
+
+/// GL_NV_timeline_semaphore: Vulkan timeline semaphores in GL.
+pub struct TimelineFns {
+    pub create_semaphores: CreateSemaphores,
+    pub semaphore_parameteriv: SemaphoreParameteriv,
 }
 
 /// Looks a name up; `None` where the driver has no such entry point.
@@ -93,6 +109,17 @@ impl SemaphoreFns {
             import_semaphore_fd: load!(lookup, "glImportSemaphoreFdEXT", ImportSemaphoreFd),
             wait_semaphore: load!(lookup, "glWaitSemaphoreEXT", SemaphoreOp),
             signal_semaphore: load!(lookup, "glSignalSemaphoreEXT", SemaphoreOp),
+            semaphore_parameterui64v: load!(lookup, "glSemaphoreParameterui64vEXT", SemaphoreParameterui64v),
+        })
+    }
+}
+
+impl TimelineFns {
+    /// The entry points, or `None` if one is missing.
+    pub fn load(lookup: Lookup<'_>) -> Option<TimelineFns> {
+        Some(TimelineFns {
+            create_semaphores: load!(lookup, "glCreateSemaphoresNV", CreateSemaphores),
+            semaphore_parameteriv: load!(lookup, "glSemaphoreParameterivNV", SemaphoreParameteriv),
         })
     }
 }
