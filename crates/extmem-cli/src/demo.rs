@@ -46,6 +46,10 @@ pub struct Args {
     /// python/examples/torch_consumer.py: PyTorch gets each frame as a tensor through DLPack.
     #[arg(long, value_name = "SCRIPT")]
     torch: Option<std::path::PathBuf>,
+    /// The consumer is an OpenGL process (EGL without a window): it imports the image as a
+    /// texture (the buffer as a buffer object), checks it and writes back through GL.
+    #[arg(long, conflicts_with_all = ["cuda", "torch", "host_memory"])]
+    gl: bool,
     /// Make the memory exportable with the core KHR structures instead of the NV extension.
     #[arg(long)]
     khr: bool,
@@ -129,12 +133,20 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         }
         None => {
             let queue = format!("{:?}", args.queue).to_lowercase();
-            let extra: &[&str] = if args.cuda { &["--cuda"] } else { &["--queue", &queue] };
+            let extra: &[&str] = if args.cuda {
+                &["--cuda"]
+            } else if args.gl {
+                &["--gl"]
+            } else {
+                &["--queue", &queue]
+            };
             Peer::spawn(args.validate, log.t0, extra)?
         }
     };
     let consumer_kind = if args.torch.is_some() {
         "PyTorch"
+    } else if args.gl {
+        "OpenGL"
     } else if args.cuda {
         "CUDA"
     } else {
@@ -144,7 +156,11 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let handle_type = if args.host_memory { HandleType::HostAllocation } else { HandleType::OpaqueFd };
     log.step(format!("{consumer_kind} consumer process {} connected (same uid checked)", peer.child.id()));
 
-    let usage = vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::SAMPLED;
+    let mut usage =
+        vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::SAMPLED;
+    if args.gl {
+        usage |= vk::ImageUsageFlags::COLOR_ATTACHMENT; // GL writes it through a framebuffer
+    }
     let shared = if buffer {
         let size = args.width as u64 * args.height as u64 * 4;
         let desc = BufferDesc { size, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };

@@ -7,6 +7,7 @@ mod caps;
 mod demo;
 mod peer;
 mod peer_cuda;
+mod peer_gl;
 mod plot;
 mod run;
 

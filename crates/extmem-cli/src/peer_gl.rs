@@ -65,7 +65,8 @@ pub fn run(channel: &Channel, start: u64, quiet: bool) -> extmem::Result<ExitCod
                     }
                 ));
                 memory = Some(imported);
-                channel.send(&Message::Verdict { ok: true, detail: format!("imported into {}", gl.renderer()) }, &[])?;
+                channel
+                    .send(&Message::Verdict { ok: true, detail: format!("imported into {}", gl.renderer()) }, &[])?;
             }
             Message::ShareSemaphore => {
                 let fd = fds.pop().expect("checked by recv");
