@@ -15,12 +15,6 @@ use extmem::{vk, BufferDesc, Descriptor, HandleType, ResourceDesc};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 
-/// The driver UUID in the descriptor of memory CUDA made: CUDA has none. An importer that sees
-/// it checks the device UUID only, and, as Vulkan has no memory type of the exporter's to
-/// repeat, picks a `DEVICE_LOCAL` type among the resource's `memoryTypeBits` (the descriptor's
-/// `memory_type_bits` are all ones: any type).
-pub const NO_DRIVER_UUID: [u8; 16] = [0; 16];
-
 /// Exportable device memory of one CUDA device, mapped at [`ExportableMemory::device_ptr`].
 /// Dropping it unmaps it and releases CUDA's handle; an importer's own reference keeps the
 /// physical memory alive until it lets go.
@@ -104,6 +98,31 @@ impl ExportableMemory {
         self.size
     }
 
+    /// Copies the first `bytes.len()` bytes in from the host on `cuda`'s stream and waits.
+    pub fn from_host(&self, cuda: &Cuda, bytes: &[u8]) -> Result<()> {
+        if bytes.len() > self.len {
+            return Err(Error::Import(format!("{} bytes into a {}-byte allocation", bytes.len(), self.len)));
+        }
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        // SAFETY: the range is mapped and `bytes` outlives the wait below.
+        unsafe { sys::cuMemcpyHtoDAsync_v2(self.ptr, bytes.as_ptr().cast(), bytes.len(), cuda.stream().cu_stream()) }
+            .result()
+            .cu("cuMemcpyHtoDAsync")?;
+        cuda.synchronize()
+    }
+
+    /// Copies the `len()` bytes to the host on `cuda`'s stream and waits.
+    pub fn to_host(&self, cuda: &Cuda) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.len];
+        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        // SAFETY: `out` holds `len` bytes; the range is mapped; we wait before returning.
+        unsafe { sys::cuMemcpyDtoHAsync_v2(out.as_mut_ptr().cast(), self.ptr, self.len, cuda.stream().cu_stream()) }
+            .result()
+            .cu("cuMemcpyDtoHAsync")?;
+        cuda.synchronize()?;
+        Ok(out)
+    }
+
     /// A new POSIX file descriptor of the memory (`cuMemExportToShareableHandle`).
     pub fn export_fd(&self) -> Result<OwnedFd> {
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
@@ -124,8 +143,9 @@ impl ExportableMemory {
     }
 
     /// The descriptor a Vulkan importer needs for a buffer of `len()` bytes on this memory: the
-    /// CUDA device's UUID (which is the Vulkan device's), [`NO_DRIVER_UUID`], any memory type,
-    /// not dedicated, at offset 0.
+    /// CUDA device's UUID (which is the Vulkan device's), [`Descriptor::NO_DRIVER_UUID`] (CUDA
+    /// has no driver UUID), any memory type (the importer picks a `DEVICE_LOCAL` one), not
+    /// dedicated, at offset 0.
     pub fn descriptor(&self, usage: vk::BufferUsageFlags) -> Descriptor {
         Descriptor {
             resource: ResourceDesc::Buffer(BufferDesc { size: self.len as u64, usage }),
@@ -137,7 +157,7 @@ impl ExportableMemory {
             offset: 0,
             layout: vk::ImageLayout::UNDEFINED,
             device_uuid: self.device_uuid,
-            driver_uuid: NO_DRIVER_UUID,
+            driver_uuid: Descriptor::NO_DRIVER_UUID,
             row_pitch: 0,
         }
     }
