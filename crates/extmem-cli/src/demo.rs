@@ -46,6 +46,16 @@ pub struct Args {
     /// python/examples/torch_consumer.py: PyTorch gets each frame as a tensor through DLPack.
     #[arg(long, value_name = "SCRIPT")]
     torch: Option<std::path::PathBuf>,
+    /// The reverse direction: this Python script (run with python3, e.g.
+    /// python/examples/torch_producer.py) is a PyTorch producer that makes CUDA memory
+    /// exportable and fills it; this process imports it into Vulkan and checks it (NVIDIA only).
+    /// The buffer holds width*height*4 bytes.
+    #[arg(long, value_name = "SCRIPT", conflicts_with_all = ["cuda", "torch", "host_memory", "gl", "khr", "buffer"])]
+    torch_producer: Option<std::path::PathBuf>,
+    /// With --torch-producer: after the checked frames, the script times this many round trips
+    /// that touch 4 bytes each and prints the first hand-off and the per-frame cost.
+    #[arg(long, default_value_t = 0, requires = "torch_producer")]
+    bench: u64,
     /// The consumer is an OpenGL process (EGL without a window): it imports the image as a
     /// texture (the buffer as a buffer object), checks it and writes back through GL.
     #[arg(long, conflicts_with_all = ["cuda", "torch", "host_memory"])]
@@ -121,6 +131,17 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         queue: args.queue,
         ..Default::default()
     })?;
+    if let Some(script) = &args.torch_producer {
+        let options = crate::demo_torch_producer::Options {
+            script,
+            frames: args.frames,
+            bench: args.bench,
+            bytes: args.width as u64 * args.height as u64 * 4,
+            sync: args.sync,
+            t0: log.t0,
+        };
+        return crate::demo_torch_producer::run(&ctx, &options);
+    }
     log.step(match path {
         PathKind::Nv => format!("{}: instance with VK_NV_external_memory_capabilities, device with VK_NV_external_memory (through the extmem layer)", ctx.device_name()),
         PathKind::Khr => format!("{}: core external memory (no layer)", ctx.device_name()),

@@ -5,6 +5,7 @@ mod bench;
 mod bench_cuda;
 mod caps;
 mod demo;
+mod demo_torch_producer;
 mod peer;
 mod peer_cuda;
 mod peer_gl;

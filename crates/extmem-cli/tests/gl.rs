@@ -27,7 +27,7 @@ fn on_lavapipe() -> bool {
         .expect("a Vulkan device");
     let yes = ctx.device_name().contains("llvmpipe");
     if !yes {
-        eprintln!("SKIPPED Mesa GL demo: the Vulkan device is {}, not lavapipe", ctx.device_name());
+        skipped(format_args!("SKIPPED Mesa GL demo: the Vulkan device is {}, not lavapipe", ctx.device_name()));
     }
     yes
 }
@@ -60,4 +60,10 @@ fn the_gl_consumer_round_trips_images_and_buffers_on_zink() {
     }
     assert_pass(&demo("zink", &[]), "zink", "as a texture (glTexStorageMem2DEXT)");
     assert_pass(&demo("zink", &["--buffer"]), "zink", "as a buffer object (glBufferStorageMemEXT)");
+}
+
+/// Says a test was skipped, past the test harness's output capture (which would hide it).
+fn skipped(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
 }
