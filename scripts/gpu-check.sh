@@ -101,10 +101,16 @@ fi
 run .dev/bin/submit_cost
 # PyTorch -> Vulkan: first hand-off and per-frame round trip (4 bytes touched), semaphore and host,
 # for bench --cuda's Vulkan -> CUDA figures below (the same crossing the other way).
+# The round trips share a 4 KiB buffer (the hand-off's own cost); the first hand-off is also
+# taken at 8 MiB (1080p RGBA) and 256 MiB.
 for sync in semaphore host; do
     run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch-producer python/examples/torch_producer.py --sync $sync \
-        --frames 2 --bench 1000 | tee -a "$out/torch-producer.txt"
+        --width 1024 --height 1 --frames 2 --bench 1000 | tee -a "$out/torch-producer.txt"
 done
+run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch-producer python/examples/torch_producer.py --frames 1 \
+    | tee -a "$out/torch-producer.txt"
+run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch-producer python/examples/torch_producer.py --frames 1 \
+    --width 8192 --height 8192 | tee -a "$out/torch-producer.txt"
 run .dev/bin/extmem bench --cuda --json --png "$out/bench-cuda.png" > "$out/bench-cuda.json"
 run .dev/bin/extmem bench --json --png "$out/bench-vulkan.png" > "$out/bench-khr.json"
 run .dev/bin/extmem bench --nv --sizes 4K,16M,1G --json > "$out/bench-nv.json"
