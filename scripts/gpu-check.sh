@@ -103,14 +103,13 @@ run .dev/bin/submit_cost
 # for bench --cuda's Vulkan -> CUDA figures below (the same crossing the other way).
 # The round trips share a 4 KiB buffer (the hand-off's own cost); the first hand-off is also
 # taken at 8 MiB (1080p RGBA) and 256 MiB.
+tp() { run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch-producer python/examples/torch_producer.py "$@"; }
 for sync in semaphore host; do
-    run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch-producer python/examples/torch_producer.py --sync $sync \
-        --width 1024 --height 1 --frames 2 --bench 1000 | tee -a "$out/torch-producer.txt"
+    tp --sync $sync --width 1024 --height 1 --frames 2 --bench 1000 > "$out/torch-producer-$sync.txt"
 done
-run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch-producer python/examples/torch_producer.py --frames 1 \
-    | tee -a "$out/torch-producer.txt"
-run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch-producer python/examples/torch_producer.py --frames 1 \
-    --width 8192 --height 8192 | tee -a "$out/torch-producer.txt"
+tp --frames 1 > "$out/torch-producer-8M.txt"
+tp --frames 1 --width 8192 --height 8192 > "$out/torch-producer-256M.txt"
+cat "$out"/torch-producer-*.txt
 run .dev/bin/extmem bench --cuda --json --png "$out/bench-cuda.png" > "$out/bench-cuda.json"
 run .dev/bin/extmem bench --json --png "$out/bench-vulkan.png" > "$out/bench-khr.json"
 run .dev/bin/extmem bench --nv --sizes 4K,16M,1G --json > "$out/bench-nv.json"
