@@ -6,9 +6,10 @@
 //! - [`GlMemory`]: an opaque fd imported with GL_EXT_memory_object_fd after the UUID check: an
 //!   image as a texture (`glTexStorageMem2DEXT`), a buffer as a buffer object
 //!   (`glBufferStorageMemEXT`); read back and written through GL.
-//! - [`GlSemaphore`]: a Vulkan binary semaphore in GL (GL_EXT_semaphore_fd), where the driver
-//!   has it (NVIDIA's does; Mesa's llvmpipe and zink on lavapipe do not: there, `glFinish` on
-//!   this side and fences on the Vulkan side order the work, with the socket's frame messages).
+//! - [`GlSemaphore`]: a Vulkan semaphore in GL (GL_EXT_semaphore_fd; a timeline one through
+//!   GL_NV_timeline_semaphore), where the driver has it (NVIDIA's does; Mesa 22.3's llvmpipe and
+//!   zink on lavapipe do not: there, `glFinish` on this side and fences on the Vulkan side order
+//!   the work, with the socket's frame messages).
 //!
 //! Every GL call is followed by a check of `glGetError` and the driver's debug messages of
 //! type error; either fails the call.
