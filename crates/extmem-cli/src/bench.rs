@@ -7,8 +7,11 @@
 //!   each frame is synchronised (FrameReady / FrameDone, ownership released and acquired) and
 //!   probed by the consumer, against copying every frame through host memory.
 
-use crate::peer::{monotonic_ns, Peer};
+use crate::child::Peer;
+use crate::timing::{median, monotonic_ns, ms_since};
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::transport::Message;
+use extmem::Handoff;
 use extmem::{
     pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, QueueKind, SharedMemory,
 };
@@ -79,19 +82,10 @@ struct Steady {
     zero_copy_over_copy: f64,
 }
 
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-pub fn ms_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
-}
-
 fn buffer(ctx: &std::sync::Arc<Context>, size: u64) -> extmem::Result<SharedMemory> {
     let desc = BufferDesc { size, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
     let b = SharedMemory::new_buffer(ctx, desc, HandleType::OpaqueFd, Dedicated::Always)?;
-    b.write(&pattern::fill(size as usize, 0))?;
+    b.write(&pattern::fill(size as usize, 0), Handoff::host())?;
     Ok(b)
 }
 
@@ -117,7 +111,7 @@ fn zero_copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 /// Copying: read back into a memfd, send it, the peer maps it and uploads into its memory.
 fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
     let t = Instant::now();
-    let data = shared.read()?;
+    let data = shared.read(Handoff::host())?;
     let fd: OwnedFd = rustix::fs::memfd_create("extmem-bench", rustix::fs::MemfdFlags::CLOEXEC)
         .map_err(|e| extmem::Error::Io { context: "memfd_create".into(), source: e.into() })?;
     let mut file = std::fs::File::from(fd);
@@ -139,7 +133,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     }
     let path = if args.nv { PathKind::Nv } else { PathKind::Khr };
     let queue = args.queue.first().copied().unwrap_or_default();
-    let ctx = Context::new(&ContextOptions { path, app_name: "extmem bench".into(), queue, ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions::default().path(path).app_name("extmem bench").queue(queue))?;
     // SAFETY: no other thread exists yet; the child inherits the variable.
     unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     let peer = Peer::spawn(false, monotonic_ns(), &["--probe"])?;
@@ -172,8 +166,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         zero_copy(&peer, &shared)?; // the consumer imports once, then reuses it
         let t = Instant::now();
         for n in 0..args.frames {
-            extmem::sync::signal_ready(&peer.channel, n)?;
-            extmem::sync::wait_done(&peer.channel, n)?;
+            let frames = FrameProtocol::new(&peer.channel, Role::Producer);
+            frames.signal_ready(Frame::new(n))?;
+            frames.wait_done(Frame::new(n))?;
         }
         let zero_copy_fps = args.frames as f64 / t.elapsed().as_secs_f64();
         let copy_frames = args.frames.clamp(1, 10);

@@ -14,12 +14,15 @@
 //!    work is negligible, and what alternating the GPU between two contexts costs (two CUDA
 //!    contexts, two Vulkan devices) for comparison.
 
-use crate::bench::{median, ms_since};
-use crate::peer::{monotonic_ns, Peer};
+use crate::child::Peer;
 use crate::peer_cuda::cu;
+use crate::timing::{median, monotonic_ns, ms_since, us_since};
+use extmem::frames::{Frame, FrameSync, Role};
 use extmem::sync::SharedSemaphore;
 use extmem::transport::Message;
-use extmem::{vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, QueueKind, SharedMemory};
+use extmem::{
+    vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, PathKind, QueueKind, SharedMemory,
+};
 use extmem_cuda::cudarc::driver::sys;
 use extmem_cuda::DeviceAllocation;
 use extmem_cuda::{CounterWait, Cuda};
@@ -89,11 +92,7 @@ fn check(r: sys::CUresult, call: &'static str) -> extmem::Result<()> {
 }
 
 pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstHandOff>> {
-    let ctx = Context::new(&ContextOptions {
-        path: PathKind::Nv,
-        app_name: "extmem bench --cuda".into(),
-        ..Default::default()
-    })?;
+    let ctx = Context::new(&ContextOptions::default().path(PathKind::Nv).app_name("extmem bench --cuda"))?;
     let cuda = Cuda::for_vulkan(&ctx).map_err(cu)?;
     let peer = Peer::spawn(false, monotonic_ns(), &["--cuda", "--probe"])?;
     let mut out = Vec::new();
@@ -163,7 +162,7 @@ fn keep_in_flight<'a>(
 }
 
 pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyState>> {
-    let ctx = Context::new(&ContextOptions { app_name: "extmem bench --cuda".into(), queue, ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions::default().app_name("extmem bench --cuda").queue(queue))?;
     let queue = queue_name(&ctx);
     let cuda = Cuda::for_vulkan(&ctx).map_err(cu)?;
     let mut out = Vec::new();
@@ -192,17 +191,18 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         // (a) Exported timeline semaphore both ways, pipelined: Vulkan → CUDA → Vulkan ordered
         // on the GPUs.
         let t = Instant::now();
+        let vulkan = FrameSync::new(Role::Producer).semaphore(Some(&sem));
         for n in 0..frames {
-            csem.wait(&cuda, 2 * n + 1).map_err(cu)?;
+            let f = Frame::new(n);
+            csem.wait(&cuda, f.ready()).map_err(cu)?;
             consume()?;
-            csem.signal(&cuda, 2 * n + 2).map_err(cu)?;
-            let prev = (n > 0).then_some((&sem, 2 * n));
-            keep_in_flight(&mut pending, shared.fill_async(n as u32, prev, Some((&sem, 2 * n + 1)), None)?, IN_FLIGHT)?;
+            csem.signal(&cuda, f.done()).map_err(cu)?;
+            keep_in_flight(&mut pending, shared.fill(n as u32, vulkan.around(f))?, IN_FLIGHT)?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         cuda.synchronize().map_err(cu)?;
         let semaphore_us = us_since(t) / frames as f64;
-        let base = 2 * frames;
+        let base = Frame::new(frames).previous_done().unwrap_or(0); // where (a) left the semaphore
 
         // (b) Counter fast path Vulkan → CUDA (cuStreamWaitValue32), semaphore CUDA → Vulkan
         // (Vulkan's next frame waits on the GPU), pipelined.
@@ -211,12 +211,11 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
             cmem.wait_counter(&cuda, 0, n as u32).map_err(cu)?;
             consume()?;
             csem.signal(&cuda, base + n).map_err(cu)?;
-            let prev = (n > 1).then_some((&sem, base + n - 1));
-            keep_in_flight(
-                &mut pending,
-                shared.fill_async(n as u32, prev, None, Some((&counter, 0, n as u32)))?,
-                IN_FLIGHT,
-            )?;
+            let mut handoff = Handoff::host().counter(&counter, 0, n as u32);
+            if n > 1 {
+                handoff = handoff.wait(&sem, base + n - 1);
+            }
+            keep_in_flight(&mut pending, shared.fill(n as u32, handoff)?, IN_FLIGHT)?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         cuda.synchronize().map_err(cu)?;
@@ -229,7 +228,7 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
             let v = (frames + n) as u32;
             cmem.wait_counter(&cuda, 0, v).map_err(cu)?;
             consume()?;
-            let s = shared.fill_async(n as u32, None, None, Some((&counter, 0, v)))?;
+            let s = shared.fill(n as u32, Handoff::host().counter(&counter, 0, v))?;
             cuda.synchronize().map_err(cu)?;
             keep_in_flight(&mut pending, s, IN_FLIGHT)?;
         }
@@ -240,7 +239,7 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         // back. What the loops above spend beyond this is synchronisation.
         let t = Instant::now();
         for n in 0..frames {
-            keep_in_flight(&mut pending, shared.fill_async(n as u32, None, None, None)?, IN_FLIGHT)?;
+            keep_in_flight(&mut pending, shared.fill(n as u32, Handoff::host())?, IN_FLIGHT)?;
         }
         pending.drain(..).try_for_each(|s| s.wait())?;
         let vulkan_work_us = us_since(t) / frames as f64;
@@ -260,24 +259,31 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
             .iter()
             .map(|b| b.export().and_then(|(d, f)| cuda.import_memory(&d, f).map_err(cu)))
             .collect::<extmem::Result<_>>()?;
-        let base = 2 * frames + 2 * frames;
+        // Batch k is frame 2 * frames + k of the protocol: its values lie above (b)'s.
+        let first_batch = 2 * frames;
         let batches = frames / BATCH;
         let mut ring_pending = std::collections::VecDeque::new();
         let t = Instant::now();
         for k in 0..batches {
-            csem.wait(&cuda, base + 2 * k + 1).map_err(cu)?;
+            let f = Frame::new(first_batch + k);
+            csem.wait(&cuda, f.ready()).map_err(cu)?;
             for m in &ring_cuda {
                 scratch.copy_from(&cuda, m.device_ptr(), len).map_err(cu)?;
             }
-            csem.signal(&cuda, base + 2 * k + 2).map_err(cu)?;
+            csem.signal(&cuda, f.done()).map_err(cu)?;
             for (i, b) in ring.iter().enumerate() {
                 let first = i == 0;
                 let last = i as u64 == BATCH - 1;
-                let wait = (first && k > 0).then_some((&sem, base + 2 * k));
-                let signal = last.then_some((&sem, base + 2 * k + 1));
+                let mut handoff = Handoff::host();
+                if let (true, true, Some(v)) = (first, k > 0, f.previous_done()) {
+                    handoff = handoff.wait(&sem, v);
+                }
+                if last {
+                    handoff = handoff.signal(&sem, f.ready());
+                }
                 keep_in_flight(
                     &mut ring_pending,
-                    b.fill_async((k * BATCH) as u32 + i as u32, wait, signal, None)?,
+                    b.fill((k * BATCH) as u32 + i as u32, handoff)?,
                     IN_FLIGHT * BATCH as usize,
                 )?;
             }
@@ -300,12 +306,11 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
             scratch.copy_from(&cuda, ring_cuda[slot].device_ptr(), len).map_err(cu)?;
             cdone.signal(&cuda, k + 1).map_err(cu)?;
             // The slot is free once CUDA has used the frame BATCH frames back.
-            let wait = (k >= BATCH).then_some((&done, k + 1 - BATCH));
-            keep_in_flight(
-                &mut ring_pending,
-                ring[slot].fill_async(k as u32, wait, Some((&ready, k + 1)), None)?,
-                IN_FLIGHT * BATCH as usize,
-            )?;
+            let mut handoff = Handoff::host().signal(&ready, k + 1);
+            if k >= BATCH {
+                handoff = handoff.wait(&done, k + 1 - BATCH);
+            }
+            keep_in_flight(&mut ring_pending, ring[slot].fill(k as u32, handoff)?, IN_FLIGHT * BATCH as usize)?;
         }
         ring_pending.drain(..).try_for_each(|s| s.wait())?;
         drop(ring_pending);
@@ -318,7 +323,7 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         // Copying each frame instead: device to device (from the imported memory into CUDA's).
         let t = Instant::now();
         for n in 0..frames {
-            shared.fill_synced(n as u32, None, None, None)?;
+            shared.fill(n as u32, Handoff::host())?.wait()?;
             consume()?;
             cuda.synchronize().map_err(cu)?;
         }
@@ -328,8 +333,8 @@ pub fn steady_state(frames: u64, queue: QueueKind) -> extmem::Result<Vec<SteadyS
         let copy_frames = frames.min(20);
         let t = Instant::now();
         for n in 0..copy_frames {
-            shared.fill_synced(n as u32, None, None, None)?;
-            let host = shared.read()?;
+            shared.fill(n as u32, Handoff::host())?.wait()?;
+            let host = shared.read(Handoff::host())?;
             // SAFETY: `len` bytes each side.
             check(unsafe { sys::cuMemcpyHtoD_v2(scratch.device_ptr(), host.as_ptr().cast(), len) }, "cuMemcpyHtoD")?;
         }
@@ -409,10 +414,6 @@ fn median_us(iters: usize, mut f: impl FnMut() -> extmem::Result<f64>) -> extmem
     Ok(median((0..iters).map(|_| f()).collect::<extmem::Result<_>>()?))
 }
 
-fn us_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e6
-}
-
 /// A 256-byte memset on `stream` of `ctx`, synchronised.
 fn cuda_tiny(ctx: sys::CUcontext, stream: sys::CUstream, ptr: sys::CUdeviceptr) -> extmem::Result<()> {
     // SAFETY: a live context, stream and allocation of at least 256 bytes.
@@ -462,7 +463,7 @@ impl Drop for SecondContext {
 }
 
 pub fn crossings(iters: usize, queues: &[QueueKind]) -> extmem::Result<(Vec<Crossing>, ContextSwitch)> {
-    let options = |queue| ContextOptions { app_name: "extmem bench --cuda".into(), queue, ..Default::default() };
+    let options = |queue| ContextOptions::default().app_name("extmem bench --cuda").queue(queue);
     let first = Context::new(&options(QueueKind::General))?;
     let cuda = Cuda::for_vulkan(&first).map_err(cu)?;
     let (cu_ctx, stream) = (cuda.context().cu_ctx(), cuda.stream().cu_stream());
@@ -481,8 +482,8 @@ pub fn crossings(iters: usize, queues: &[QueueKind]) -> extmem::Result<(Vec<Cros
         let (a, b) = (buffer(&first, 256, Dedicated::Always)?, buffer(&other, 256, Dedicated::Always)?);
         let two_vulkan_devices_us = median_us(iters, || {
             let t = Instant::now();
-            a.fill_synced(1, None, None, None)?;
-            b.fill_synced(1, None, None, None)?;
+            a.fill(1, Handoff::host())?.wait()?;
+            b.fill(1, Handoff::host())?.wait()?;
             Ok(us_since(t))
         })?;
         ContextSwitch { two_cuda_contexts_us, two_vulkan_devices_us }
@@ -505,7 +506,7 @@ pub fn crossings(iters: usize, queues: &[QueueKind]) -> extmem::Result<(Vec<Cros
         let vulkan_alone_us = median_us(iters, || {
             next += 1;
             let t = Instant::now();
-            tiny.fill_synced(next, None, None, None)?;
+            tiny.fill(next, Handoff::host())?.wait()?;
             Ok(us_since(t))
         })?;
         let cuda_alone_us = median_us(iters, || {
@@ -516,7 +517,7 @@ pub fn crossings(iters: usize, queues: &[QueueKind]) -> extmem::Result<(Vec<Cros
         let alternating_us = median_us(iters, || {
             next += 1;
             let t = Instant::now();
-            tiny.fill_synced(next, None, None, None)?;
+            tiny.fill(next, Handoff::host())?.wait()?;
             tiny_cuda()?;
             Ok(us_since(t))
         })?;
@@ -525,7 +526,7 @@ pub fn crossings(iters: usize, queues: &[QueueKind]) -> extmem::Result<(Vec<Cros
             counter.wait_counter(&cuda, 0, next).map_err(cu)?;
             memset()?;
             let t = Instant::now();
-            let s = tiny.fill_async(next, None, None, None)?;
+            let s = tiny.fill(next, Handoff::host())?;
             cuda.synchronize().map_err(cu)?;
             let dt = us_since(t);
             s.wait()?;
@@ -536,7 +537,7 @@ pub fn crossings(iters: usize, queues: &[QueueKind]) -> extmem::Result<(Vec<Cros
             csem.wait(&cuda, next as u64).map_err(cu)?;
             memset()?;
             let t = Instant::now();
-            let s = tiny.fill_async(next, None, Some((&sem, next as u64)), None)?;
+            let s = tiny.fill(next, Handoff::host().signal(&sem, next as u64))?;
             cuda.synchronize().map_err(cu)?;
             let dt = us_since(t);
             s.wait()?;
@@ -547,7 +548,7 @@ pub fn crossings(iters: usize, queues: &[QueueKind]) -> extmem::Result<(Vec<Cros
             let t = Instant::now();
             memset()?;
             csem.signal(&cuda, next as u64).map_err(cu)?;
-            tiny.fill_synced(next, Some((&sem, next as u64)), None, None)?;
+            tiny.fill(next, Handoff::host().wait(&sem, next as u64))?.wait()?;
             let dt = us_since(t);
             cuda.synchronize().map_err(cu)?;
             Ok(dt)

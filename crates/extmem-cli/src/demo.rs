@@ -6,7 +6,10 @@
 //! consumer (a second process, its own VkInstance) imports it, checks every byte, writes its
 //! own pattern back, and the producer checks that.
 
-use crate::peer::{writeback_seed, Peer};
+use crate::child::Peer;
+use crate::timing::monotonic_ns;
+use extmem::frames::{Frame, FrameProtocol, Role};
+use extmem::pattern::writeback_seed;
 use extmem::sync::SharedSemaphore;
 use extmem::transport::Message;
 use extmem::{
@@ -106,7 +109,7 @@ struct Log {
 
 impl Log {
     fn step(&mut self, what: impl Into<String>) {
-        let ms = crate::peer::monotonic_ns().saturating_sub(self.t0) as f64 / 1e6;
+        let ms = monotonic_ns().saturating_sub(self.t0) as f64 / 1e6;
         let what = what.into();
         if !self.quiet {
             println!("[producer] {ms:>9.3} ms  {what}");
@@ -118,19 +121,15 @@ impl Log {
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let path = if args.khr { PathKind::Khr } else { PathKind::Nv };
-    let mut log = Log { t0: crate::peer::monotonic_ns(), steps: Vec::new(), quiet: args.json };
+    let mut log = Log { t0: monotonic_ns(), steps: Vec::new(), quiet: args.json };
     if args.json {
         // The consumer's step lines would mix into the JSON.
         // SAFETY: no other thread exists yet; the child inherits the variable.
         unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     }
-    let ctx = Context::new(&ContextOptions {
-        path,
-        validation: args.validate,
-        app_name: "extmem demo".into(),
-        queue: args.queue,
-        ..Default::default()
-    })?;
+    let ctx = Context::new(
+        &ContextOptions::default().path(path).validation(args.validate).app_name("extmem demo").queue(args.queue),
+    )?;
     if let Some(script) = &args.torch_producer {
         let options = crate::demo_torch_producer::Options {
             script,
@@ -144,7 +143,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     }
     log.step(match path {
         PathKind::Nv => format!("{}: instance with VK_NV_external_memory_capabilities, device with VK_NV_external_memory (through the extmem layer)", ctx.device_name()),
-        PathKind::Khr => format!("{}: core external memory (no layer)", ctx.device_name()),
+        _ => format!("{}: core external memory (no layer)", ctx.device_name()),
     });
     let peer = match &args.torch {
         Some(script) => {
@@ -213,7 +212,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             (PathKind::Nv, false) =>
                 "VkExternalMemoryImageCreateInfoNV + VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
             (PathKind::Nv, true) => "VkExportMemoryAllocateInfoNV, OPAQUE_WIN32 backed by an opaque fd",
-            (PathKind::Khr, _) => "VkExternalMemory*CreateInfo + VkExportMemoryAllocateInfo, OPAQUE_FD",
+            _ => "VkExternalMemory*CreateInfo + VkExportMemoryAllocateInfo, OPAQUE_FD",
         },
         shared.allocation_size(),
         if args.host_memory { "host memory" } else { "dedicated exportable memory" }
@@ -222,19 +221,20 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let semaphore = match args.sync {
         SyncMode::Host => None,
         SyncMode::Semaphore => Some(SharedSemaphore::new_timeline(&ctx)?),
-        SyncMode::Auto => {
-            ctx.can_share_timeline_semaphores().then(|| SharedSemaphore::new_timeline(&ctx)).transpose()?
-        }
+        SyncMode::Auto => extmem::sync::can_share_semaphores(&ctx, extmem::sync::SemaphoreKind::Timeline)
+            .then(|| SharedSemaphore::new_timeline(&ctx))
+            .transpose()?,
     };
     let progress = args.frames > 1 && !args.json;
     let tty = std::io::stderr().is_terminal();
     let mut failure = None;
     let loop_start = Instant::now();
+    let frames = FrameProtocol::new(&peer.channel, Role::Producer).semaphore(semaphore.as_ref());
     for frame in 0..args.frames {
         // With a semaphore: this frame's write waits for the consumer's previous write-back on
-        // the GPU and signals 2n+1; the read-back waits for the consumer's 2n+2.
-        let wait_prev = semaphore.as_ref().filter(|_| frame > 0).map(|s| (s, 2 * frame));
-        shared.write_synced(&pattern::fill(len, frame), wait_prev, semaphore.as_ref().map(|s| (s, 2 * frame + 1)))?;
+        // the GPU and signals `ready`; the read-back waits for the consumer's `done`.
+        let f = Frame::new(frame);
+        shared.write(&pattern::fill(len, frame), frames.around(f))?;
         if frame == 0 {
             log.step(
                 "frame 0: pattern written by the GPU's copy engine; GENERAL, released to VK_QUEUE_FAMILY_EXTERNAL",
@@ -260,9 +260,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 log.step("synchronisation: host fences + socket messages (the driver cannot share semaphores)");
             }
         }
-        extmem::sync::signal_ready(&peer.channel, frame)?;
-        extmem::sync::wait_done(&peer.channel, frame)?;
-        let back = shared.read_synced(semaphore.as_ref().map(|s| (s, 2 * frame + 2)), None)?;
+        frames.signal_ready(f)?;
+        frames.wait_done(f)?;
+        let back = shared.read(frames.after_peer(f))?;
         if let Some((at, seen, want)) = pattern::first_mismatch(&back, writeback_seed(frame)) {
             failure = Some(format!(
                 "frame {frame}: the consumer's write-back differs at byte {at}: {seen:#04x}, expected {want:#04x}"

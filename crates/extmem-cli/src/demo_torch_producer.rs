@@ -5,16 +5,20 @@
 //! and hands the frame back; the script checks that.
 //!
 //! Synchronisation: CUDA imports semaphores but cannot export them, so this side makes the
-//! timeline semaphore and sends it to the script (before its import verdict). Frame `n`: the
-//! script signals `2n+1` on torch's stream, this side's GPU waits for it and signals `2n+2`,
-//! which torch's stream waits for. With host synchronisation the script waits for its stream and
+//! timeline semaphore and sends it to the script (before its import verdict), and the frame
+//! protocol runs with the roles swapped: the script signals each frame's `ready` value on
+//! torch's stream, this side's GPU waits for it and signals `done`, which torch's stream waits
+//! for. With host synchronisation the script waits for its stream and
 //! this side for its fences before each message.
 
+use crate::child::Peer;
 use crate::demo::SyncMode;
-use crate::peer::{monotonic_ns, writeback_seed, Peer};
+use crate::timing::monotonic_ns;
+use extmem::frames::{Frame, FrameProtocol, Role};
+use extmem::pattern::{self, writeback_seed};
 use extmem::sync::SharedSemaphore;
 use extmem::transport::Message;
-use extmem::{pattern, Context, SharedMemory};
+use extmem::{Context, SharedMemory};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -71,9 +75,9 @@ pub fn run(ctx: &Arc<Context>, o: &Options<'_>) -> extmem::Result<ExitCode> {
     let semaphore = match o.sync {
         SyncMode::Host => None,
         SyncMode::Semaphore => Some(SharedSemaphore::new_timeline(ctx)?),
-        SyncMode::Auto => {
-            ctx.can_share_timeline_semaphores().then(|| SharedSemaphore::new_timeline(ctx)).transpose()?
-        }
+        SyncMode::Auto => extmem::sync::can_share_semaphores(ctx, extmem::sync::SemaphoreKind::Timeline)
+            .then(|| SharedSemaphore::new_timeline(ctx))
+            .transpose()?,
     };
     if let Some(s) = &semaphore {
         let fd = s.export()?;
@@ -87,7 +91,7 @@ pub fn run(ctx: &Arc<Context>, o: &Options<'_>) -> extmem::Result<ExitCode> {
     }
     peer.channel.send(&Message::Verdict { ok: true, detail: "imported into Vulkan".into() }, &[])?;
     let len = shared.data_len()? as usize;
-    let sem = semaphore.as_ref();
+    let frames = FrameProtocol::new(&peer.channel, Role::Consumer).semaphore(semaphore.as_ref());
     let mut failure = None;
     let mut next = 0;
     loop {
@@ -97,24 +101,25 @@ pub fn run(ctx: &Arc<Context>, o: &Options<'_>) -> extmem::Result<ExitCode> {
             other => return Err(extmem::Error::Protocol(format!("expected FrameReady {next}, got {other:?}"))),
         };
         next += 1;
+        let f = Frame::new(frame);
         if frame >= o.frames {
             // A timed round trip: the script touched 4 bytes; read them after its work.
-            let data = shared.read_synced(sem.map(|s| (s, 2 * frame + 1)), sem.map(|s| (s, 2 * frame + 2)))?;
+            let data = shared.read(frames.around(f))?;
             if data[..4] != [frame as u8; 4] {
                 failure = Some(format!("round trip {frame}: the first bytes are {:?}", &data[..4]));
                 break;
             }
-            extmem::sync::signal_done(&peer.channel, frame)?;
+            frames.signal_done(f)?;
             continue;
         }
-        let data = shared.read_synced(sem.map(|s| (s, 2 * frame + 1)), None)?;
+        let data = shared.read(frames.before(f))?;
         if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
             failure = Some(format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
             break;
         }
-        shared.write_synced(&pattern::fill(len, writeback_seed(frame)), None, sem.map(|s| (s, 2 * frame + 2)))?;
+        shared.write(&pattern::fill(len, writeback_seed(frame)), frames.after(f))?;
         say(o.t0, format_args!("frame {frame}: all {len} bytes torch wrote match; wrote this side's pattern back"));
-        extmem::sync::signal_done(&peer.channel, frame)?;
+        frames.signal_done(f)?;
     }
     drop(shared);
     drop(semaphore);

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_cuda;
 mod caps;
+mod child;
 mod demo;
 mod demo_torch_producer;
 mod peer;
@@ -11,6 +12,7 @@ mod peer_cuda;
 mod peer_gl;
 mod plot;
 mod run;
+mod timing;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

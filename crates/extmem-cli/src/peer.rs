@@ -1,13 +1,15 @@
-//! The second process of `demo` and `bench`: started by them, connected over a Unix socket,
-//! with a VkInstance of its own (core KHR path: the importer needs no NV extension).
+//! The second process of `demo` and `bench` (the hidden `extmem peer`): started by them,
+//! connected over a Unix socket, with a VkInstance of its own (core KHR path: the importer
+//! needs no NV extension), or CUDA ([`crate::peer_cuda`]).
 
-use extmem::transport::socket::{socket_dir, Listener};
+use crate::timing::{monotonic_ns, step, T0_VAR};
+use extmem::frames::{Frame, FrameProtocol, Role};
+use extmem::pattern::{self, writeback_seed};
 use extmem::transport::{Channel, Message};
-use extmem::{pattern, Context, ContextOptions, SharedMemory};
-use std::io::Write;
+use extmem::Handoff;
+use extmem::{Context, ContextOptions, SharedMemory};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode};
-use std::time::Duration;
+use std::process::ExitCode;
 
 /// Arguments of the hidden `extmem peer`.
 #[derive(clap::Args)]
@@ -31,71 +33,6 @@ pub struct Args {
     /// The Vulkan queue kind (general, compute, transfer).
     #[arg(long, default_value = "general")]
     queue: extmem::QueueKind,
-}
-
-pub use extmem::pattern::writeback_seed;
-
-/// A started peer process and the connection to it.
-pub struct Peer {
-    pub child: Child,
-    pub channel: Channel,
-    _listener: Listener,
-}
-
-impl Peer {
-    /// Starts `extmem peer` and waits for it to connect.
-    pub fn spawn(validate: bool, t0: u64, extra: &[&str]) -> extmem::Result<Peer> {
-        let exe =
-            std::env::current_exe().map_err(|e| extmem::Error::Io { context: "current_exe".into(), source: e })?;
-        let mut cmd = Command::new(exe);
-        cmd.arg("peer").args(extra);
-        if validate {
-            cmd.arg("--validate");
-        }
-        Self::spawn_command(cmd, t0)
-    }
-
-    /// Starts `cmd --socket <path>` (any consumer that speaks the protocol, a Python one say)
-    /// and waits for it to connect.
-    pub fn spawn_command(mut cmd: Command, t0: u64) -> extmem::Result<Peer> {
-        let path = socket_dir().join(format!("peer-{}-{}.sock", std::process::id(), monotonic_ns()));
-        let listener = Listener::bind(&path)?;
-        cmd.arg("--socket").arg(&path).env(T0_VAR, t0.to_string());
-        let mut child =
-            cmd.spawn().map_err(|e| extmem::Error::Io { context: "starting the peer process".into(), source: e })?;
-        match listener.accept(Duration::from_secs(60)) {
-            Ok(channel) => Ok(Peer { child, channel, _listener: listener }),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(e)
-            }
-        }
-    }
-
-    /// Says Bye and waits for the process; `Ok(true)` when it exited successfully.
-    pub fn finish(mut self) -> extmem::Result<bool> {
-        let _ = self.channel.send(&Message::Bye, &[]);
-        let status =
-            self.child.wait().map_err(|e| extmem::Error::Io { context: "waiting for the peer".into(), source: e })?;
-        Ok(status.success())
-    }
-}
-
-/// `CLOCK_MONOTONIC` in nanoseconds: one time base for both processes, so that their step
-/// lines read as one timeline.
-pub fn monotonic_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
-/// The environment variable through which the producer passes its start time.
-pub const T0_VAR: &str = "EXTMEM_T0_NS";
-
-/// Prints one step of the consumer, timed from the producer's start.
-pub fn step(t0: u64, text: impl std::fmt::Display) {
-    println!("[consumer] {:>9.3} ms  {text}", monotonic_ns().saturating_sub(t0) as f64 / 1e6);
-    let _ = std::io::stdout().flush();
 }
 
 /// Fault injection for the tests: `EXTMEM_PEER_DIE_AT=<step>` makes the peer die at once
@@ -126,12 +63,8 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     if args.gl {
         return crate::peer_gl::run(&channel, start, quiet);
     }
-    let ctx = Context::new(&ContextOptions {
-        validation: args.validate,
-        app_name: "extmem peer".into(),
-        queue: args.queue,
-        ..Default::default()
-    })?;
+    let ctx =
+        Context::new(&ContextOptions::default().validation(args.validate).app_name("extmem peer").queue(args.queue))?;
     let mut shared: Option<SharedMemory> = None;
     let mut semaphore: Option<extmem::sync::SharedSemaphore> = None;
     loop {
@@ -172,27 +105,24 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             Message::FrameReady { frame } => {
                 maybe_die("frame");
                 let Some(s) = shared.as_ref() else { return fail(&channel, "FrameReady before Share".into()) };
+                let frames = FrameProtocol::new(&channel, Role::Consumer).semaphore(semaphore.as_ref());
+                let f = Frame::new(frame);
                 if args.probe {
-                    let head = s.read_prefix(4096)?;
+                    let head = s.read_prefix(4096, Handoff::host())?;
                     if let Some((at, seen, want)) = pattern::first_mismatch(&head, 0) {
                         return fail(
                             &channel,
                             format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"),
                         );
                     }
-                    extmem::sync::signal_done(&channel, frame)?;
+                    frames.signal_done(f)?;
                     continue;
                 }
-                let sem = semaphore.as_ref();
-                let data = s.read_synced(sem.map(|x| (x, 2 * frame + 1)), None)?;
+                let data = s.read(frames.before(f))?;
                 if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
                     return fail(&channel, format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
                 }
-                s.write_synced(
-                    &pattern::fill(data.len(), writeback_seed(frame)),
-                    None,
-                    sem.map(|x| (x, 2 * frame + 2)),
-                )?;
+                s.write(&pattern::fill(data.len(), writeback_seed(frame)), frames.after(f))?;
                 if !quiet {
                     step(
                         start,
@@ -202,7 +132,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                         ),
                     );
                 }
-                extmem::sync::signal_done(&channel, frame)?;
+                frames.signal_done(f)?;
             }
             Message::HostBytes { len } => {
                 // The copying baseline: map the host copy and upload it into memory of our own.
@@ -226,7 +156,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 };
                 let map = extmem::host::HostMapping::open(fd, len as usize)?;
                 // SAFETY: the producer wrote the bytes before sending them; nothing writes now.
-                local.write(unsafe { map.bytes() })?;
+                local.write(unsafe { map.bytes() }, Handoff::host())?;
                 channel.send(&Message::Verdict { ok: true, detail: "copied".into() }, &[])?;
             }
             Message::Bye => break,

@@ -1,8 +1,10 @@
 //! The CUDA consumer of `demo --cuda` and `bench --cuda`: a process with no Vulkan at all that
 //! imports what the Vulkan producer shares into CUDA, zero-copy.
 
-use crate::peer::{step, writeback_seed};
+use crate::timing::step;
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::pattern;
+use extmem::pattern::writeback_seed;
 use extmem::transport::{Channel, Message};
 use extmem_cuda::ipc::IpcMapping;
 use extmem_cuda::{Cuda, CudaMemory, CudaSemaphore};
@@ -68,7 +70,7 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
                     return Err(extmem::Error::Protocol("FrameReady before Share".into()));
                 };
                 if let Some(s) = &semaphore {
-                    s.wait(c, 2 * frame + 1).map_err(cu)?;
+                    s.wait(c, Frame::new(frame).ready()).map_err(cu)?;
                 }
                 if !probe {
                     let data = m.to_host(c).map_err(cu)?;
@@ -89,10 +91,10 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
                     }
                 }
                 if let Some(s) = &semaphore {
-                    s.signal(c, 2 * frame + 2).map_err(cu)?;
+                    s.signal(c, Frame::new(frame).done()).map_err(cu)?;
                 }
                 c.synchronize().map_err(cu)?;
-                extmem::sync::signal_done(channel, frame)?;
+                FrameProtocol::new(channel, Role::Consumer).signal_done(Frame::new(frame))?;
             }
             Message::CudaIpc { handle, device_uuid, .. } => {
                 let c = cuda_for(&mut cuda, || Cuda::for_device_uuid(device_uuid))?;

@@ -10,8 +10,9 @@
 //! producer's fence completes before FrameReady and `glFinish` completes GL's work before
 //! FrameDone.
 
-use crate::peer::{step, writeback_seed};
-use extmem::pattern;
+use crate::timing::step;
+use extmem::frames::{Frame, FrameProtocol, Role};
+use extmem::pattern::{self, writeback_seed};
 use extmem::transport::{Channel, Message};
 use extmem_gl::{Gl, GlMemory, GlObject, GlSemaphore};
 use std::process::ExitCode;
@@ -100,7 +101,7 @@ pub fn run(channel: &Channel, start: u64, quiet: bool) -> extmem::Result<ExitCod
                         }
                     ));
                 }
-                extmem::sync::signal_done(channel, frame)?;
+                FrameProtocol::new(channel, Role::Consumer).signal_done(Frame::new(frame))?;
             }
             Message::Bye => break,
             other => return fail(channel, format!("unexpected {}", other.name())),
@@ -124,7 +125,7 @@ fn frame_round(
     frame: u64,
 ) -> extmem_gl::Result<Option<String>> {
     if let Some(s) = semaphore {
-        s.wait(memory, 2 * frame + 1)?;
+        s.wait(memory, Frame::new(frame).ready())?;
     }
     let data = memory.read()?;
     if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
@@ -132,7 +133,7 @@ fn frame_round(
     }
     memory.write(&pattern::fill(data.len(), writeback_seed(frame)))?;
     match semaphore {
-        Some(s) => s.signal(memory, 2 * frame + 2)?,
+        Some(s) => s.signal(memory, Frame::new(frame).done())?,
         None => gl.finish()?,
     }
     Ok(None)

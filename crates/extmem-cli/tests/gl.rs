@@ -23,8 +23,8 @@ fn demo(driver: &str, extra: &[&str]) -> Output {
 /// Mesa's GL drivers share memory with lavapipe only; elsewhere `scripts/gpu-check.sh` runs the
 /// demo on the GPU's own GL driver.
 fn on_lavapipe() -> bool {
-    let ctx = extmem::Context::new(&extmem::ContextOptions { path: extmem::PathKind::Khr, ..Default::default() })
-        .expect("a Vulkan device");
+    let ctx =
+        extmem::Context::new(&extmem::ContextOptions::default().path(extmem::PathKind::Khr)).expect("a Vulkan device");
     let yes = ctx.device_name().contains("llvmpipe");
     if !yes {
         skipped(format_args!("SKIPPED Mesa GL demo: the Vulkan device is {}, not lavapipe", ctx.device_name()));

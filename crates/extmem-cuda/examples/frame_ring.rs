@@ -11,7 +11,7 @@
 //! (an NVIDIA GPU with CUDA; `scripts/gpu-check.sh` runs it).
 
 use extmem::sync::SharedSemaphore;
-use extmem::{vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, QueueKind, SharedMemory};
+use extmem::{vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, QueueKind, SharedMemory};
 use extmem_cuda::cudarc::driver::sys;
 use extmem_cuda::{Cuda, DeviceAllocation};
 use std::collections::VecDeque;
@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("SKIPPED: no CUDA driver here");
         return Ok(());
     }
-    let ctx = Context::new(&ContextOptions { queue, app_name: "frame_ring".into(), ..Default::default() })?;
+    let ctx = Context::new(&ContextOptions::default().queue(queue).app_name("frame_ring"))?;
     let cuda = Cuda::for_vulkan(&ctx)?;
     let (w, h) = (1920u64, 1080u64);
     let len = (w * h * 4) as usize;
@@ -68,8 +68,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         cuda_done.signal(&cuda, k + 1)?;
         // Vulkan refills the slot once CUDA is done with the frame SLOTS back.
-        let wait = (k >= SLOTS).then_some((&done, k + 1 - SLOTS));
-        pending.push_back(slots[slot].fill_async(k as u32, wait, Some((&ready, k + 1)), None)?);
+        let mut handoff = Handoff::host().signal(&ready, k + 1);
+        if k >= SLOTS {
+            handoff = handoff.wait(&done, k + 1 - SLOTS);
+        }
+        pending.push_back(slots[slot].fill(k as u32, handoff)?);
         if pending.len() > IN_FLIGHT {
             pending.pop_front().expect("non-empty").wait()?;
         }

@@ -11,7 +11,7 @@
 //! submission in this order, with a barrier between them that makes the frame's transfer writes
 //! available (srcAccess TRANSFER_WRITE) and releases the frame's memory to
 //! `VK_QUEUE_FAMILY_EXTERNAL` before the counter is written
-//! ([`extmem::SharedMemory::write_with_counter`]). A CUDA stream that has seen the counter
+//! ([`extmem::Handoff::counter`]). A CUDA stream that has seen the counter
 //! reach `n` has therefore been preceded, in device order, by the availability of frame `n`'s
 //! bytes; `cuStreamWaitValue32` orders the stream's later work after that observation (flag
 //! `CU_STREAM_WAIT_VALUE_FLUSH` where the device needs it to flush remote writes). The stress

@@ -19,12 +19,18 @@ use std::sync::Arc;
 mod counter;
 pub mod export;
 pub mod ipc;
+mod memory;
+mod semaphore;
 pub use counter::CounterWait;
 pub use export::ExportableMemory;
 pub use ipc::{DeviceAllocation, IpcMapping};
+use memory::Backing;
+pub use memory::CudaMemory;
+pub use semaphore::CudaSemaphore;
 
 /// Why a CUDA operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No CUDA driver library (libcuda.so) could be loaded.
     #[error("the CUDA driver (libcuda.so.1) is not installed or not loadable")]
@@ -185,6 +191,7 @@ impl Cuda {
         let len = match desc.resource {
             ResourceDesc::Buffer(b) => b.size,
             ResourceDesc::Image(_) => desc.allocation_size - desc.offset,
+            other => return Err(Error::Import(format!("CUDA cannot map {other:?} (only buffers and images)"))),
         };
         self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
         let handle = sys::CUDA_EXTERNAL_MEMORY_HANDLE_DESC {
@@ -258,6 +265,7 @@ impl Cuda {
                 sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD
             }
             SemaphoreKind::Binary => sys::CUexternalSemaphoreHandleType::CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD,
+            other => return Err(Error::Import(format!("CUDA cannot import a {} semaphore", other.name()))),
         };
         let handle = sys::CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC {
             type_,
@@ -278,170 +286,5 @@ impl Cuda {
     /// Waits on the host for this crate's stream (a wait through the API that did the work).
     pub fn synchronize(&self) -> Result<()> {
         self.stream.synchronize().cu("cuStreamSynchronize")
-    }
-}
-
-/// Vulkan memory seen by CUDA as a device pointer. Dropping it unmaps it and releases the
-/// import (the Vulkan side keeps its own memory).
-pub struct CudaMemory {
-    ctx: Arc<CudaContext>,
-    backing: Backing,
-    ptr: sys::CUdeviceptr,
-    len: usize,
-}
-
-/// What a [`CudaMemory`] releases on drop.
-enum Backing {
-    /// An imported opaque fd, mapped as a buffer.
-    External(sys::CUexternalMemory),
-    /// Host pages registered with CUDA (unregistered, then unmapped).
-    Host(extmem::host::HostMapping),
-}
-
-impl CudaMemory {
-    /// The device pointer (at the resource's offset in the allocation).
-    pub fn device_ptr(&self) -> sys::CUdeviceptr {
-        self.ptr
-    }
-    /// The mapped length in bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    /// Whether the mapping is empty (never, for a valid import).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Copies the bytes to the host on `cuda`'s stream and waits for them.
-    pub fn to_host(&self, cuda: &Cuda) -> Result<Vec<u8>> {
-        let mut out = vec![0u8; self.len];
-        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
-        // SAFETY: `out` holds `len` bytes; the device range is mapped; we wait before returning.
-        unsafe { sys::cuMemcpyDtoHAsync_v2(out.as_mut_ptr().cast(), self.ptr, self.len, cuda.stream.cu_stream()) }
-            .result()
-            .cu("cuMemcpyDtoHAsync")?;
-        cuda.synchronize()?;
-        Ok(out)
-    }
-
-    /// Copies `bytes` from the host into the memory on `cuda`'s stream and waits.
-    pub fn from_host(&self, cuda: &Cuda, bytes: &[u8]) -> Result<()> {
-        if bytes.len() > self.len {
-            return Err(Error::Import(format!("{} bytes into a {}-byte mapping", bytes.len(), self.len)));
-        }
-        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
-        // SAFETY: as in `to_host`.
-        unsafe { sys::cuMemcpyHtoDAsync_v2(self.ptr, bytes.as_ptr().cast(), bytes.len(), cuda.stream.cu_stream()) }
-            .result()
-            .cu("cuMemcpyHtoDAsync")?;
-        cuda.synchronize()
-    }
-}
-
-impl Drop for CudaMemory {
-    fn drop(&mut self) {
-        let _ = self.ctx.bind_to_thread();
-        // SAFETY: the mapping and import made in `import_memory`; the crate's operations wait
-        // for their stream before returning, so nothing uses them now.
-        unsafe {
-            match &self.backing {
-                Backing::External(ext) => {
-                    let _ = sys::cuMemFree_v2(self.ptr);
-                    let _ = sys::cuDestroyExternalMemory(*ext);
-                }
-                // The mapping itself is unmapped when `backing` drops, after this.
-                Backing::Host(mapping) => {
-                    let _ = sys::cuMemHostUnregister(mapping.ptr());
-                }
-            }
-        }
-    }
-}
-
-// SAFETY: the raw handles are driver objects; the CUDA driver API is thread-safe and every
-// method binds the context before using them, so the mapping can move and be shared across
-// threads (a DLPack deleter may run on any thread).
-unsafe impl Send for CudaMemory {}
-// SAFETY: as above; `&self` methods only read the handles.
-unsafe impl Sync for CudaMemory {}
-
-/// A Vulkan semaphore (timeline, or binary as the fallback) seen by CUDA.
-pub struct CudaSemaphore {
-    ctx: Arc<CudaContext>,
-    sem: sys::CUexternalSemaphore,
-    kind: SemaphoreKind,
-}
-
-impl CudaSemaphore {
-    /// Timeline or binary.
-    pub fn kind(&self) -> SemaphoreKind {
-        self.kind
-    }
-
-    /// The value passed to CUDA: binary semaphores have none.
-    fn value(&self, value: u64) -> u64 {
-        if self.kind == SemaphoreKind::Timeline {
-            value
-        } else {
-            0
-        }
-    }
-
-    /// Makes work submitted to `cuda`'s stream after this call wait, on the GPU, until the
-    /// semaphore reaches `value`.
-    pub fn wait(&self, cuda: &Cuda, value: u64) -> Result<()> {
-        // SAFETY: the crate's own live stream, of this semaphore's context.
-        unsafe { self.wait_on(cuda.stream.cu_stream(), value) }
-    }
-
-    /// Signals `value` once the work submitted to `cuda`'s stream before this call is done.
-    pub fn signal(&self, cuda: &Cuda, value: u64) -> Result<()> {
-        // SAFETY: as in `wait`.
-        unsafe { self.signal_on(cuda.stream.cu_stream(), value) }
-    }
-
-    /// [`CudaSemaphore::wait`] on a stream this crate did not create, such as PyTorch's
-    /// current stream (`torch.cuda.current_stream().cuda_stream`): the GPU orders the
-    /// stream's later work after the value, and no host thread waits.
-    ///
-    /// # Safety
-    /// `stream` must be a live stream of this semaphore's context: the device's primary
-    /// context, which [`Cuda`] and PyTorch both use (or the legacy default stream, null).
-    pub unsafe fn wait_on(&self, stream: sys::CUstream, value: u64) -> Result<()> {
-        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
-        // SAFETY: all-zero is valid; the value is set.
-        let mut params: sys::CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS = unsafe { std::mem::zeroed() };
-        params.params.fence.value = self.value(value);
-        // SAFETY: a live semaphore, one parameter set, a live stream (the caller's promise).
-        unsafe { sys::cuWaitExternalSemaphoresAsync(&self.sem, &params, 1, stream) }
-            .result()
-            .cu("cuWaitExternalSemaphoresAsync")
-    }
-
-    /// [`CudaSemaphore::signal`] on a stream this crate did not create: `value` is signalled
-    /// once the work queued on `stream` before this call is done.
-    ///
-    /// # Safety
-    /// As for [`CudaSemaphore::wait_on`].
-    pub unsafe fn signal_on(&self, stream: sys::CUstream, value: u64) -> Result<()> {
-        self.ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
-        // SAFETY: all-zero is valid; the value is set.
-        let mut params: sys::CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS = unsafe { std::mem::zeroed() };
-        params.params.fence.value = self.value(value);
-        // SAFETY: a live semaphore, one parameter set, a live stream (the caller's promise).
-        unsafe { sys::cuSignalExternalSemaphoresAsync(&self.sem, &params, 1, stream) }
-            .result()
-            .cu("cuSignalExternalSemaphoresAsync")
-    }
-}
-
-impl Drop for CudaSemaphore {
-    fn drop(&mut self) {
-        let _ = self.ctx.bind_to_thread();
-        // SAFETY: imported in `import_semaphore`; streams using it were synchronised by the
-        // caller's last `synchronize`.
-        unsafe {
-            let _ = sys::cuDestroyExternalSemaphore(self.sem);
-        }
     }
 }

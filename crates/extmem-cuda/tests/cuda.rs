@@ -5,8 +5,11 @@
 //! not a CUDA device (CI's lavapipe); `scripts/gpu-check.sh` runs them on the GPU machine.
 
 use cudarc::driver::sys;
+use extmem::frames::{Frame, FrameSync, Role};
 use extmem::sync::{SemaphoreKind, SharedSemaphore};
-use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, QueueKind, SharedMemory};
+use extmem::{
+    pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, QueueKind, SharedMemory,
+};
 use extmem_cuda::{CounterWait, Cuda, DeviceAllocation, Error};
 use std::sync::Arc;
 
@@ -30,7 +33,7 @@ fn setup_on(test: &str, queue: QueueKind) -> Option<(Arc<Context>, Cuda)> {
         skipped(test, "no CUDA driver on this machine (run scripts/gpu-check.sh on a GPU machine)");
         return None;
     }
-    let ctx = Context::new(&ContextOptions { validation: true, queue, ..Default::default() }).expect("Vulkan context");
+    let ctx = Context::new(&ContextOptions::default().validation(true).queue(queue)).expect("Vulkan context");
     match Cuda::for_vulkan(&ctx) {
         Ok(cuda) => Some((ctx, cuda)),
         Err(Error::NoMatchingDevice(why)) => {
@@ -71,7 +74,7 @@ fn memory_crosses_both_ways_plain_and_dedicated_without_leaking_fds() {
     for dedicated in [Dedicated::Always, Dedicated::Never] {
         let len = 4 << 20;
         let shared = buffer(&ctx, len as u64, dedicated);
-        shared.write(&pattern::fill(len, 1)).unwrap();
+        shared.write(&pattern::fill(len, 1), Handoff::host()).unwrap();
         let (desc, fd) = shared.export().unwrap();
         let mem = cuda.import_memory(&desc, fd).unwrap();
         assert_eq!(mem.len(), len);
@@ -82,7 +85,7 @@ fn memory_crosses_both_ways_plain_and_dedicated_without_leaking_fds() {
         );
         mem.from_host(&cuda, &pattern::fill(len, 2)).unwrap();
         assert_eq!(
-            pattern::first_mismatch(&shared.read().unwrap(), 2),
+            pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 2),
             None,
             "{dedicated:?}: Vulkan reads CUDA's bytes"
         );
@@ -125,19 +128,20 @@ fn semaphore_frames(queue: QueueKind) {
     let sem = SharedSemaphore::new_timeline(&ctx).unwrap();
     let csem = cuda.import_semaphore(sem.export().unwrap()).unwrap();
     let scratch = DeviceAllocation::new(&cuda, len).unwrap();
+    let vulkan = FrameSync::new(Role::Producer).semaphore(Some(&sem));
     for frame in 0..100u64 {
+        let f = Frame::new(frame);
         // CUDA's side is queued first: it must wait on the GPU for Vulkan's frame.
-        csem.wait(&cuda, 2 * frame + 1).unwrap();
+        csem.wait(&cuda, f.ready()).unwrap();
         scratch.copy_from(&cuda, mem.device_ptr(), len).unwrap();
         // SAFETY: the mapping holds `len` bytes; asynchronous on the stream.
         unsafe { sys::cuMemsetD8Async(mem.device_ptr(), (frame % 251) as u8, len, cuda.stream().cu_stream()) }
             .result()
             .unwrap();
-        csem.signal(&cuda, 2 * frame + 2).unwrap();
+        csem.signal(&cuda, f.done()).unwrap();
         // Vulkan writes frame n (after CUDA's previous frame), then reads CUDA's answer.
-        let prev = (frame > 0).then_some((&sem, 2 * frame));
-        shared.write_synced(&pattern::fill(len, frame), prev, Some((&sem, 2 * frame + 1))).unwrap();
-        let back = shared.read_synced(Some((&sem, 2 * frame + 2)), None).unwrap();
+        shared.write(&pattern::fill(len, frame), vulkan.around(f)).unwrap();
+        let back = shared.read(vulkan.after_peer(f)).unwrap();
         assert!(back.iter().all(|&b| b == (frame % 251) as u8), "{queue:?} frame {frame}: Vulkan sees CUDA's write");
         assert_eq!(
             pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame),
@@ -164,14 +168,14 @@ fn host_memory_from_vulkan_is_registered_with_cuda_both_ways() {
     let shared = SharedMemory::new_buffer(&ctx, desc, HandleType::HostAllocation, Dedicated::Always).unwrap();
     // Fills the caches of staging memory and reusable fences (a descriptor each on some
     // drivers) before counting.
-    shared.write(&pattern::fill(len, 99)).unwrap();
-    let _ = shared.read().unwrap();
+    shared.write(&pattern::fill(len, 99), Handoff::host()).unwrap();
+    let _ = shared.read(Handoff::host()).unwrap();
     let before = open_fds();
     for round in 0..3u64 {
         let (desc, fd) = shared.export().unwrap();
         let mem = cuda.import_memory(&desc, fd).unwrap();
         assert_eq!(mem.len(), len);
-        shared.write(&pattern::fill(len, round)).unwrap();
+        shared.write(&pattern::fill(len, round), Handoff::host()).unwrap();
         assert_eq!(
             pattern::first_mismatch(&mem.to_host(&cuda).unwrap(), round),
             None,
@@ -179,7 +183,7 @@ fn host_memory_from_vulkan_is_registered_with_cuda_both_ways() {
         );
         mem.from_host(&cuda, &pattern::fill(len, 50 + round)).unwrap();
         assert_eq!(
-            pattern::first_mismatch(&shared.read().unwrap(), 50 + round),
+            pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 50 + round),
             None,
             "round {round}: Vulkan reads CUDA's bytes"
         );
@@ -207,7 +211,7 @@ fn binary_semaphores_order_vulkan_and_cuda_where_timelines_cannot_be_shared() {
     for frame in 0..100u64 {
         // Each signal is queued before the wait that consumes it: Vulkan's frame (signal), then
         // CUDA's wait, copy, answer and signal, then Vulkan's read (wait). Values are ignored.
-        shared.write_synced(&pattern::fill(len, frame), None, Some((&to_cuda, 0))).unwrap();
+        shared.write(&pattern::fill(len, frame), Handoff::host().signal(&to_cuda, 0)).unwrap();
         cuda_waits.wait(&cuda, 0).unwrap();
         scratch.copy_from(&cuda, mem.device_ptr(), len).unwrap();
         // SAFETY: the mapping holds `len` bytes; asynchronous on the stream.
@@ -215,7 +219,7 @@ fn binary_semaphores_order_vulkan_and_cuda_where_timelines_cannot_be_shared() {
             .result()
             .unwrap();
         cuda_signals.signal(&cuda, 0).unwrap();
-        let back = shared.read_synced(Some((&to_vulkan, 0)), None).unwrap();
+        let back = shared.read(Handoff::host().wait(&to_vulkan, 0)).unwrap();
         assert!(back.iter().all(|&b| b == (frame % 251) as u8), "frame {frame}: Vulkan sees CUDA's write");
         assert_eq!(
             pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame),
@@ -248,7 +252,7 @@ fn counter_frames(queue: QueueKind) {
     for frame in 1..=300u32 {
         ccounter.wait_counter(&cuda, 0, frame).unwrap();
         scratch.copy_from(&cuda, cframe.device_ptr(), len).unwrap();
-        frame_mem.write_with_counter(&pattern::fill(len, frame as u64), &counter, 0, frame).unwrap();
+        frame_mem.write(&pattern::fill(len, frame as u64), Handoff::host().counter(&counter, 0, frame)).unwrap();
         assert_eq!(
             pattern::first_mismatch(&scratch.to_host(&cuda).unwrap(), frame as u64),
             None,

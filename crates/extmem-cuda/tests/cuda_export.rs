@@ -3,7 +3,7 @@
 //! ways, with the Khronos validation layer on. Prints SKIPPED and passes where there is no CUDA
 //! driver or the Vulkan device is not a CUDA device (CI's lavapipe).
 
-use extmem::{pattern, vk, Context, ContextOptions, Descriptor, SharedMemory};
+use extmem::{pattern, vk, Context, ContextOptions, Descriptor, Handoff, SharedMemory};
 use extmem_cuda::{Cuda, Error, ExportableMemory};
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ fn setup(test: &str) -> Option<(Arc<Context>, Cuda)> {
         skipped(test, "no CUDA driver on this machine (run scripts/gpu-check.sh on a GPU machine)");
         return None;
     }
-    let ctx = Context::new(&ContextOptions { validation: true, ..Default::default() }).expect("Vulkan context");
+    let ctx = Context::new(&ContextOptions::default().validation(true)).expect("Vulkan context");
     match Cuda::for_vulkan(&ctx) {
         Ok(cuda) => Some((ctx, cuda)),
         Err(Error::NoMatchingDevice(why)) => {
@@ -53,8 +53,12 @@ fn vulkan_imports_cuda_exportable_memory_and_both_see_every_byte() {
     let imported = SharedMemory::import(&ctx, &desc, memory.export_fd().unwrap()).unwrap();
     let flags = ctx.memory_properties().memory_types[imported.descriptor().memory_type_index as usize].property_flags;
     assert!(flags.contains(vk::MemoryPropertyFlags::DEVICE_LOCAL), "imported into a DEVICE_LOCAL type: {flags:?}");
-    assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 11), None, "Vulkan sees what CUDA wrote");
-    imported.write(&pattern::fill(len, 12)).unwrap();
+    assert_eq!(
+        pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 11),
+        None,
+        "Vulkan sees what CUDA wrote"
+    );
+    imported.write(&pattern::fill(len, 12), Handoff::host()).unwrap();
     assert_eq!(pattern::first_mismatch(&memory.to_host(&cuda).unwrap(), 12), None, "CUDA sees what Vulkan wrote");
 
     // Another device's memory is refused before the driver is asked.

@@ -152,6 +152,7 @@ impl<'a> GlMemory<'a> {
                     }
                 }
             }
+            other => return Err(Error::Import(format!("GL imports buffers and 2D images, not {other:?}"))),
         }
         Ok(this)
     }
@@ -179,6 +180,7 @@ impl<'a> GlMemory<'a> {
                 let bytes = gl_format(i.format).map_or(0, |f| f.bytes);
                 i.extent.width as usize * i.extent.height as usize * bytes
             }
+            _ => 0, // refused by `import`
         }
     }
 
@@ -216,7 +218,7 @@ impl<'a> GlMemory<'a> {
                 }
                 self.gl.check("glReadPixels")?;
             }
-            (GlObject::Texture(_), ResourceDesc::Buffer(_)) => unreachable!("buffers import as buffer objects"),
+            (GlObject::Texture(_), _) => unreachable!("only images import as textures"),
         }
         Ok(out)
     }
@@ -252,7 +254,7 @@ impl<'a> GlMemory<'a> {
                     bytes,
                 )
             }
-            (GlObject::Texture(_), ResourceDesc::Buffer(_)) => unreachable!("buffers import as buffer objects"),
+            (GlObject::Texture(_), _) => unreachable!("only images import as textures"),
         }
     }
 }

@@ -3,6 +3,7 @@
 use crate::errors::{CudaError, EndOfStream, IntoPy, ProtocolError, UnsupportedError};
 use crate::layout::Layout;
 use crate::shared::{Memory, SharedBuffer};
+use ::extmem::frames::{Frame, FrameProtocol, Role};
 use ::extmem::host::HostMapping;
 use ::extmem::transport::{Channel, Message};
 use ::extmem::{HandleType, ResourceDesc};
@@ -112,9 +113,11 @@ impl Consumer {
                     let cuda = self.cuda.as_ref().ok_or_else(|| ProtocolError::new_err("a frame before any memory"))?;
                     match (&self.semaphore, stream) {
                         // SAFETY: the caller's stream of the primary context (documented).
-                        (Some(s), Some(stream)) => unsafe { s.wait_on(stream as sys::CUstream, 2 * frame + 1) }.py()?,
+                        (Some(s), Some(stream)) => {
+                            unsafe { s.wait_on(stream as sys::CUstream, Frame::new(frame).ready()) }.py()?
+                        }
                         (Some(s), None) => {
-                            s.wait(cuda, 2 * frame + 1).py()?;
+                            s.wait(cuda, Frame::new(frame).ready()).py()?;
                             cuda.synchronize().py()?;
                         }
                         // Host-synchronised: the producer's fence completed before FrameReady.
@@ -138,9 +141,11 @@ impl Consumer {
             let cuda = self.cuda.as_ref().ok_or_else(|| ProtocolError::new_err("done() before receive()"))?;
             match (&self.semaphore, stream) {
                 // SAFETY: the caller's stream of the primary context (documented).
-                (Some(s), Some(stream)) => unsafe { s.signal_on(stream as sys::CUstream, 2 * frame + 2) }.py()?,
+                (Some(s), Some(stream)) => {
+                    unsafe { s.signal_on(stream as sys::CUstream, Frame::new(frame).done()) }.py()?
+                }
                 (Some(s), None) => {
-                    s.signal(cuda, 2 * frame + 2).py()?;
+                    s.signal(cuda, Frame::new(frame).done()).py()?;
                     cuda.synchronize().py()?;
                 }
                 (None, Some(stream)) => {
@@ -153,7 +158,7 @@ impl Consumer {
                 (None, None) => {}
             }
         }
-        ::extmem::sync::signal_done(&self.channel, frame).py()
+        FrameProtocol::new(&self.channel, Role::Consumer).signal_done(Frame::new(frame)).py()
     }
 
     /// Waits for the producer's Bye (the end of the stream).

@@ -40,6 +40,8 @@ impl<T> IntoPy<T> for Result<T, ::extmem::Error> {
                 E::Protocol(_) => ProtocolError::new_err(m),
                 E::Peer(_) => PeerError::new_err(m),
                 E::Io { .. } => IoError::new_err(m),
+                // A kind added later: still an extmem.Error.
+                _ => Error::new_err(m),
             }
         })
     }
@@ -53,6 +55,7 @@ impl<T> IntoPy<T> for Result<T, extmem_cuda::Error> {
             match e {
                 E::Import(_) => ImportRefusedError::new_err(m),
                 E::NoDriver | E::Cuda { .. } | E::NoMatchingDevice(_) => CudaError::new_err(m),
+                _ => CudaError::new_err(m),
             }
         })
     }

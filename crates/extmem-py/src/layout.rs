@@ -52,6 +52,7 @@ impl Layout {
                     bits,
                 })
             }
+            other => Err(format!("{other:?} has no tensor layout here; share a buffer or a LINEAR image")),
         }
     }
 

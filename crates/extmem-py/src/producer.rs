@@ -7,6 +7,7 @@
 use crate::errors::{CudaError, EndOfStream, ImportRefusedError, IntoPy, ProtocolError};
 use crate::layout::Layout;
 use crate::shared::{Memory, SharedBuffer};
+use ::extmem::frames::{Frame, FrameProtocol, Role};
 use ::extmem::transport::{Channel, Message};
 use ::extmem::{vk, HandleType};
 use extmem_cuda::cudarc::driver::sys;
@@ -89,10 +90,12 @@ impl Producer {
         let cuda = self.cuda.as_ref().ok_or_else(|| ProtocolError::new_err("ready() before share()"))?;
         match (&self.semaphore, stream) {
             // SAFETY: the caller's stream of the primary context (documented).
-            (Some(s), Some(stream)) => unsafe { s.signal_on(stream as sys::CUstream, 2 * frame + 1) }.py()?,
+            (Some(s), Some(stream)) => {
+                unsafe { s.signal_on(stream as sys::CUstream, Frame::new(frame).ready()) }.py()?
+            }
             (Some(s), None) => {
                 synchronize_device(cuda)?;
-                s.signal(cuda, 2 * frame + 1).py()?;
+                s.signal(cuda, Frame::new(frame).ready()).py()?;
             }
             (None, Some(stream)) => {
                 cuda.context().bind_to_thread().map_err(|e| CudaError::new_err(e.to_string()))?;
@@ -103,7 +106,7 @@ impl Producer {
             }
             (None, None) => synchronize_device(cuda)?,
         }
-        ::extmem::sync::signal_ready(&self.channel, frame).py()
+        FrameProtocol::new(&self.channel, Role::Producer).signal_ready(Frame::new(frame)).py()
     }
 
     /// Waits until the consumer hands frame `frame` back. With `stream` and a shared semaphore,
@@ -122,9 +125,9 @@ impl Producer {
         }
         match (&self.semaphore, stream) {
             // SAFETY: the caller's stream of the primary context (documented).
-            (Some(s), Some(stream)) => unsafe { s.wait_on(stream as sys::CUstream, 2 * frame + 2) }.py(),
+            (Some(s), Some(stream)) => unsafe { s.wait_on(stream as sys::CUstream, Frame::new(frame).done()) }.py(),
             (Some(s), None) => {
-                s.wait(cuda, 2 * frame + 2).py()?;
+                s.wait(cuda, Frame::new(frame).done()).py()?;
                 cuda.synchronize().py()
             }
             (None, _) => Ok(()),

@@ -5,9 +5,12 @@
 
 mod common;
 
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::transport::socket::{socket_dir, Listener};
 use extmem::transport::Message;
-use extmem::{pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, SharedMemory};
+use extmem::{
+    pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, PathKind, SharedMemory,
+};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -81,13 +84,9 @@ fn numpy_gets_host_memory_as_a_cpu_tensor_with_both_capsules() {
         // SAFETY: before any thread of this test binary reads the environment.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
-    let ctx = Context::new(&ContextOptions {
-        path: PathKind::Khr,
-        validation: true,
-        app_name: "extmem numpy test".into(),
-        ..Default::default()
-    })
-    .expect("a Vulkan device (lavapipe)");
+    let ctx =
+        Context::new(&ContextOptions::default().path(PathKind::Khr).validation(true).app_name("extmem numpy test"))
+            .expect("a Vulkan device (lavapipe)");
     assert!(
         ctx.supports_handle_type(HandleType::HostAllocation),
         "{} has no VK_EXT_external_memory_host",
@@ -107,8 +106,9 @@ fn numpy_gets_host_memory_as_a_cpu_tensor_with_both_capsules() {
     let listener = Listener::bind(&path).unwrap();
     let mut child = common::python().arg("-c").arg(CONSUMER).arg(&path).spawn().expect("python3");
     let channel = listener.accept(Duration::from_secs(60)).expect("the Python consumer connects");
+    let frames = FrameProtocol::new(&channel, Role::Producer);
     for frame in 0..FRAMES {
-        shared.write(&pattern::fill(len, frame)).unwrap();
+        shared.write(&pattern::fill(len, frame), Handoff::host()).unwrap();
         if frame == 0 {
             let (desc, fd) = shared.export().unwrap();
             channel.send(&Message::Share(desc), &[fd.as_fd()]).unwrap();
@@ -118,9 +118,9 @@ fn numpy_gets_host_memory_as_a_cpu_tensor_with_both_capsules() {
             }
         }
         // The fence of `write` has signalled: the CPU may read from FrameReady on.
-        extmem::sync::signal_ready(&channel, frame).unwrap();
-        extmem::sync::wait_done(&channel, frame).unwrap();
-        let back = shared.read().unwrap();
+        frames.signal_ready(Frame::new(frame)).unwrap();
+        frames.wait_done(Frame::new(frame)).unwrap();
+        let back = shared.read(Handoff::host()).unwrap();
         assert_eq!(pattern::first_mismatch(&back, pattern::writeback_seed(frame)), None, "frame {frame}'s write-back");
     }
     channel.send(&Message::Bye, &[]).unwrap();

@@ -50,6 +50,7 @@ pub fn init_env() {
 
 /// Where the Khronos validation layer sits relative to the extmem layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Validation {
     /// No validation (for calls that are invalid on purpose, or pointer comparisons).
     Off,

@@ -3,7 +3,7 @@
 //! submitted and waited for 200 times. `cargo run --release --example submit_cost`
 //! (an investigation tool for the frame loop, not a test).
 
-use extmem::{sync, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, SharedMemory};
+use extmem::{sync, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, SharedMemory};
 use std::time::Instant;
 
 fn main() -> extmem::Result<()> {
@@ -47,12 +47,12 @@ fn main() -> extmem::Result<()> {
             );
         })
     })?;
-    time("fill_synced (acquire + release EXTERNAL)", &|| frame.fill_synced(7, None, None, None))?;
-    time("fill_synced + counter", &|| frame.fill_synced(7, None, None, Some((&counter, 0, 1))))?;
+    time("fill, waited (acquire + release EXTERNAL)", &|| frame.fill(7, Handoff::host())?.wait())?;
+    time("fill + counter, waited", &|| frame.fill(7, Handoff::host().counter(&counter, 0, 1))?.wait())?;
     let pending = std::cell::RefCell::new(std::collections::VecDeque::new());
-    time("fill_async + counter, 3 in flight", &|| {
+    time("fill + counter, 3 in flight", &|| {
         let mut p = pending.borrow_mut();
-        p.push_back(frame.fill_async(7, None, None, Some((&counter, 0, 1)))?);
+        p.push_back(frame.fill(7, Handoff::host().counter(&counter, 0, 1))?);
         if p.len() > 3 {
             p.pop_front().expect("non-empty").wait()?;
         }

@@ -10,8 +10,9 @@ use crate::transport::{BufferDesc, ImageDesc};
 use ash::vk;
 use serde::Serialize;
 
-/// What to ask about (one image kind and one buffer kind).
+/// What to ask about (one image kind and one buffer kind): `Query::default()` and the setters.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Query {
     /// The image kind.
     pub image: ImageDesc,
@@ -31,6 +32,19 @@ impl Default for Query {
                     | vk::BufferUsageFlags::STORAGE_BUFFER,
             },
         }
+    }
+}
+
+impl Query {
+    /// Asks about images like `image`.
+    pub fn image(mut self, image: ImageDesc) -> Self {
+        self.image = image;
+        self
+    }
+    /// Asks about buffers like `buffer`.
+    pub fn buffer(mut self, buffer: BufferDesc) -> Self {
+        self.buffer = buffer;
+        self
     }
 }
 

@@ -5,6 +5,7 @@ use ash::vk;
 
 /// Why an extmem operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A Vulkan command returned an error.
     #[error("{call} failed: {result}")]

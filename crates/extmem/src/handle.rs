@@ -6,6 +6,7 @@ use serde::Serialize;
 /// How memory leaves and enters a Vulkan device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum HandleType {
     /// An opaque POSIX file descriptor (`VK_KHR_external_memory_fd`): only the same driver on
     /// the same device (equal device and driver UUIDs) can import it. CUDA can.

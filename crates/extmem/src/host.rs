@@ -90,6 +90,14 @@ impl Drop for HostMapping {
     }
 }
 
+/// The memfd behind the mapping (for `fstat`, sealing checks or `mmap` elsewhere; share it
+/// with [`HostMapping::dup_fd`]).
+impl AsFd for HostMapping {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl std::fmt::Debug for HostMapping {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "HostMapping {{ fd: {}, len: {} }}", self.fd.as_raw_fd(), self.len)

@@ -7,6 +7,8 @@
 //!   an [`std::os::fd::OwnedFd`] and import from one, with the checks the specification
 //!   implies done before the driver is asked.
 //! - [`transport`]: a versioned descriptor and a Unix socket that carries it with the fd.
+//! - [`frames`]: the frame protocol ([`frames::Frame`]'s timeline values, [`frames::FrameProtocol`]).
+//! - [`Handoff`]: how a read, write or fill is ordered with the other side.
 //! - [`sync`]: queue-family ownership hand-off (`VK_QUEUE_FAMILY_EXTERNAL`, `GENERAL`) and
 //!   frame synchronisation between the two sides.
 //!
@@ -16,10 +18,13 @@
 
 pub mod caps;
 mod context;
+mod desc;
 mod error;
+pub mod frames;
 mod handle;
 pub mod host;
 pub mod layer;
+#[cfg(feature = "testing")]
 pub mod pattern;
 mod shared;
 pub mod sync;
@@ -29,7 +34,8 @@ pub mod validation;
 pub use ash;
 pub use ash::vk;
 pub use context::{Context, ContextOptions, PathKind, QueueKind, Submission};
+pub use desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
 pub use error::{Error, Result};
 pub use handle::HandleType;
-pub use shared::{Dedicated, SharedMemory};
-pub use transport::{BufferDesc, Descriptor, ImageDesc, Message, ResourceDesc};
+pub use shared::{Dedicated, Handoff, SharedMemory};
+pub use transport::Message;

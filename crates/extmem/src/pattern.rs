@@ -1,5 +1,6 @@
-//! A verifiable byte pattern: different at every offset and for every seed, so that a reader
-//! can tell a correct hand-off from stale, shifted or foreign bytes.
+//! Test helpers (cargo feature `testing`, off by default; not part of the library's API): a
+//! verifiable byte pattern, different at every offset and for every seed, so that a reader can
+//! tell a correct hand-off from stale, shifted or foreign bytes.
 
 /// The pattern's byte at `index` for `seed`.
 pub fn byte(index: usize, seed: u64) -> u8 {

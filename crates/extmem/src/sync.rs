@@ -1,16 +1,17 @@
 //! Handing a resource between two owners that do not share a queue: the queue-family
 //! ownership transfer to and from `VK_QUEUE_FAMILY_EXTERNAL` that the specification asks for,
 //! images in `VK_IMAGE_LAYOUT_GENERAL` while another API holds them (issue 2 of
-//! VK_NV_external_memory), and the frame protocol that tells the other side when it may go on.
+//! VK_NV_external_memory), and the semaphores shared with the other side. The frame protocol
+//! built on them is in [`crate::frames`].
 //!
 //! Frame synchronisation works the same way on every driver: the side that finished its GPU
 //! work waits for its own fence (through the API that signalled it, never the other side's),
 //! releases the resource to the external queue family, and says so on the socket
-//! ([`Message::FrameReady`] / [`Message::FrameDone`]); the other side acquires it before use.
+//! ([`crate::Message::FrameReady`] / [`crate::Message::FrameDone`]); the other side acquires it
+//! before use.
 //! lavapipe has no external semaphores, so this is the path it takes.
 
 use crate::error::{Error, Result};
-use crate::transport::{Channel, Message};
 use ash::vk;
 
 /// The one mip level and every layer of a colour image.
@@ -23,6 +24,7 @@ pub fn color_range(layers: u32, levels: u32) -> vk::ImageSubresourceRange {
 
 /// Who holds a resource between two uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Holder {
     /// Newly created: contents undefined, no owner yet.
     Fresh,
@@ -103,34 +105,31 @@ pub fn release_buffer(buffer: vk::Buffer, family: u32, access: vk::AccessFlags) 
         .src_access_mask(access)
 }
 
-/// Tells the peer that this side's work on `frame` is complete and the memory released.
-pub fn signal_ready(channel: &Channel, frame: u64) -> Result<()> {
-    channel.send(&Message::FrameReady { frame }, &[])
-}
-
-/// Waits for the peer's [`signal_ready`] of `frame`.
-pub fn wait_ready(channel: &Channel, frame: u64) -> Result<()> {
-    match channel.recv_plain("FrameReady")? {
-        Message::FrameReady { frame: f } if f == frame => Ok(()),
-        other => Err(Error::Protocol(format!("expected FrameReady {frame}, got {other:?}"))),
+/// Whether semaphores of `kind` can be exported and imported as opaque fds on `ctx`'s device
+/// (a timeline one is what the semaphore-synchronised hand-off needs).
+pub fn can_share_semaphores(ctx: &crate::Context, kind: SemaphoreKind) -> bool {
+    let timeline = kind == SemaphoreKind::Timeline;
+    if (timeline && !ctx.has_timeline_semaphores()) || !ctx.has_extension(ash::khr::external_semaphore_fd::NAME) {
+        return false;
     }
-}
-
-/// Tells the peer this side is done with `frame` and hands the memory back.
-pub fn signal_done(channel: &Channel, frame: u64) -> Result<()> {
-    channel.send(&Message::FrameDone { frame }, &[])
-}
-
-/// Waits for the peer's [`signal_done`] of `frame`.
-pub fn wait_done(channel: &Channel, frame: u64) -> Result<()> {
-    match channel.recv_plain("FrameDone")? {
-        Message::FrameDone { frame: f } if f == frame => Ok(()),
-        other => Err(Error::Protocol(format!("expected FrameDone {frame}, got {other:?}"))),
+    let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
+    let mut info =
+        vk::PhysicalDeviceExternalSemaphoreInfo::default().handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
+    if timeline {
+        info = info.push_next(&mut ty);
     }
+    let mut props = vk::ExternalSemaphoreProperties::default();
+    // SAFETY: valid handles.
+    unsafe {
+        ctx.instance().get_physical_device_external_semaphore_properties(ctx.physical_device(), &info, &mut props)
+    };
+    let both = vk::ExternalSemaphoreFeatureFlags::EXPORTABLE | vk::ExternalSemaphoreFeatureFlags::IMPORTABLE;
+    props.external_semaphore_features.contains(both)
 }
 
 /// What a [`SharedSemaphore`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SemaphoreKind {
     /// A timeline semaphore: values only grow; waits name the value they need.
     Timeline,
@@ -182,7 +181,7 @@ impl SharedSemaphore {
 
     /// An exportable semaphore of `kind`.
     pub fn new(ctx: &std::sync::Arc<crate::Context>, kind: SemaphoreKind) -> Result<SharedSemaphore> {
-        if !ctx.can_share_semaphores(kind) {
+        if !can_share_semaphores(ctx, kind) {
             return Err(Error::Unsupported(format!(
                 "{} cannot export {} semaphores as opaque fds (see `extmem caps`); use host synchronisation",
                 ctx.device_name(),
@@ -233,7 +232,7 @@ impl SharedSemaphore {
         kind: SemaphoreKind,
     ) -> Result<SharedSemaphore> {
         use std::os::fd::{AsRawFd, IntoRawFd};
-        if !ctx.can_share_semaphores(kind) {
+        if !can_share_semaphores(ctx, kind) {
             return Err(Error::Import(format!(
                 "{} cannot import {} semaphores as opaque fds",
                 ctx.device_name(),

@@ -5,11 +5,12 @@
 mod common;
 
 use common::{assert_clean, context, context_on, fd_lock, open_fds, rss};
+use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::sync::{SemaphoreKind, SharedSemaphore};
 use extmem::transport::{Channel, Message};
 use extmem::{
-    pattern, vk, BufferDesc, Dedicated, Descriptor, Error, HandleType, ImageDesc, PathKind, QueueKind, ResourceDesc,
-    SharedMemory,
+    pattern, vk, BufferDesc, Dedicated, Descriptor, Error, HandleType, Handoff, ImageDesc, PathKind, QueueKind,
+    ResourceDesc, SharedMemory,
 };
 use std::os::fd::AsFd;
 
@@ -58,17 +59,17 @@ fn images_and_buffers_cross_instances_both_ways_on_both_paths() {
         for image in [true, false] {
             let shared = new_shared(&producer, image);
             let len = shared.data_len().unwrap() as usize;
-            shared.write(&pattern::fill(len, 7)).unwrap();
+            shared.write(&pattern::fill(len, 7), Handoff::host()).unwrap();
             let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
             assert_eq!(imported.desc(), shared.desc());
             assert_eq!(
-                pattern::first_mismatch(&imported.read().unwrap(), 7),
+                pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 7),
                 None,
                 "{path:?} image={image}: importer reads the exporter's bytes"
             );
-            imported.write(&pattern::fill(len, 8)).unwrap();
+            imported.write(&pattern::fill(len, 8), Handoff::host()).unwrap();
             assert_eq!(
-                pattern::first_mismatch(&shared.read().unwrap(), 8),
+                pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 8),
                 None,
                 "{path:?} image={image}: exporter reads the importer's bytes"
             );
@@ -255,7 +256,7 @@ fn a_peer_that_closes_at_any_step_is_reported_without_hanging_or_leaking() {
                 held = Some(hand_off(&a, &b, &shared, &consumer).unwrap());
             }
             if step >= 2 {
-                extmem::sync::signal_ready(&a, 0).unwrap();
+                FrameProtocol::new(&a, Role::Producer).signal_ready(Frame::new(0)).unwrap();
             }
             drop(b);
             drop(held);
@@ -264,7 +265,9 @@ fn a_peer_that_closes_at_any_step_is_reported_without_hanging_or_leaking() {
                     a.send(&Message::Share(shared.descriptor()), &[shared.export().unwrap().1.as_fd()]),
                     "send to a closed peer",
                 ),
-                _ => expect_err(extmem::sync::wait_done(&a, 0), "wait on a closed peer"),
+                _ => {
+                    expect_err(FrameProtocol::new(&a, Role::Producer).wait_done(Frame::new(0)), "wait on a closed peer")
+                }
             };
             assert!(matches!(e, Error::Peer(_)), "step {step}: {e}");
         });
@@ -276,7 +279,10 @@ fn a_peer_that_closes_at_any_step_is_reported_without_hanging_or_leaking() {
             if step == 1 {
                 let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
                 drop(a);
-                let e = expect_err(extmem::sync::wait_ready(&b, 0), "wait_ready on a closed peer");
+                let e = expect_err(
+                    FrameProtocol::new(&b, Role::Consumer).wait_ready(Frame::new(0)),
+                    "wait_ready on a closed peer",
+                );
                 assert!(e.to_string().contains("closed the connection"), "{e}");
                 drop(imported);
             } else {
@@ -303,7 +309,7 @@ fn a_thousand_hand_offs_keep_descriptors_and_memory_flat() {
     let producer = context(PathKind::Nv);
     let consumer = context(PathKind::Khr);
     let shared = new_shared(&producer, false);
-    shared.write(&pattern::fill(buffer_desc().size as usize, 1)).unwrap();
+    shared.write(&pattern::fill(buffer_desc().size as usize, 1), Handoff::host()).unwrap();
     let (a, b) = Channel::pair().unwrap();
     let round = || {
         let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
@@ -321,7 +327,7 @@ fn a_thousand_hand_offs_keep_descriptors_and_memory_flat() {
     assert!(grown < 16 << 20, "resident memory grew by {} KiB over 900 hand-offs", grown >> 10);
     // The memory is still the same memory.
     let last = hand_off(&a, &b, &shared, &consumer).unwrap();
-    assert_eq!(pattern::first_mismatch(&last.read_prefix(4096).unwrap(), 1), None);
+    assert_eq!(pattern::first_mismatch(&last.read_prefix(4096, Handoff::host()).unwrap(), 1), None);
     drop(last);
     drop(shared);
     assert_clean(&producer);
@@ -366,7 +372,7 @@ fn semaphore_orders_both_sides(kind: SemaphoreKind) {
     let producer = context(PathKind::Khr);
     let consumer = context(PathKind::Khr);
     let name = kind.name();
-    if !producer.can_share_semaphores(kind) {
+    if !extmem::sync::can_share_semaphores(&producer, kind) {
         let e = expect_err(SharedSemaphore::new(&producer, kind), "semaphore on a driver without them");
         assert!(e.to_string().contains(&format!("cannot export {name} semaphores")), "{e}");
         // Written past the harness's capture, so the skip shows in every run.
@@ -385,16 +391,18 @@ fn semaphore_orders_both_sides(kind: SemaphoreKind) {
         let shared = new_shared(&producer, true);
         let (a, b) = Channel::pair().unwrap();
         let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
+        let producing = FrameProtocol::new(&a, Role::Producer).semaphore(Some(&sem));
+        let consuming = FrameProtocol::new(&b, Role::Consumer).semaphore(Some(&theirs));
         let len = shared.data_len().unwrap() as usize;
         for frame in 0..5u64 {
             // Timeline: values grow. Binary: the values are ignored; each signal is consumed by
             // the next wait, and every signal is submitted before its wait.
-            let wait_prev = (kind == SemaphoreKind::Timeline && frame > 0).then_some((&sem, 2 * frame));
-            shared.write_synced(&pattern::fill(len, frame), wait_prev, Some((&sem, 2 * frame + 1))).unwrap();
-            let seen = imported.read_synced(Some((&theirs, 2 * frame + 1)), None).unwrap();
+            let f = Frame::new(frame);
+            shared.write(&pattern::fill(len, frame), producing.around(f)).unwrap();
+            let seen = imported.read(consuming.before(f)).unwrap();
             assert_eq!(pattern::first_mismatch(&seen, frame), None, "{name} frame {frame}");
-            imported.write_synced(&pattern::fill(len, 100 + frame), None, Some((&theirs, 2 * frame + 2))).unwrap();
-            let back = shared.read_synced(Some((&sem, 2 * frame + 2)), None).unwrap();
+            imported.write(&pattern::fill(len, 100 + frame), consuming.after(f)).unwrap();
+            let back = shared.read(producing.after_peer(f)).unwrap();
             assert_eq!(pattern::first_mismatch(&back, 100 + frame), None, "{name} frame {frame} back");
         }
         match kind {
@@ -402,9 +410,7 @@ fn semaphore_orders_both_sides(kind: SemaphoreKind) {
                 assert_eq!(sem.value().unwrap(), 10);
                 assert_eq!(theirs.value().unwrap(), 10, "both instances see one semaphore");
             }
-            SemaphoreKind::Binary => {
-                assert!(sem.value().unwrap_err().to_string().contains("binary semaphore has no value"))
-            }
+            _ => assert!(sem.value().unwrap_err().to_string().contains("binary semaphore has no value")),
         }
         drop((imported, shared, theirs, sem));
     };
@@ -434,18 +440,24 @@ fn a_counter_written_after_the_frame_is_seen_by_the_other_instance() {
         (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
     let len = frame.data_len().unwrap() as usize;
     for n in 1..=3u32 {
-        frame.write_with_counter(&pattern::fill(len, n as u64), &counter, 8, n).unwrap();
-        assert_eq!(their_counter.read_prefix(12).unwrap()[8..12], n.to_le_bytes());
-        assert_eq!(pattern::first_mismatch(&their_frame.read().unwrap(), n as u64), None);
+        frame.write(&pattern::fill(len, n as u64), Handoff::host().counter(&counter, 8, n)).unwrap();
+        assert_eq!(their_counter.read_prefix(12, Handoff::host()).unwrap()[8..12], n.to_le_bytes());
+        assert_eq!(pattern::first_mismatch(&their_frame.read(Handoff::host()).unwrap(), n as u64), None);
     }
     // A frame produced on the GPU without host copies, submitted without waiting.
-    let pending = frame.fill_async(0xA5A5_5A5A, None, None, Some((&counter, 8, 99))).unwrap();
+    let pending = frame.fill(0xA5A5_5A5A, Handoff::host().counter(&counter, 8, 99)).unwrap();
     pending.wait().unwrap();
-    assert_eq!(their_counter.read_prefix(12).unwrap()[8..12], 99u32.to_le_bytes());
-    assert!(their_frame.read().unwrap().chunks(4).all(|c| c == 0xA5A5_5A5Au32.to_le_bytes()));
-    let e = expect_err(frame.fill_synced(1, None, None, Some((&frame, 0, 1))), "counter in the frame itself");
+    assert_eq!(their_counter.read_prefix(12, Handoff::host()).unwrap()[8..12], 99u32.to_le_bytes());
+    assert!(their_frame.read(Handoff::host()).unwrap().chunks(4).all(|c| c == 0xA5A5_5A5Au32.to_le_bytes()));
+    let e = expect_err(
+        frame.fill(1, Handoff::host().counter(&frame, 0, 1)).and_then(|s| s.wait()),
+        "counter in the frame itself",
+    );
     assert!(e.to_string().contains("another buffer"), "{e}");
-    let e = expect_err(frame.write_with_counter(&pattern::fill(len, 0), &counter, 62, 1), "counter past the end");
+    let e = expect_err(
+        frame.write(&pattern::fill(len, 0), Handoff::host().counter(&counter, 62, 1)),
+        "counter past the end",
+    );
     assert!(e.to_string().contains("counter at offset 62"), "{e}");
     drop((their_frame, their_counter, frame, counter));
     assert_clean(&producer);
@@ -457,15 +469,15 @@ fn a_linear_image_carries_its_row_pitch() {
     let _lock = fd_lock();
     let producer = context(PathKind::Nv);
     let consumer = context(PathKind::Khr);
-    let desc = ImageDesc { tiling: vk::ImageTiling::LINEAR, ..image_desc() };
+    let desc = image_desc().tiling(vk::ImageTiling::LINEAR);
     let shared = SharedMemory::new_image(&producer, desc, HandleType::OpaqueFd, Dedicated::Always).unwrap();
     let d = shared.descriptor();
     assert!(d.row_pitch >= 64 * 4, "row pitch {} for 64 RGBA8 texels", d.row_pitch);
     assert_eq!(new_shared(&producer, true).descriptor().row_pitch, 0, "no row pitch for an optimal-tiling image");
     let (a, b) = Channel::pair().unwrap();
-    shared.write(&pattern::fill(shared.data_len().unwrap() as usize, 5)).unwrap();
+    shared.write(&pattern::fill(shared.data_len().unwrap() as usize, 5), Handoff::host()).unwrap();
     let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
-    assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 5), None);
+    assert_eq!(pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 5), None);
     drop((imported, shared));
     assert_clean(&producer);
     assert_clean(&consumer);
@@ -504,12 +516,16 @@ fn every_queue_kind_produces_frames_the_other_instance_reads() {
         for image in [true, false] {
             let shared = new_shared(&producer, image);
             let len = shared.data_len().unwrap() as usize;
-            shared.write(&pattern::fill(len, 11)).unwrap();
+            shared.write(&pattern::fill(len, 11), Handoff::host()).unwrap();
             let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
-            assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 11), None, "{kind:?} image={image}");
-            imported.write(&pattern::fill(len, 12)).unwrap();
             assert_eq!(
-                pattern::first_mismatch(&shared.read().unwrap(), 12),
+                pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 11),
+                None,
+                "{kind:?} image={image}"
+            );
+            imported.write(&pattern::fill(len, 12), Handoff::host()).unwrap();
+            assert_eq!(
+                pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 12),
                 None,
                 "{kind:?} image={image}: write-back"
             );
@@ -525,9 +541,12 @@ fn every_queue_kind_produces_frames_the_other_instance_reads() {
         .unwrap();
         let (their_frame, their_counter) =
             (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
-        frame.fill_synced(0x0102_0304, None, None, Some((&counter, 0, 5))).unwrap();
-        assert_eq!(their_counter.read_prefix(4).unwrap(), 5u32.to_le_bytes(), "{kind:?}");
-        assert!(their_frame.read().unwrap().chunks(4).all(|c| c == 0x0102_0304u32.to_le_bytes()), "{kind:?}");
+        frame.fill(0x0102_0304, Handoff::host().counter(&counter, 0, 5)).unwrap().wait().unwrap();
+        assert_eq!(their_counter.read_prefix(4, Handoff::host()).unwrap(), 5u32.to_le_bytes(), "{kind:?}");
+        assert!(
+            their_frame.read(Handoff::host()).unwrap().chunks(4).all(|c| c == 0x0102_0304u32.to_le_bytes()),
+            "{kind:?}"
+        );
         drop((their_frame, their_counter, frame, counter));
         assert_clean(&producer);
     }
@@ -554,7 +573,7 @@ fn host_memory_crosses_instances_and_devices_and_the_host_sees_the_bytes() {
         let shared = SharedMemory::new_buffer(&producer, buffer_desc(), host, Dedicated::Always).unwrap();
         assert!(!shared.is_dedicated(), "host-pointer imports cannot be dedicated");
         let len = shared.data_len().unwrap() as usize;
-        shared.write(&pattern::fill(len, 21)).unwrap();
+        shared.write(&pattern::fill(len, 21), Handoff::host()).unwrap();
         // SAFETY: `write` waited for the GPU's copy; nothing writes the pages now.
         let seen = unsafe { shared.host_mapping().unwrap().bytes() };
         assert_eq!(pattern::first_mismatch(&seen[..len], 21), None, "the host sees what the GPU wrote");
@@ -568,13 +587,13 @@ fn host_memory_crosses_instances_and_devices_and_the_host_sees_the_bytes() {
         let (desc, fd) = b.recv_share().unwrap();
         let imported = SharedMemory::import(&consumer, &desc, fd).unwrap();
         assert_eq!(
-            pattern::first_mismatch(&imported.read().unwrap(), 21),
+            pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 21),
             None,
             "the importer reads the exporter's bytes"
         );
-        imported.write(&pattern::fill(len, 22)).unwrap();
+        imported.write(&pattern::fill(len, 22), Handoff::host()).unwrap();
         assert_eq!(
-            pattern::first_mismatch(&shared.read().unwrap(), 22),
+            pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 22),
             None,
             "the exporter reads the importer's bytes"
         );

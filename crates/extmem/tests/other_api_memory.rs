@@ -7,7 +7,7 @@
 mod common;
 
 use common::{assert_clean, context};
-use extmem::{pattern, vk, BufferDesc, Dedicated, Descriptor, HandleType, PathKind, SharedMemory};
+use extmem::{pattern, vk, BufferDesc, Dedicated, Descriptor, HandleType, Handoff, PathKind, SharedMemory};
 
 #[test]
 fn memory_without_a_driver_uuid_imports_into_a_device_local_type() {
@@ -17,7 +17,7 @@ fn memory_without_a_driver_uuid_imports_into_a_device_local_type() {
     let shared =
         SharedMemory::new_buffer(&producer, BufferDesc { size: 65536, usage }, HandleType::OpaqueFd, Dedicated::Never)
             .unwrap();
-    shared.write(&pattern::fill(65536, 5)).unwrap();
+    shared.write(&pattern::fill(65536, 5), Handoff::host()).unwrap();
     let device_local = producer.memory_properties().memory_types[shared.descriptor().memory_type_index as usize]
         .property_flags
         .contains(vk::MemoryPropertyFlags::DEVICE_LOCAL);
@@ -32,7 +32,11 @@ fn memory_without_a_driver_uuid_imports_into_a_device_local_type() {
     other_api(&mut desc);
     assert!(desc.from_other_api());
     let imported = SharedMemory::import(&consumer, &desc, fd).unwrap();
-    assert_eq!(pattern::first_mismatch(&imported.read().unwrap(), 5), None, "the importer sees the bytes");
+    assert_eq!(
+        pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 5),
+        None,
+        "the importer sees the bytes"
+    );
 
     // The device UUID is still checked.
     let (mut desc, fd) = shared.export().unwrap();

@@ -31,7 +31,7 @@ fn descriptor() -> impl Strategy<Value = Descriptor> {
         .prop_map(|(resource, handle_type, index, bits, dedicated, device_uuid, driver_uuid, layout)| {
             let size = match resource {
                 ResourceDesc::Buffer(b) => b.size,
-                ResourceDesc::Image(_) => 1 << 20,
+                _ => 1 << 20,
             };
             Descriptor {
                 resource,

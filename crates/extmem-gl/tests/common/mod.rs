@@ -4,7 +4,7 @@
 //! each picks its Mesa driver before EGL loads.
 
 use extmem::{
-    pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, ImageDesc, PathKind, SharedMemory,
+    pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, ImageDesc, PathKind, SharedMemory,
 };
 use extmem_gl::{Error, Gl, GlMemory};
 use std::sync::Arc;
@@ -23,13 +23,8 @@ pub fn setup(env: &[(&str, &str)]) -> Option<Arc<Context>> {
         }
         assert!(extmem::layer::add_to_loader_path().is_some(), "cargo build -p extmem-layer first");
     }
-    let ctx = Context::new(&ContextOptions {
-        path: PathKind::Nv,
-        validation: true,
-        app_name: "extmem GL test".into(),
-        ..Default::default()
-    })
-    .expect("a Vulkan device");
+    let ctx = Context::new(&ContextOptions::default().path(PathKind::Nv).validation(true).app_name("extmem GL test"))
+        .expect("a Vulkan device");
     if !ctx.device_name().contains("llvmpipe") {
         skipped(format_args!(
             "SKIPPED Mesa GL: the Vulkan device is {}, not lavapipe (`extmem demo --gl` covers other GPUs)",
@@ -85,7 +80,7 @@ pub fn round_trip(ctx: &Arc<Context>, renderer: &str, buffers: bool) {
             continue;
         }
         for frame in 0..2u64 {
-            shared.write(&pattern::fill(len, frame)).unwrap();
+            shared.write(&pattern::fill(len, frame), Handoff::host()).unwrap();
             let (desc, fd) = shared.export().unwrap();
             let memory = GlMemory::import(&gl, &desc, fd).unwrap_or_else(|e| panic!("{what}: {e}"));
             let seen = memory.read().unwrap();
@@ -93,7 +88,7 @@ pub fn round_trip(ctx: &Arc<Context>, renderer: &str, buffers: bool) {
             assert_eq!(pattern::first_mismatch(&seen, frame), None, "{what} frame {frame}: GL reads Vulkan's bytes");
             memory.write(&pattern::fill(len, pattern::writeback_seed(frame))).unwrap();
             gl.finish().unwrap();
-            let back = shared.read().unwrap();
+            let back = shared.read(Handoff::host()).unwrap();
             assert_eq!(
                 pattern::first_mismatch(&back, pattern::writeback_seed(frame)),
                 None,

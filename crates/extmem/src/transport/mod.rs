@@ -4,5 +4,6 @@
 pub mod message;
 pub mod socket;
 
-pub use message::{BufferDesc, Descriptor, ImageDesc, Message, ResourceDesc};
+pub use crate::desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
+pub use message::Message;
 pub use socket::{Channel, Listener};

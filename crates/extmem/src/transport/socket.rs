@@ -6,8 +6,9 @@
 //! user (`SO_PEERCRED`); every descriptor is close-on-exec (`SOCK_CLOEXEC`, `MSG_CMSG_CLOEXEC`);
 //! descriptors received with a message that is then rejected are closed before returning.
 
+use crate::desc::Descriptor;
 use crate::error::{Error, IoResultExt, Result};
-use crate::transport::message::{Descriptor, Message, MAX_MESSAGE};
+use crate::transport::message::{Message, MAX_MESSAGE};
 use rustix::fs::Mode;
 use rustix::net::{
     self, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
@@ -154,11 +155,6 @@ impl Channel {
         self.timeout = timeout;
     }
 
-    /// The socket, to hand to a child process.
-    pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
     /// Sends a message with exactly the descriptors it carries.
     pub fn send(&self, message: &Message, fds: &[BorrowedFd<'_>]) -> Result<()> {
         if fds.len() != message.fd_count() {
@@ -258,5 +254,19 @@ fn unexpected(wanted: &str, got: &Message) -> Error {
     match got {
         Message::Verdict { ok: false, detail } => Error::Peer(format!("the peer reports a failure: {detail}")),
         other => Error::Protocol(format!("expected {wanted}, got {}", other.name())),
+    }
+}
+
+/// The connected socket (to hand to a child process, or to poll beside other descriptors).
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The listening socket (to poll for a connection beside other descriptors).
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }

@@ -29,14 +29,8 @@ pub fn context(path: PathKind) -> Arc<Context> {
 /// [`context`] submitting to the queue family `queue` asks for.
 pub fn context_on(path: PathKind, queue: QueueKind) -> Arc<Context> {
     init();
-    Context::new(&ContextOptions {
-        path,
-        validation: true,
-        app_name: "extmem test".into(),
-        queue,
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("context ({path:?}, {queue:?}): {e}"))
+    Context::new(&ContextOptions::default().path(path).validation(true).app_name("extmem test").queue(queue))
+        .unwrap_or_else(|e| panic!("context ({path:?}, {queue:?}): {e}"))
 }
 
 /// Fails the test if validation said anything on `ctx`.

@@ -1,5 +1,13 @@
 //! An instance and a device set up for sharing memory.
 
+mod options;
+mod submit;
+
+pub(crate) use options::pick_queue_family;
+pub use options::{ContextOptions, PathKind, QueueKind};
+use submit::Commands;
+pub use submit::Submission;
+
 use crate::error::{Error, Result, VkResultExt};
 use crate::handle::HandleType;
 use crate::layer::LAYER_NAME;
@@ -7,89 +15,6 @@ use crate::validation::{ValidationLog, VALIDATION_LAYER};
 use ash::vk;
 use std::ffi::{c_char, CStr};
 use std::sync::{Arc, Mutex};
-
-/// Which extension makes memory exportable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum PathKind {
-    /// Core 1.1 / VK_KHR_external_memory: what every current driver has.
-    #[default]
-    Khr,
-    /// VK_NV_external_memory through the extmem layer (images made exportable with
-    /// `VkExternalMemoryImageCreateInfoNV`, memory with `VkExportMemoryAllocateInfoNV`).
-    Nv,
-}
-
-/// Which of the device's queue families a [`Context`] submits to.
-///
-/// Every extmem operation is a transfer (fills, copies, ownership barriers), so any family
-/// will do. The choice matters for latency when another API (CUDA) alternates with Vulkan on
-/// the same GPU: see `bench/results/h100.md`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum QueueKind {
-    /// The first family with graphics or compute (the "universal" queue).
-    #[default]
-    General,
-    /// A compute family without graphics; the general one where the device has none.
-    Compute,
-    /// A transfer-only family (the copy engines); else a compute-only one; else the general one.
-    Transfer,
-}
-
-impl std::str::FromStr for QueueKind {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "general" => Ok(QueueKind::General),
-            "compute" => Ok(QueueKind::Compute),
-            "transfer" => Ok(QueueKind::Transfer),
-            other => Err(format!("unknown queue kind {other:?}: use general, compute or transfer")),
-        }
-    }
-}
-
-/// The family `kind` asks for among `families` (see [`QueueKind`] for the fallbacks).
-pub(crate) fn pick_queue_family(families: &[vk::QueueFamilyProperties], kind: QueueKind) -> Option<u32> {
-    let graphics_or_compute = vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE;
-    let find = |ok: &dyn Fn(vk::QueueFlags) -> bool| {
-        families.iter().position(|f| f.queue_count > 0 && ok(f.queue_flags)).map(|i| i as u32)
-    };
-    let general = || find(&|f| f.intersects(graphics_or_compute));
-    let compute_only = || find(&|f| f.contains(vk::QueueFlags::COMPUTE) && !f.contains(vk::QueueFlags::GRAPHICS));
-    let transfer_only = || find(&|f| f.contains(vk::QueueFlags::TRANSFER) && !f.intersects(graphics_or_compute));
-    match kind {
-        QueueKind::General => general(),
-        QueueKind::Compute => compute_only().or_else(general),
-        QueueKind::Transfer => transfer_only().or_else(compute_only).or_else(general),
-    }
-}
-
-/// How to set up a [`Context`].
-#[derive(Clone, Debug)]
-pub struct ContextOptions {
-    /// NV path (through the layer) or KHR path.
-    pub path: PathKind,
-    /// Enable the Khronos validation layer (below the extmem layer) and collect its messages.
-    pub validation: bool,
-    /// Which physical device (index in enumeration order); default: `$EXTMEM_DEVICE`, else the
-    /// first GPU, else the first device.
-    pub device: Option<usize>,
-    /// The application name given to the driver.
-    pub app_name: String,
-    /// Which queue family to submit to.
-    pub queue: QueueKind,
-}
-
-impl Default for ContextOptions {
-    fn default() -> Self {
-        ContextOptions {
-            path: PathKind::Khr,
-            validation: false,
-            device: None,
-            app_name: "extmem".into(),
-            queue: QueueKind::General,
-        }
-    }
-}
 
 /// The device extensions a context enables when the device has them.
 const OPTIONAL_EXTENSIONS: [&CStr; 4] = [
@@ -321,32 +246,6 @@ impl Context {
     pub fn has_timeline_semaphores(&self) -> bool {
         self.timeline
     }
-    /// Whether timeline semaphores can be exported and imported as opaque fds, as the
-    /// semaphore-synchronised hand-off needs.
-    pub fn can_share_timeline_semaphores(&self) -> bool {
-        self.can_share_semaphores(crate::sync::SemaphoreKind::Timeline)
-    }
-
-    /// Whether semaphores of `kind` can be exported and imported as opaque fds.
-    pub fn can_share_semaphores(&self, kind: crate::sync::SemaphoreKind) -> bool {
-        let timeline = kind == crate::sync::SemaphoreKind::Timeline;
-        if (timeline && !self.timeline) || !self.has_extension(ash::khr::external_semaphore_fd::NAME) {
-            return false;
-        }
-        let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
-        let mut info = vk::PhysicalDeviceExternalSemaphoreInfo::default()
-            .handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
-        if timeline {
-            info = info.push_next(&mut ty);
-        }
-        let mut props = vk::ExternalSemaphoreProperties::default();
-        // SAFETY: valid handles.
-        unsafe {
-            self.instance.get_physical_device_external_semaphore_properties(self.physical_device, &info, &mut props)
-        };
-        let both = vk::ExternalSemaphoreFeatureFlags::EXPORTABLE | vk::ExternalSemaphoreFeatureFlags::IMPORTABLE;
-        props.external_semaphore_features.contains(both)
-    }
     pub(crate) fn memory_fd(&self) -> &ash::khr::external_memory_fd::Device {
         &self.memory_fd
     }
@@ -377,146 +276,6 @@ impl Context {
             .or_else(|| (0..types.len()).find(|&i| fits(i, required)))
             .map(|i| i as u32)
     }
-
-    /// Records commands with `record` into a one-time command buffer, submits it to the
-    /// context's queue and waits for it to complete.
-    pub fn submit(&self, record: impl FnOnce(&ash::Device, vk::CommandBuffer)) -> Result<()> {
-        self.submit_with(record, None, None)
-    }
-
-    /// Like [`Context::submit`], with the GPU waiting for timeline value `wait.1` of `wait.0`
-    /// before the commands and signalling `signal.1` on `signal.0` after them. The host still
-    /// waits for its own fence (a wait through the API that signalled it).
-    pub fn submit_with(
-        &self,
-        record: impl FnOnce(&ash::Device, vk::CommandBuffer),
-        wait: Option<(vk::Semaphore, u64)>,
-        signal: Option<(vk::Semaphore, u64)>,
-    ) -> Result<()> {
-        self.submit_async(record, wait, signal)?.wait()
-    }
-
-    /// Records and submits like [`Context::submit_with`] but returns at once: the
-    /// [`Submission`] waits for the GPU when asked, or when it is dropped. Frame loops keep a
-    /// few in flight, so the host never waits for the GPU between frames.
-    pub fn submit_async(
-        &self,
-        record: impl FnOnce(&ash::Device, vk::CommandBuffer),
-        wait: Option<(vk::Semaphore, u64)>,
-        signal: Option<(vk::Semaphore, u64)>,
-    ) -> Result<Submission<'_>> {
-        // The pool, the idle pairs and the queue are used under this lock only.
-        let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
-        let d = &self.device;
-        // SAFETY: a command buffer and fence of the locked pool, idle (their last use was
-        // waited for), recorded and submitted here; the `Submission` gives them back.
-        unsafe {
-            let (cb, fence) = match commands.idle.pop() {
-                Some(pair) => pair,
-                None => {
-                    let alloc =
-                        vk::CommandBufferAllocateInfo::default().command_pool(commands.pool).command_buffer_count(1);
-                    let cb = d.allocate_command_buffers(&alloc).vk("vkAllocateCommandBuffers")?[0];
-                    match d.create_fence(&vk::FenceCreateInfo::default(), None) {
-                        Ok(f) => (cb, f),
-                        Err(e) => {
-                            d.free_command_buffers(commands.pool, &[cb]);
-                            return Err(Error::Vulkan { call: "vkCreateFence", result: e });
-                        }
-                    }
-                }
-            };
-            // Dropped after the lock guard on every path (declared first), so its `Drop` can
-            // take the lock to give the pair back.
-            let mut submission = Submission { ctx: self, cb, fence, submitted: false };
-            let result = (|| {
-                let begin = vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
-                d.begin_command_buffer(cb, &begin).vk("vkBeginCommandBuffer")?;
-                record(d, cb);
-                d.end_command_buffer(cb).vk("vkEndCommandBuffer")?;
-                let (wait_sems, wait_values): (Vec<_>, Vec<_>) = wait.into_iter().unzip();
-                let (signal_sems, signal_values): (Vec<_>, Vec<_>) = signal.into_iter().unzip();
-                let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; wait_sems.len()];
-                let mut timeline = vk::TimelineSemaphoreSubmitInfo::default()
-                    .wait_semaphore_values(&wait_values)
-                    .signal_semaphore_values(&signal_values);
-                let cbs = [cb];
-                let mut submit = vk::SubmitInfo::default()
-                    .command_buffers(&cbs)
-                    .wait_semaphores(&wait_sems)
-                    .wait_dst_stage_mask(&stages)
-                    .signal_semaphores(&signal_sems);
-                // Values are ignored for binary semaphores; the struct needs timeline support.
-                if self.timeline && (wait.is_some() || signal.is_some()) {
-                    submit = submit.push_next(&mut timeline);
-                }
-                d.queue_submit(self.queue, &[submit], fence).vk("vkQueueSubmit")
-            })();
-            drop(commands);
-            result?;
-            submission.submitted = true;
-            Ok(submission)
-        }
-    }
-}
-
-/// Work on the GPU from [`Context::submit_async`].
-#[must_use = "dropping a Submission waits for the GPU"]
-pub struct Submission<'a> {
-    ctx: &'a Context,
-    cb: vk::CommandBuffer,
-    fence: vk::Fence,
-    /// The batch reached the queue (so the fence will signal).
-    submitted: bool,
-}
-
-impl Submission<'_> {
-    /// Waits for the GPU to finish the work (a host wait on this side's own fence).
-    pub fn wait(self) -> Result<()> {
-        self.wait_fence()
-    }
-
-    fn wait_fence(&self) -> Result<()> {
-        if !self.submitted {
-            return Ok(());
-        }
-        // SAFETY: the fence of a submitted batch.
-        unsafe { self.ctx.device.wait_for_fences(&[self.fence], true, u64::MAX) }.vk("vkWaitForFences")
-    }
-
-    /// Whether the GPU has finished the work.
-    pub fn is_done(&self) -> Result<bool> {
-        if !self.submitted {
-            return Ok(true);
-        }
-        // SAFETY: the fence of a submitted batch.
-        unsafe { self.ctx.device.get_fence_status(self.fence) }.vk("vkGetFenceStatus")
-    }
-}
-
-impl Drop for Submission<'_> {
-    fn drop(&mut self) {
-        // The command buffer and fence go back to the idle list once the GPU is done with
-        // them (reused: creating a fence per submission costs hundreds of µs on some drivers).
-        let waited = self.wait_fence();
-        let d = &self.ctx.device;
-        let mut commands = self.ctx.commands.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: the batch finished (or never went out); the pair is idle.
-        unsafe {
-            if waited.is_ok() && d.reset_fences(&[self.fence]).is_ok() {
-                commands.idle.push((self.cb, self.fence));
-            } else {
-                d.free_command_buffers(commands.pool, &[self.cb]);
-                d.destroy_fence(self.fence, None);
-            }
-        }
-    }
-}
-
-/// The command pool and the command buffer / fence pairs waiting for reuse.
-struct Commands {
-    pool: vk::CommandPool,
-    idle: Vec<(vk::CommandBuffer, vk::Fence)>,
 }
 
 impl Drop for Context {
@@ -591,48 +350,4 @@ fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Result<vk::Ph
         t == vk::PhysicalDeviceType::DISCRETE_GPU || t == vk::PhysicalDeviceType::INTEGRATED_GPU
     };
     Ok(devices.iter().copied().find(is_gpu).unwrap_or(devices[0]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn family(flags: vk::QueueFlags) -> vk::QueueFamilyProperties {
-        vk::QueueFamilyProperties { queue_flags: flags, queue_count: 1, ..Default::default() }
-    }
-
-    #[test]
-    fn queue_kinds_pick_the_family_they_name() {
-        use vk::QueueFlags as F;
-        // NVIDIA's layout: universal, transfer-only, compute-only.
-        let nvidia =
-            [family(F::GRAPHICS | F::COMPUTE | F::TRANSFER), family(F::TRANSFER), family(F::COMPUTE | F::TRANSFER)];
-        assert_eq!(pick_queue_family(&nvidia, QueueKind::General), Some(0));
-        assert_eq!(pick_queue_family(&nvidia, QueueKind::Transfer), Some(1));
-        assert_eq!(pick_queue_family(&nvidia, QueueKind::Compute), Some(2));
-        // lavapipe's: one family for everything, so every kind falls back to it.
-        let one = [family(F::GRAPHICS | F::COMPUTE | F::TRANSFER)];
-        for kind in [QueueKind::General, QueueKind::Compute, QueueKind::Transfer] {
-            assert_eq!(pick_queue_family(&one, kind), Some(0));
-        }
-        // No transfer-only family: a compute-only one comes next.
-        let no_copy = [family(F::GRAPHICS | F::COMPUTE), family(F::COMPUTE)];
-        assert_eq!(pick_queue_family(&no_copy, QueueKind::Transfer), Some(1));
-        // A video family (neither graphics, compute nor transfer) is never taken; an empty
-        // family neither.
-        let video = [
-            family(F::VIDEO_DECODE_KHR),
-            vk::QueueFamilyProperties { queue_count: 0, ..family(F::TRANSFER) },
-            family(F::COMPUTE),
-        ];
-        assert_eq!(pick_queue_family(&video, QueueKind::Transfer), Some(2));
-        assert_eq!(pick_queue_family(&[family(F::VIDEO_DECODE_KHR)], QueueKind::General), None);
-    }
-
-    #[test]
-    fn queue_kinds_parse_and_name_the_choices() {
-        assert_eq!("transfer".parse::<QueueKind>(), Ok(QueueKind::Transfer));
-        let err = "copy".parse::<QueueKind>().unwrap_err();
-        assert!(err.contains("\"copy\"") && err.contains("general, compute or transfer"), "{err}");
-    }
 }
