@@ -59,6 +59,9 @@ impl<'a> GlMemory<'a> {
             )));
         }
         gl.check_uuids(&desc.device_uuid, &desc.driver_uuid)?;
+        if !matches!(desc.resource, ResourceDesc::Image(_) | ResourceDesc::Buffer(_)) {
+            return Err(Error::Import(format!("GL imports buffers and 2D images, not {:?}", desc.resource)));
+        }
         if let ResourceDesc::Image(i) = desc.resource {
             gl_format(i.format)?;
             if i.extent.depth != 1 || i.array_layers != 1 {
@@ -67,18 +70,24 @@ impl<'a> GlMemory<'a> {
         }
         mesa_limits(gl, desc)?;
         let g = &gl.gl;
-        let mut memory = 0u32;
-        // SAFETY: the current context; the entry points were loaded for it.
-        unsafe { (gl.mem.create_memory_objects)(1, &mut memory) };
-        gl.check("glCreateMemoryObjectsEXT")?;
-        let mut this = GlMemory {
-            gl,
-            memory,
-            object: GlObject::Buffer(create(gl, |g| unsafe { g.create_buffer() })?),
-            desc: *desc,
-            // SAFETY: the current context.
-            framebuffer: create(gl, |g| unsafe { g.create_framebuffer() })?,
+        // SAFETY (the closures): the current context.
+        let object = match desc.resource {
+            ResourceDesc::Image(_) => GlObject::Texture(create(gl, |g| unsafe { g.create_texture() })?),
+            _ => GlObject::Buffer(create(gl, |g| unsafe { g.create_buffer() })?),
         };
+        let framebuffer = match create(gl, |g| unsafe { g.create_framebuffer() }) {
+            Ok(f) => f,
+            Err(e) => {
+                delete_object(g, object);
+                return Err(e);
+            }
+        };
+        // From here on, dropping `this` deletes whatever was made.
+        let mut this = GlMemory { gl, memory: 0, object, desc: *desc, framebuffer };
+        // SAFETY: the current context; the entry points were loaded for it.
+        unsafe { (gl.mem.create_memory_objects)(1, &mut this.memory) };
+        gl.check("glCreateMemoryObjectsEXT")?;
+        let memory = this.memory;
         // SAFETY: the current context; a memory object this function created.
         unsafe {
             let dedicated = desc.dedicated as i32;
@@ -107,12 +116,7 @@ impl<'a> GlMemory<'a> {
             }
             ResourceDesc::Image(i) => {
                 let format = gl_format(i.format)?;
-                let GlObject::Buffer(unused) = this.object else { unreachable!("made as a buffer above") };
-                // SAFETY: the current context; an unused buffer this function made.
-                unsafe { g.delete_buffer(unused) };
-                // SAFETY: the current context.
-                let texture = create(gl, |g| unsafe { g.create_texture() })?;
-                this.object = GlObject::Texture(texture);
+                let GlObject::Texture(texture) = this.object else { unreachable!("made as a texture above") };
                 let tiling = if i.tiling == vk::ImageTiling::LINEAR { ext::LINEAR_TILING } else { ext::OPTIMAL_TILING };
                 // SAFETY: as above; the tiling is set before the storage, as the extension asks.
                 unsafe {
@@ -265,11 +269,10 @@ impl Drop for GlMemory<'_> {
         // SAFETY: objects this value made, on the context that made them.
         unsafe {
             g.delete_framebuffer(self.framebuffer);
-            match self.object {
-                GlObject::Texture(t) => g.delete_texture(t),
-                GlObject::Buffer(b) => g.delete_buffer(b),
+            delete_object(g, self.object);
+            if self.memory != 0 {
+                (self.gl.mem.delete_memory_objects)(1, &self.memory);
             }
-            (self.gl.mem.delete_memory_objects)(1, &self.memory);
         }
         let _ = self.gl.check("deleting the imported memory");
     }
@@ -302,6 +305,17 @@ fn mesa_limits(gl: &Gl, desc: &Descriptor) -> Result<()> {
 
 /// The bytes llvmpipe adds to a buffer: (LP_RASTER_BLOCK_SIZE - 1) * 4 * sizeof(float).
 const LLVMPIPE_BUFFER_TAIL: u64 = 3 * 4 * 4;
+
+/// Deletes a texture or buffer object.
+fn delete_object(g: &glow::Context, object: GlObject) {
+    // SAFETY: an object made on the current context, no longer used.
+    unsafe {
+        match object {
+            GlObject::Texture(t) => g.delete_texture(t),
+            GlObject::Buffer(b) => g.delete_buffer(b),
+        }
+    }
+}
 
 /// A new GL object, or the error GL gave.
 fn create<T>(gl: &Gl, make: impl FnOnce(&glow::Context) -> std::result::Result<T, String>) -> Result<T> {
