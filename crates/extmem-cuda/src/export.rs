@@ -46,6 +46,15 @@ impl ExportableMemory {
         }
         let ctx = cuda.context().clone();
         ctx.bind_to_thread().cu("cuCtxSetCurrent")?;
+        use sys::CUdevice_attribute as A;
+        for (attribute, what) in [
+            (A::CU_DEVICE_ATTRIBUTE_VIRTUAL_ADDRESS_MANAGEMENT_SUPPORTED, "virtual memory management (cuMemCreate)"),
+            (A::CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED, "POSIX file descriptor export"),
+        ] {
+            if ctx.attribute(attribute).cu("cuDeviceGetAttribute")? == 0 {
+                return Err(Error::Import(format!("CUDA device {} has no {what}", cuda.ordinal())));
+            }
+        }
         let prop = properties(cuda.ordinal() as i32);
         let mut granularity = 0usize;
         // SAFETY: valid pointers to a property struct and an output.
