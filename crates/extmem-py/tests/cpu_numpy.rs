@@ -51,7 +51,19 @@ class Legacy:
     def __dlpack__(self, stream=None): return self.inner.__dlpack__(stream=stream)
     def __dlpack_device__(self): return self.inner.__dlpack_device__()
 
-versioned = np.from_dlpack(shared)  # numpy >= 2.1 asks for DLPack 1.0
+class Spy:
+    """Records what numpy asks for and the capsule it gets."""
+    def __init__(self, inner): self.inner, self.asked, self.got = inner, None, None
+    def __dlpack__(self, **kwargs):
+        self.asked = kwargs
+        capsule = self.inner.__dlpack__(**kwargs)
+        self.got = capsule_name(capsule)
+        return capsule
+    def __dlpack_device__(self): return self.inner.__dlpack_device__()
+
+spy = Spy(shared)
+versioned = np.from_dlpack(spy)  # numpy >= 2.1 asks for DLPack 1.0
+assert spy.asked.get("max_version", (0, 0)) >= (1, 0) and spy.got == "dltensor_versioned", (spy.asked, spy.got)
 legacy = np.from_dlpack(Legacy(shared))
 for a in (versioned, legacy):
     assert a.dtype == np.uint8 and a.shape == (n,), (a.dtype, a.shape)
