@@ -19,12 +19,14 @@ fn the_cli_definition_is_consistent() {
 
 #[test]
 fn consumer_flags_that_would_ignore_each_other_conflict() {
-    let consumers: [&[&str]; 3] = [&["--cuda"], &["--torch", "consumer.py"], &["--host-memory"]];
+    let consumers: [&[&str]; 5] =
+        [&["--cuda"], &["--torch", "consumer.py"], &["--host-memory"], &["--gl"], &["--torch-producer", "producer.py"]];
     for (i, a) in consumers.iter().enumerate() {
         assert_eq!(parse(a), Ok(()), "{a:?} alone");
         for b in &consumers[i + 1..] {
             let both = [*a, *b].concat();
-            // CUDA registers host memory (cuMemHostRegister); PyTorch takes neither.
+            // CUDA registers host memory (cuMemHostRegister); every other pair has one consumer
+            // too many.
             let allowed = both.contains(&"--cuda") && both.contains(&"--host-memory");
             let want = if allowed { Ok(()) } else { Err(ErrorKind::ArgumentConflict) };
             assert_eq!(parse(&both), want, "{both:?}");

@@ -8,8 +8,10 @@ mod child;
 #[cfg(test)]
 mod consumer_flags;
 mod demo;
+mod demo_torch_producer;
 mod peer;
 mod peer_cuda;
+mod peer_gl;
 mod plot;
 mod run;
 mod signals;

@@ -3,7 +3,7 @@
 use crate::dispatch::{
     dispatch_key, extension_names, load_device_fn, load_instance_fn, DeviceData, NvDeviceFns, DEVICES, INSTANCES,
 };
-use crate::ext::external_marking::{Marking, PhysicalDeviceQueries};
+use crate::ext::external_marking::{Marking, PhysicalDeviceQueries, RequirementQueries};
 use crate::ext::nv_external_memory as nv_mem;
 use crate::loader;
 use crate::log::{layer_error, layer_log};
@@ -75,27 +75,30 @@ pub unsafe fn create_device(
         // SAFETY: as above.
         let fns = unsafe {
             (|| {
+                let device_buffer_memory_requirements =
+                    load_device_fn(gdpa, handle, c"vkGetDeviceBufferMemoryRequirements")
+                        .or_else(|| load_device_fn(gdpa, handle, c"vkGetDeviceBufferMemoryRequirementsKHR"));
+                let device_image_memory_requirements =
+                    load_device_fn(gdpa, handle, c"vkGetDeviceImageMemoryRequirements")
+                        .or_else(|| load_device_fn(gdpa, handle, c"vkGetDeviceImageMemoryRequirementsKHR"));
                 Some(NvDeviceFns {
                     create_image: load_device_fn(gdpa, handle, c"vkCreateImage")?,
                     create_buffer: load_device_fn(gdpa, handle, c"vkCreateBuffer")?,
                     allocate_memory: load_device_fn(gdpa, handle, c"vkAllocateMemory")?,
-                    device_buffer_memory_requirements: load_device_fn(
-                        gdpa,
-                        handle,
-                        c"vkGetDeviceBufferMemoryRequirements",
-                    )
-                    .or_else(|| load_device_fn(gdpa, handle, c"vkGetDeviceBufferMemoryRequirementsKHR")),
-                    device_image_memory_requirements: load_device_fn(
-                        gdpa,
-                        handle,
-                        c"vkGetDeviceImageMemoryRequirements",
-                    )
-                    .or_else(|| load_device_fn(gdpa, handle, c"vkGetDeviceImageMemoryRequirementsKHR")),
-                    marking: Marking::new(PhysicalDeviceQueries {
-                        physical_device,
-                        image_format_properties2: inst.fns.get_physical_device_image_format_properties2,
-                        external_buffer_properties: inst.fns.get_physical_device_external_buffer_properties,
-                    }),
+                    device_buffer_memory_requirements,
+                    device_image_memory_requirements,
+                    marking: Marking::new(
+                        PhysicalDeviceQueries {
+                            physical_device,
+                            image_format_properties2: inst.fns.get_physical_device_image_format_properties2,
+                            external_buffer_properties: inst.fns.get_physical_device_external_buffer_properties,
+                        },
+                        RequirementQueries {
+                            device: handle,
+                            buffer: device_buffer_memory_requirements,
+                            image: device_image_memory_requirements,
+                        },
+                    ),
                 })
             })()
         };

@@ -1,9 +1,11 @@
 //! Memory allocated with `VkExportMemoryAllocateInfoNV` bound to resources the NV rules allow:
 //! any buffer, and an image created without `VkExternalMemoryImageCreateInfoNV`
 //! (VUID-vkBindBufferMemory-memory-02726 and VUID-vkBindImageMemory-memory-02728 speak only of
-//! the core structures). The layer marks such resources OPAQUE_FD, so that the validation layer
-//! *below* it, which sees the translated core calls, finds the binds valid too; the one case it
-//! cannot mark (a `PREINITIALIZED` image) is shown to be reported.
+//! the core structures). The layer marks such resources OPAQUE_FD where that changes none of
+//! their memory requirements, so that the validation layer *below* it, which sees the
+//! translated core calls, finds the binds valid too; the cases it cannot mark (a
+//! `PREINITIALIZED` image; on NVIDIA's driver, buffers and LINEAR images, whose marked
+//! requirements lose a memory type) are shown to be reported.
 
 use ash::vk;
 use extmem_testkit::{InstanceSpec, TestDevice, TestInstance, Validation};
@@ -46,34 +48,102 @@ fn bind_image(dev: &TestDevice, info: &vk::ImageCreateInfo) {
     }
 }
 
+/// Whether the driver itself (asked on a device without the NV extension, where the layer
+/// changes nothing) gives different memory requirements to `marked` and `plain` resources.
+fn driver_changes(
+    plain: &TestDevice,
+    buffer: Option<vk::BufferCreateInfo>,
+    image: Option<vk::ImageCreateInfo>,
+) -> bool {
+    let d = &plain.device;
+    let key = |r: &vk::MemoryRequirements2| {
+        let m = r.memory_requirements;
+        (m.size, m.alignment, m.memory_type_bits)
+    };
+    let ask = |marked: bool| {
+        let mut out = vk::MemoryRequirements2::default();
+        // SAFETY: valid create infos on a live device.
+        unsafe {
+            if let Some(mut b) = buffer {
+                let mut ext = vk::ExternalMemoryBufferCreateInfo::default().handle_types(MARKED);
+                if marked {
+                    b = b.push_next(&mut ext);
+                }
+                d.get_device_buffer_memory_requirements(
+                    &vk::DeviceBufferMemoryRequirements::default().create_info(&b),
+                    &mut out,
+                );
+            } else if let Some(mut i) = image {
+                let mut ext = vk::ExternalMemoryImageCreateInfo::default().handle_types(MARKED);
+                if marked {
+                    i = i.push_next(&mut ext);
+                }
+                d.get_device_image_memory_requirements(
+                    &vk::DeviceImageMemoryRequirements::default().create_info(&i),
+                    &mut out,
+                );
+            }
+        }
+        key(&out)
+    };
+    ask(false) != ask(true)
+}
+
+const MARKED: vk::ExternalMemoryHandleTypeFlags = vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD;
+
+/// Runs `bind` and checks what validation said of it: nothing, or (where the layer could not
+/// mark the resource because marking would change its requirements, and validation sits below
+/// the layer) only `vuid`.
+fn expect_bind(inst: &TestInstance, reported: bool, vuid: &str, what: &str, bind: impl FnOnce()) {
+    let before = inst.messages().len();
+    bind();
+    let new = inst.messages().split_off(before);
+    if reported {
+        assert!(!new.is_empty(), "{what}: expected {vuid} below the layer, validation stayed silent");
+        assert!(new.iter().all(|m| m.contains(vuid)), "{what}: expected only {vuid}, got:\n{}", new.join("\n"));
+    } else {
+        assert!(new.is_empty(), "{what}: {} validation message(s):\n{}", new.len(), new.join("\n"));
+    }
+}
+
 #[test]
 fn nv_memory_binds_to_plain_buffers_and_images_with_validation_on_either_side() {
     for validation in [Validation::BelowLayer, Validation::AboveLayer] {
         let inst = TestInstance::new(&InstanceSpec::nv(validation));
         let dev = TestDevice::new(&inst, &[NV_MEM]);
+        let plain = TestDevice::new(&inst, &[]);
+        let below = validation == Validation::BelowLayer;
         let d = &dev.device;
         use vk::BufferUsageFlags as B;
         for (size, usage) in
             [(4096, B::TRANSFER_SRC | B::TRANSFER_DST), (1 << 20, B::STORAGE_BUFFER), (100, B::UNIFORM_BUFFER)]
         {
-            // SAFETY: valid create infos; destroyed at once.
-            unsafe {
-                let buffer = d.create_buffer(&vk::BufferCreateInfo::default().size(size).usage(usage), None).unwrap();
-                let memory = nv_memory(&dev, d.get_buffer_memory_requirements(buffer));
-                d.bind_buffer_memory(buffer, memory, 0).expect("vkBindBufferMemory");
-                d.destroy_buffer(buffer, None);
-                d.free_memory(memory, None);
-            }
+            let info = vk::BufferCreateInfo::default().size(size).usage(usage);
+            let reported = below && driver_changes(&plain, Some(info), None);
+            expect_bind(&inst, reported, "VUID-vkBindBufferMemory-memory-02726", &format!("buffer {usage:?}"), || {
+                // SAFETY: valid create infos; destroyed at once.
+                unsafe {
+                    let buffer = d.create_buffer(&info, None).unwrap();
+                    let memory = nv_memory(&dev, d.get_buffer_memory_requirements(buffer));
+                    d.bind_buffer_memory(buffer, memory, 0).expect("vkBindBufferMemory");
+                    d.destroy_buffer(buffer, None);
+                    d.free_memory(memory, None);
+                }
+            });
         }
         for tiling in [vk::ImageTiling::OPTIMAL, vk::ImageTiling::LINEAR] {
-            bind_image(&dev, &image_info(tiling, vk::ImageLayout::UNDEFINED));
+            let info = image_info(tiling, vk::ImageLayout::UNDEFINED);
+            let reported = below && driver_changes(&plain, None, Some(info));
+            let vuid = "VUID-vkBindImageMemory-memory-02728";
+            expect_bind(&inst, reported, vuid, &format!("{tiling:?} image"), || bind_image(&dev, &info));
             // An NV structure without handle types asks for an ordinary image.
             let mut none = vk::ExternalMemoryImageCreateInfoNV::default();
-            bind_image(&dev, &image_info(tiling, vk::ImageLayout::UNDEFINED).push_next(&mut none));
+            expect_bind(&inst, reported, vuid, &format!("{tiling:?} image, empty NV structure"), || {
+                bind_image(&dev, &image_info(tiling, vk::ImageLayout::UNDEFINED).push_next(&mut none))
+            });
         }
-        if validation == Validation::BelowLayer {
+        if below {
             // The layer answers these itself (the driver's pointers would skip the marking).
-            let plain = TestDevice::new(&inst, &[]);
             for name in [c"vkGetDeviceBufferMemoryRequirements", c"vkGetDeviceImageMemoryRequirements"] {
                 let proc_addr = |dev: &TestDevice| {
                     // SAFETY: a live device and a valid name.
@@ -83,10 +153,9 @@ fn nv_memory_binds_to_plain_buffers_and_images_with_validation_on_either_side() 
                 assert!(proc_addr(&plain).is_some());
                 assert_ne!(proc_addr(&dev), proc_addr(&plain), "{name:?} is not the layer's on an NV device");
             }
-            drop(plain);
         }
-        drop(dev);
-        inst.finish();
+        drop((dev, plain));
+        drop(inst);
     }
 }
 
