@@ -180,7 +180,11 @@ fn a_consumer_that_cannot_see_the_owning_gpu_gets_both_uuids() {
     let owner_index: usize = std::env::var("EXTMEM_TEST_OWNER").unwrap().parse().unwrap();
     let consumer_hex = std::env::var("EXTMEM_TEST_CONSUMER").unwrap();
     let cuda_list = extmem_cuda::device_uuids().unwrap();
-    assert_eq!(cuda_list.iter().map(caps::hex).collect::<Vec<_>>(), [consumer_hex.clone()], "CUDA sees one GPU");
+    assert_eq!(
+        cuda_list.iter().map(caps::hex).collect::<Vec<_>>(),
+        std::slice::from_ref(&consumer_hex),
+        "CUDA sees one GPU"
+    );
     let ctx = context_on(owner_index);
     let owner_hex = caps::hex(&ctx.device_uuid());
     let shared = buffer(&ctx, 1 << 20, HandleType::OpaqueFd);
