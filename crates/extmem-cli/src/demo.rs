@@ -68,6 +68,9 @@ pub struct Args {
     /// see `extmem bench --cuda`).
     #[arg(long, default_value = "general")]
     queue: QueueKind,
+    /// Multi-GPU options (every GPU at once, a CUDA consumer on another GPU).
+    #[command(flatten)]
+    gpus: crate::demo_gpus::GpuArgs,
 }
 
 /// Frame synchronisation between the two processes.
@@ -106,6 +109,9 @@ impl Log {
 }
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
+    if args.gpus.all_gpus {
+        return crate::demo_gpus::all_gpus(args.cuda || args.torch.is_some());
+    }
     let path = if args.khr { PathKind::Khr } else { PathKind::Nv };
     let mut log = Log { t0: monotonic_ns(), steps: Vec::new(), quiet: args.json };
     if args.json {
@@ -128,8 +134,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         }
         None => {
             let queue = format!("{:?}", args.queue).to_lowercase();
-            let extra: &[&str] = if args.cuda { &["--cuda"] } else { &["--queue", &queue] };
-            Peer::spawn(args.validate, log.t0, extra)?
+            let mut extra: Vec<String> = if args.cuda { vec!["--cuda".into()] } else { vec!["--queue".into(), queue] };
+            extra.extend(args.gpus.peer_args());
+            Peer::spawn(args.validate, log.t0, &extra.iter().map(String::as_str).collect::<Vec<_>>())?
         }
     };
     let consumer_kind = if args.torch.is_some() {
