@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_cuda;
+mod bench_peer;
 mod caps;
 mod child;
 mod demo;
