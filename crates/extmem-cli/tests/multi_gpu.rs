@@ -85,3 +85,44 @@ fn consumer_gpu_and_peer_copy_are_refused_without_what_they_need() {
         assert!(err.contains(needs), "{args:?}: {err}");
     }
 }
+
+/// The distributed example's launcher: it insists on the env:// rendezvous variables, then
+/// finds its GPU's Vulkan device through `extmem caps --json`, saying so where none is a CUDA
+/// device (a machine without NVIDIA GPUs; the training itself runs on GPU hosts).
+#[test]
+fn distributed_example_needs_the_rendezvous_variables_and_a_cuda_paired_device() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python/examples/distributed_train.py");
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new("python3");
+        cmd.arg(script).env("EXTMEM_BIN", env!("CARGO_BIN_EXE_extmem"));
+        for var in ["MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK"] {
+            cmd.env_remove(var);
+        }
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+        }
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().expect("python3");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&[("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500"), ("WORLD_SIZE", "1")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("RANK is not set"), "{err}");
+    let caps = json(&extmem(&["caps", "--json", "--no-nv"]));
+    if caps["devices"].as_array().unwrap().iter().any(|d| d["cuda_ordinal"] == 0) {
+        eprintln!(
+            "SKIPPED the no-CUDA-device case: this host has a CUDA device 0 (scripts/gpu-check.sh --multi-gpu trains)"
+        );
+        return;
+    }
+    let full = [
+        ("MASTER_ADDR", "127.0.0.1"),
+        ("MASTER_PORT", "29500"),
+        ("WORLD_SIZE", "1"),
+        ("RANK", "0"),
+        ("LOCAL_RANK", "0"),
+    ];
+    let (code, err) = run(&full);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no Vulkan device is CUDA device 0"), "{err}");
+}
