@@ -63,6 +63,7 @@ refused() {
         echo "   FAILED: accepted"; failures+=("$name"); return
     fi
     for w in "${want[@]}"; do
+        [ "$w" != - ] || { echo "   FAILED: a GPU's UUID is unknown (see caps.json)"; failures+=("$name"); return; }
         grep -q "$w" "$out/$name.log" || { echo "   FAILED: the error does not name $w"; failures+=("$name"); return; }
     done
     echo "   ok (refused, naming ${want[*]})"
