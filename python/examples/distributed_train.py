@@ -95,10 +95,10 @@ def train(args) -> int:
     frames = int(os.environ["EXTMEM_TRAIN_FRAMES"])
     torch.cuda.set_device(local_rank)
     device = torch.device("cuda", local_rank)
-    dist.init_process_group("nccl", init_method="env://", timeout=datetime.timedelta(seconds=120))
-
+    # The producer waits for its consumer: connect and import first, then meet the other ranks.
     consumer = extmem.Consumer(args.socket)
     shared = consumer.receive()
+    dist.init_process_group("nccl", init_method="env://", timeout=datetime.timedelta(seconds=120))
     frame_bytes = torch.from_dlpack(shared)
     n = frame_bytes.numel()
     assert frame_bytes.device == device, f"the frame is on {frame_bytes.device}, this rank's GPU is {device}"

@@ -41,14 +41,14 @@ def main() -> int:
             raise
         # The producer's pattern runs over the texels row by row, tightly packed.
         seen = tensor.contiguous().view(-1)
-        expected = torch.frombuffer(bytearray(extmem.pattern(n, frame)), dtype=torch.uint8).cuda()
+        expected = torch.frombuffer(bytearray(extmem.pattern(n, frame)), dtype=torch.uint8).to(tensor.device)
         wrong = (seen != expected).nonzero()
         if wrong.numel():
             at = wrong[0].item()
             print(f"[torch] FAIL frame {frame}: byte {at} is {seen[at].item()}, expected {expected[at].item()}")
             return 1
         back = torch.frombuffer(bytearray(extmem.pattern(n, extmem.writeback_seed(frame))), dtype=torch.uint8)
-        tensor.copy_(back.cuda().view(tensor.shape))
+        tensor.copy_(back.to(tensor.device).view(tensor.shape))
         consumer.done(frame, stream=stream)
         print(f"[torch]    frame {frame}: all {n} bytes match on the GPU; wrote its own pattern back", flush=True)
 
