@@ -31,7 +31,10 @@ def main() -> int:
     # Synchronised on torch's own stream: the GPU orders this stream's work after the producer's
     # frame (a shared timeline semaphore), and the frame goes back once the work queued on it is
     # done; no host thread waits for the GPU in between.
-    stream = torch.cuda.current_stream().cuda_stream
+    # The frame's GPU (not necessarily cuda:0 when a producer runs on each GPU) is the device
+    # whose stream orders the work.
+    torch.cuda.set_device(tensor.device)
+    stream = torch.cuda.current_stream(tensor.device).cuda_stream
     while True:
         try:
             frame = consumer.wait_ready(stream=stream)
