@@ -25,16 +25,28 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, ordinal: usize, peer_copy: b
         match message {
             Message::Share(desc) => {
                 let fd = fds.pop().expect("checked by recv");
-                if !peer_copy || desc.device_uuid == consumer.uuid() {
-                    // The default: an opaque fd of another GPU is refused (naming both); one of
-                    // this GPU needs no copy, and this mode is for copies.
-                    let e = match consumer.import_memory(&desc, fd) {
-                        Err(e) => e,
-                        Ok(_) => extmem_cuda::Error::Import(format!(
-                            "the memory is on the consumer's own GPU (CUDA device {ordinal}): leave out \
-                             --consumer-gpu and --peer-copy for the zero-copy path"
-                        )),
-                    };
+                let wrong = if desc.handle_type == extmem::HandleType::HostAllocation {
+                    Some(extmem_cuda::Error::Import(
+                        "host memory is usable from every GPU: leave out --consumer-gpu (EXTMEM_CUDA_DEVICE picks \
+                         the consumer's GPU)"
+                            .into(),
+                    ))
+                } else if desc.device_uuid == consumer.uuid() {
+                    Some(extmem_cuda::Error::Import(format!(
+                        "the memory is on the consumer's own GPU (CUDA device {ordinal}): leave out --consumer-gpu \
+                         and --peer-copy for the zero-copy path"
+                    )))
+                } else {
+                    None
+                };
+                if let Some(e) = wrong {
+                    return Err(refuse(channel, e));
+                }
+                if !peer_copy {
+                    // The default: an opaque fd of another GPU is refused, naming both GPUs.
+                    let e = consumer.import_memory(&desc, fd).err().unwrap_or_else(|| {
+                        extmem_cuda::Error::Import("memory of another GPU imported in place".into())
+                    });
                     return Err(refuse(channel, e));
                 }
                 let imported = consumer.import_memory_peer(&desc, fd).map_err(|e| refuse(channel, e))?;
