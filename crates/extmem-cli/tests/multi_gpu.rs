@@ -1,7 +1,7 @@
 //! The CLI's multi-GPU parts as a user runs them: `caps` pairing each Vulkan device with its
 //! CUDA ordinal (table and JSON), `demo --all-gpus` (one producer/consumer pair per device at
 //! once, per-device figures) and the argument rules of `--consumer-gpu` / `--peer-copy`. On a
-//! host with two GPUs, `scripts/gpu-check.sh --multi-gpu` runs the CUDA and PyTorch variants.
+//! host with two GPUs, `scripts/gpu-check-multi.sh` runs the CUDA and PyTorch variants.
 
 use std::process::{Command, Output};
 
@@ -110,9 +110,7 @@ fn distributed_example_needs_the_rendezvous_variables_and_a_cuda_paired_device()
     assert!(err.contains("RANK is not set"), "{err}");
     let caps = json(&extmem(&["caps", "--json", "--no-nv"]));
     if caps["devices"].as_array().unwrap().iter().any(|d| d["cuda_ordinal"] == 0) {
-        eprintln!(
-            "SKIPPED the no-CUDA-device case: this host has a CUDA device 0 (scripts/gpu-check.sh --multi-gpu trains)"
-        );
+        eprintln!("SKIPPED the no-CUDA-device case: this host has a CUDA device 0 (scripts/gpu-check-multi.sh trains)");
         return;
     }
     let full = [

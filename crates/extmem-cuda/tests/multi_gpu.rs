@@ -5,7 +5,7 @@
 //! Vulkan consumer reading through host memory.
 //!
 //! Each test prints SKIPPED and passes where there are fewer than two GPUs that are both a
-//! Vulkan and a CUDA device; `scripts/gpu-check.sh --multi-gpu` runs them on such a host.
+//! Vulkan and a CUDA device; `scripts/gpu-check-multi.sh` runs them on such a host.
 
 use extmem::{caps, pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, SharedMemory};
 use extmem_cuda::{Cuda, Error};
@@ -28,7 +28,7 @@ fn gpus(test: &str) -> Option<Vec<([u8; 16], usize)>> {
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
     if !extmem_cuda::available() {
-        skipped(test, "no CUDA driver on this machine; needs two NVIDIA GPUs (scripts/gpu-check.sh --multi-gpu)");
+        skipped(test, "no CUDA driver on this machine; needs two NVIDIA GPUs (scripts/gpu-check-multi.sh)");
         return None;
     }
     let cuda = extmem_cuda::device_uuids().expect("CUDA device list");
