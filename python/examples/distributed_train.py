@@ -18,7 +18,8 @@ producer writes every frame on the GPU and the consumer process (this script aga
 checked against the checksum of the bytes the producer wrote (its pattern, extmem.pattern); the
 demo's producer checks the consumer's write-back byte for byte. After the last step the model's
 parameters are gathered and asserted bit-identical across ranks. Rank 0 prints one line
-`DISTRIBUTED {json}` with each GPU's frames per second and all-reduce time, then PASS.
+`DISTRIBUTED {json}` with each GPU's frames per second and all-reduce time per step (counted
+after the first step, which sets NCCL's communicator up), then PASS.
 
 NCCL_NVLS_ENABLE is set to 0 when unset: NVLink SHARP (multicast) needs fabric support that not
 every host has (NVSwitch with multicast, a matching driver and fabric manager); all-reduce
