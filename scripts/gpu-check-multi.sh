@@ -41,11 +41,11 @@ if ls .dev/wheels/extmem-*.whl >/dev/null 2>&1 && python3 -m pip install -q --no
 fi
 x=$PWD/.dev/bin/extmem
 failures=()
-# run NAME CMD...: runs one step (3 minutes at most), logs it to $out/NAME.log, records a failure.
+# run NAME CMD...: runs one step (2 minutes at most), logs it to $out/NAME.log, records a failure.
 run() {
     local name=$1; shift
     echo "== $name: $*"
-    if timeout 180 "$@" >"$out/$name.log" 2>&1; then
+    if timeout 120 "$@" >"$out/$name.log" 2>&1; then
         echo "   ok"
     else
         echo "   FAILED ($?): see $name.log"; tail -n 5 "$out/$name.log" | sed 's/^/   | /'
@@ -87,7 +87,7 @@ fi
 
 # 1. Device matching, memory on its GPU, consumers on the other GPU (library tests).
 echo "== multi-gpu-tests"
-if timeout 300 .dev/bin/multi/multi_gpu --test-threads=1 --nocapture >"$out/multi-gpu-tests.log" 2>&1; then
+if timeout 240 .dev/bin/multi/multi_gpu --test-threads=1 --nocapture >"$out/multi-gpu-tests.log" 2>&1; then
     if grep -q SKIPPED "$out/multi-gpu-tests.log"; then
         echo "   FAILED: tests skipped on this host"; grep SKIPPED "$out/multi-gpu-tests.log"; failures+=(multi-gpu-tests)
     else
@@ -130,12 +130,28 @@ distributed() {
     echo "== $name: $*"
     local pids=() r ok=1
     for r in 0 1; do
+        # Each rank in a process group of its own (setsid), so that a failed rank's partner is
+        # stopped with everything it started instead of waiting out NCCL's timeout.
         env "$@" MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" WORLD_SIZE=2 RANK=$r LOCAL_RANK=$r \
             EXTMEM_BIN="$x" PYTHONPATH="$pymod" \
-            timeout 240 python3 python/examples/distributed_train.py --frames 300 >"$out/$name-rank$r.log" 2>&1 &
+            setsid timeout 150 python3 python/examples/distributed_train.py --frames 300 >"$out/$name-rank$r.log" 2>&1 &
         pids+=($!)
     done
-    for r in 0 1; do wait "${pids[$r]}" || { echo "   FAILED: rank $r ($?), see $name-rank$r.log"; tail -n 8 "$out/$name-rank$r.log" | sed 's/^/   | /'; ok=0; }; done
+    # Polled, so that whichever rank fails first stops the other at once.
+    local running=(0 1) still rc
+    while [ ${#running[@]} -gt 0 ]; do
+        sleep 1
+        still=()
+        for r in "${running[@]}"; do
+            if kill -0 "${pids[$r]}" 2>/dev/null; then still+=("$r"); continue; fi
+            wait "${pids[$r]}"; rc=$?
+            if [ $rc != 0 ]; then
+                echo "   FAILED: rank $r ($rc), see $name-rank$r.log"; tail -n 8 "$out/$name-rank$r.log" | sed 's/^/   | /'; ok=0
+                for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
+            fi
+        done
+        running=("${still[@]}")
+    done
     grep -h "^DISTRIBUTED " "$out/$name-rank0.log" | sed 's/^DISTRIBUTED //' >"$out/$name.json"
     grep -h "PASS" "$out/$name-rank0.log" "$out/$name-rank1.log" | grep rank || true
     [ $ok = 1 ] && [ -s "$out/$name.json" ] || failures+=("$name")
