@@ -84,6 +84,9 @@ pub struct Args {
     queue: QueueKind,
     #[command(flatten)]
     timeouts: crate::child::Timeouts,
+    /// Multi-GPU options (every GPU at once, a CUDA consumer on another GPU).
+    #[command(flatten)]
+    gpus: crate::demo_gpus::GpuArgs,
 }
 
 /// Frame synchronisation between the two processes.
@@ -123,6 +126,9 @@ impl Log {
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
     crate::child::set_timeouts(args.timeouts);
+    if args.gpus.all_gpus {
+        return crate::demo_gpus::all_gpus(args.cuda || args.torch.is_some());
+    }
     let path = if args.khr { PathKind::Khr } else { PathKind::Nv };
     let mut log = Log { t0: monotonic_ns(), steps: Vec::new(), quiet: args.json };
     if args.json {
@@ -156,14 +162,15 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         }
         None => {
             let queue = format!("{:?}", args.queue).to_lowercase();
-            let extra: &[&str] = if args.cuda {
-                &["--cuda"]
+            let mut extra: Vec<String> = if args.cuda {
+                vec!["--cuda".into()]
             } else if args.gl {
-                &["--gl"]
+                vec!["--gl".into()]
             } else {
-                &["--queue", &queue]
+                vec!["--queue".into(), queue]
             };
-            Peer::spawn(args.validate, log.t0, extra)?
+            extra.extend(args.gpus.peer_args());
+            Peer::spawn(args.validate, log.t0, &extra.iter().map(String::as_str).collect::<Vec<_>>())?
         }
     };
     let consumer_kind = if args.torch.is_some() {
