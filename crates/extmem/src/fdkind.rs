@@ -9,15 +9,17 @@
 //!
 //! The specification says a failed import leaves the descriptor with the application
 //! (`VkImportMemoryFdInfoKHR`: "if the import fails, ownership is not transferred"); lavapipe
-//! closes it anyway. [`owner_after_failed_import`] decides by `driverID`, so that each
-//! descriptor is closed exactly once.
+//! closes it anyway, and NVIDIA's driver closes its own exports (not other descriptors). So the
+//! driver is given a duplicate, and after a failure [`release_after_failed_import`] asks the
+//! kernel whether that duplicate is still open before closing it: each descriptor is closed
+//! exactly once on every driver ([`owner_after_failed_import`] is the fallback by `driverID`).
 
 use crate::context::Context;
 use crate::error::{Error, IoResultExt, Result};
 use crate::handle::HandleType;
 use ash::vk;
 use std::collections::HashMap;
-use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
 
 /// What a descriptor refers to, as far as importing memory is concerned.
@@ -212,22 +214,48 @@ pub enum FdOwner {
     Driver,
 }
 
-/// The owner of an opaque or dma-buf descriptor after a failed import, by driver: lavapipe
-/// closes it when the import itself fails (Mesa 22.3 `lvp_AllocateMemory`); the others follow
-/// the specification.
+/// The owner of an opaque or dma-buf descriptor after a failed import, by driver, where the
+/// kernel cannot tell (see [`release_after_failed_import`]). Measured with Mesa 22.3's lavapipe
+/// and NVIDIA's driver 580: lavapipe closes every descriptor whose import fails; NVIDIA's
+/// closes memory it exported itself when the import fails (a size or memory type that does not
+/// fit) and leaves any other descriptor open. Where the two cases cannot be told apart,
+/// NVIDIA's exports are taken as the driver's: a wrong guess then leaks one descriptor instead
+/// of closing a number another thread may own. Other drivers follow the specification.
 pub fn owner_after_failed_import(driver: Option<vk::DriverId>) -> FdOwner {
     match driver {
-        Some(vk::DriverId::MESA_LLVMPIPE) => FdOwner::Driver,
+        Some(vk::DriverId::MESA_LLVMPIPE | vk::DriverId::NVIDIA_PROPRIETARY) => FdOwner::Driver,
         _ => FdOwner::Application,
     }
 }
 
-/// Closes `fd` after a failed import unless the driver already did.
-pub(crate) fn release_after_failed_import(ctx: &Context, fd: OwnedFd) {
-    match owner_after_failed_import(driver_id(ctx)) {
-        FdOwner::Application => drop(fd),
-        FdOwner::Driver => {
-            let _ = fd.into_raw_fd();
-        }
+/// Whether two descriptor numbers of this process refer to the same open file description
+/// (`kcmp(KCMP_FILE)`): `Some(false)` also when `b` is no longer open; `None` where the kernel
+/// cannot say (no kcmp).
+fn same_open_file(a: BorrowedFd<'_>, b: i32) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    const KCMP_FILE: libc::c_int = 0;
+    let pid = std::process::id() as libc::pid_t;
+    // SAFETY: kcmp only compares kernel objects of this process; it reads no memory of ours.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, a.as_raw_fd(), b) };
+    match r {
+        0 => Some(true),
+        1..=3 => Some(false),
+        _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF) => Some(false),
+        _ => None,
     }
+}
+
+/// After a failed import of `given` (a duplicate of `original` handed to the driver), closes
+/// `given` if and only if the driver left it open, then `original`: each descriptor is closed
+/// exactly once whatever the driver did. The kernel is asked first (is `given` still the same
+/// open file as `original`? A number the driver closed and another thread reused is not); only
+/// without kcmp does the driver table decide.
+pub(crate) fn release_after_failed_import(ctx: &Context, original: OwnedFd, given: i32) {
+    let still_ours = same_open_file(std::os::fd::AsFd::as_fd(&original), given)
+        .unwrap_or_else(|| owner_after_failed_import(driver_id(ctx)) == FdOwner::Application);
+    if still_ours {
+        // SAFETY: `given` is our duplicate and still open: nobody else closes it.
+        drop(unsafe { OwnedFd::from_raw_fd(given) });
+    }
+    drop(original);
 }

@@ -12,10 +12,10 @@
 //! - [`sync`]: queue-family ownership hand-off (`VK_QUEUE_FAMILY_EXTERNAL`, `GENERAL`) and
 //!   frame synchronisation between the two sides.
 //!
-//! File descriptor ownership follows the specification: a successful import takes the
-//! descriptor, a failed one does not, and this crate then closes it (it was moved in as an
-//! `OwnedFd`), except where the driver closes it itself on failure (lavapipe; see
-//! [`fdkind::owner_after_failed_import`]), so no descriptor is ever closed twice or leaked.
+//! File descriptor ownership: `import` takes an `OwnedFd` and hands the driver a duplicate; a
+//! successful import takes the duplicate, and after a failed one the duplicate is closed only
+//! if the driver left it open (drivers differ; see [`fdkind`]), so no descriptor is ever
+//! closed twice or leaked.
 //! Before any driver sees a received descriptor, [`fdkind`] checks what kind of file it is and
 //! [`rules`] checks the description against Vulkan's valid-usage rules and the device's limits.
 

@@ -6,7 +6,7 @@ use super::{features, what, Cleanup, SharedMemory};
 use crate::caps;
 use crate::context::Context;
 use crate::desc::{Descriptor, ResourceDesc};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoResultExt, Result};
 use crate::handle::HandleType;
 use crate::host::HostMapping;
 use crate::sync::Holder;
@@ -83,6 +83,18 @@ impl SharedMemory {
                 desc.allocation_size
             )));
         }
+        // VUID-VkMemoryDedicatedAllocateInfo-{buffer-01435,image-01433} and the dedicated
+        // binding's offset 0 (VUID-vkBind*Memory-memory-01508/01509).
+        if desc.dedicated && (desc.offset != 0 || desc.allocation_size != requirements.size) {
+            return Err(Error::Import(format!(
+                "a dedicated allocation holds exactly its {}: allocation_size must be {} and offset 0, the descriptor \
+                 says allocation_size {} at offset {}",
+                what(&desc.resource),
+                requirements.size,
+                desc.allocation_size,
+                desc.offset
+            )));
+        }
         let count = ctx.memory_properties().memory_type_count;
         let type_bits = match h {
             HandleType::OpaqueFd if other_api => desc.memory_type_bits,
@@ -109,7 +121,11 @@ impl SharedMemory {
                 desc.memory_type_index, requirements.memory_type_bits
             )));
         }
-        let mut import = vk::ImportMemoryFdInfoKHR::default().handle_type(h.to_vk()).fd(fd.as_raw_fd());
+        // The driver gets a duplicate: whether it closes it on failure differs by driver.
+        let given = rustix::io::fcntl_dupfd_cloexec(&fd, 0)
+            .io(|| "duplicate the descriptor for the driver".into())?
+            .into_raw_fd();
+        let mut import = vk::ImportMemoryFdInfoKHR::default().handle_type(h.to_vk()).fd(given);
         let mut dedicated_info = dedicated_info(resource);
         let mut info = vk::MemoryAllocateInfo::default()
             .allocation_size(desc.allocation_size)
@@ -123,12 +139,12 @@ impl SharedMemory {
             Ok(memory) => memory,
             Err(result) => {
                 // Closed exactly once: by us, or already by a driver that takes it even on failure.
-                crate::fdkind::release_after_failed_import(ctx, fd);
+                crate::fdkind::release_after_failed_import(ctx, fd, given);
                 return Err(Error::Vulkan { call: "vkAllocateMemory (import)", result });
             }
         };
-        // The import succeeded: Vulkan owns the descriptor now.
-        let _ = fd.into_raw_fd();
+        // The import succeeded: Vulkan owns the duplicate; the original is ours to close.
+        drop(fd);
         cleanup.memory = Some(memory);
         bind(d, resource, memory, desc.offset)?;
         std::mem::forget(cleanup);
