@@ -10,7 +10,7 @@
 //! The specification says a failed import leaves the descriptor with the application
 //! (`VkImportMemoryFdInfoKHR`: "if the import fails, ownership is not transferred"); lavapipe
 //! closes it anyway, and NVIDIA's driver closes its own exports (not other descriptors). So the
-//! driver is given a duplicate, and after a failure [`release_after_failed_import`] asks the
+//! driver is given a duplicate, and after a failure `release_after_failed_import` asks the
 //! kernel whether that duplicate is still open before closing it: each descriptor is closed
 //! exactly once on every driver ([`owner_after_failed_import`] is the fallback by `driverID`).
 
@@ -215,7 +215,7 @@ pub enum FdOwner {
 }
 
 /// The owner of an opaque or dma-buf descriptor after a failed import, by driver, where the
-/// kernel cannot tell (see [`release_after_failed_import`]). Measured with Mesa 22.3's lavapipe
+/// kernel cannot tell (see `release_after_failed_import`). Measured with Mesa 22.3's lavapipe
 /// and NVIDIA's driver 580: lavapipe closes every descriptor whose import fails; NVIDIA's
 /// closes memory it exported itself when the import fails (a size or memory type that does not
 /// fit) and leaves any other descriptor open. Where the two cases cannot be told apart,
