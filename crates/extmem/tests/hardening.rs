@@ -170,6 +170,8 @@ fn the_driver_export_kind_is_probed_and_other_kinds_are_refused_before_the_drive
         for h in [HandleType::OpaqueFd, HandleType::HostAllocation] {
             let (mut desc, _real) = shared.export().unwrap();
             desc.handle_type = h;
+            // Host memory comes as a plain allocation: only the descriptor's kind is wrong here.
+            desc.dedicated &= h != HandleType::HostAllocation;
             let dup = fd.try_clone().unwrap();
             let ctx2 = ctx.clone();
             let e = within_bound(name, move || SharedMemory::import(&ctx2, &desc, dup).err())

@@ -35,9 +35,17 @@ impl SharedMemory {
                 h.extension()
             )));
         }
-        // Before any driver sees them: what the fd is, and the descriptor's Vulkan rules.
-        crate::fdkind::check(ctx, h, std::os::fd::AsFd::as_fd(&fd))?;
+        // Before any driver sees them: the descriptor's own shape and Vulkan rules (the more
+        // telling reason where both are wrong), then what the fd is.
+        if h == HandleType::HostAllocation
+            && (!matches!(desc.resource, ResourceDesc::Buffer(_)) || desc.offset != 0 || desc.dedicated)
+        {
+            return Err(Error::Import(
+                "host-allocation memory comes as a buffer at offset 0 of a plain allocation".into(),
+            ));
+        }
         crate::limits::check_import(ctx, desc)?;
+        crate::fdkind::check(ctx, h, std::os::fd::AsFd::as_fd(&fd))?;
         if h == HandleType::HostAllocation {
             if !features(ctx, &desc.resource, h).is_some_and(|f| f.importable) {
                 return Err(Error::Import(format!(
@@ -165,12 +173,8 @@ impl SharedMemory {
 
     /// Host memory another process shared (its memfd), mapped here and imported by pointer.
     /// Any device that imports host pointers can: no device or driver UUID has to match.
+    /// The descriptor's shape (a buffer at offset 0 of a plain allocation) is checked by `import`.
     fn import_host(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
-        if !matches!(desc.resource, ResourceDesc::Buffer(_)) || desc.offset != 0 || desc.dedicated {
-            return Err(Error::Import(
-                "host-allocation memory comes as a buffer at offset 0 of a plain allocation".into(),
-            ));
-        }
         let size = usize::try_from(desc.allocation_size)
             .map_err(|_| Error::Import(format!("{} bytes do not fit this address space", desc.allocation_size)))?;
         Self::on_host_mapping(ctx, &desc.resource, Holder::External, |required| {
