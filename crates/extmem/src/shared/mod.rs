@@ -5,6 +5,7 @@
 mod create;
 mod handoff;
 mod import;
+mod raw;
 mod staging;
 mod transfer;
 
@@ -52,6 +53,8 @@ pub struct SharedMemory {
     memory_type_index: u32,
     memory_type_bits: u32,
     dedicated: bool,
+    /// Where the resource is bound in the memory (an import's descriptor may say non-zero).
+    offset: u64,
     handle_type: HandleType,
     holder: Mutex<Holder>,
     /// The staging buffer of the last `read` / `write`, reused while it is big enough
@@ -101,7 +104,7 @@ impl SharedMemory {
             memory_type_index: self.memory_type_index,
             memory_type_bits: self.memory_type_bits,
             dedicated: self.dedicated,
-            offset: 0,
+            offset: self.offset,
             layout: match self.resource {
                 Resource::Image(..) => vk::ImageLayout::GENERAL,
                 Resource::Buffer(..) => vk::ImageLayout::UNDEFINED,
