@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 /// How a context on a borrowed queue may use it. Vulkan requires the application to
 /// synchronise every `vkQueueSubmit` on a queue; extmem never submits behind its back.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum QueueAccess {
     /// extmem never submits: [`Context::submit`] and the [`crate::SharedMemory`] transfers
@@ -20,6 +20,26 @@ pub enum QueueAccess {
     /// extmem submits while it holds this lock; the application holds the same lock around
     /// its own submissions to the queue.
     Lock(Arc<Mutex<()>>),
+    /// extmem calls this with its submission; the application runs it while it holds its
+    /// queue (vulkano: `move |submit| queue.with(|_| submit())`).
+    With(Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>),
+}
+
+impl QueueAccess {
+    /// [`QueueAccess::With`] from a closure.
+    pub fn with(run: impl Fn(&mut dyn FnMut()) + Send + Sync + 'static) -> Self {
+        QueueAccess::With(Arc::new(run))
+    }
+}
+
+impl std::fmt::Debug for QueueAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            QueueAccess::RecordOnly => "RecordOnly",
+            QueueAccess::Lock(_) => "Lock",
+            QueueAccess::With(_) => "With",
+        })
+    }
 }
 
 /// The application's Vulkan objects and what it enabled on them, for [`Context::from_app`].
@@ -182,17 +202,28 @@ impl Context {
         Ok(Arc::new(Context::assemble(parts, path, Ownership::Borrowed(app.queue_access))?))
     }
 
-    /// The lock to hold while submitting to the queue: `Ok(None)` for the context's own
-    /// queue (its command lock covers it), the application's lock for a borrowed one, an
-    /// error where the application did not give one.
-    pub(super) fn queue_lock(&self) -> Result<Option<&Arc<Mutex<()>>>> {
+    /// Runs `submit` (a `vkQueueSubmit` to the context's queue) the way the queue may be used:
+    /// at once on the context's own queue (its command lock covers it), under the
+    /// application's lock or inside its callback for a borrowed one; an error where the
+    /// application did not allow extmem to submit.
+    pub(super) fn on_queue<R>(&self, submit: impl FnOnce() -> Result<R>) -> Result<R> {
         match &self.ownership {
-            Ownership::Owned => Ok(None),
-            Ownership::Borrowed(QueueAccess::Lock(lock)) => Ok(Some(lock)),
+            Ownership::Owned => submit(),
+            Ownership::Borrowed(QueueAccess::Lock(lock)) => {
+                let _queue = lock.lock().unwrap_or_else(|e| e.into_inner());
+                submit()
+            }
+            Ownership::Borrowed(QueueAccess::With(run)) => {
+                let (mut submit, mut result) = (Some(submit), None);
+                run(&mut || result = submit.take().map(|s| s()));
+                result.unwrap_or_else(|| {
+                    Err(Error::Unsupported("the application's queue callback did not run extmem's submission".into()))
+                })
+            }
             Ownership::Borrowed(QueueAccess::RecordOnly) => Err(Error::Unsupported(
                 "this context borrows the application's queue without a lock, so extmem does not submit: \
                  record extmem's commands into your command buffer (extmem::external), or give the queue lock \
-                 with AppDevice::queue_access(QueueAccess::Lock(..))"
+                 with AppDevice::queue_access"
                     .into(),
             )),
         }
