@@ -187,8 +187,7 @@ pub unsafe fn export(ctx: &Context, raw: &RawMemory) -> Result<(Descriptor, Owne
     let info = vk::MemoryGetFdInfoKHR::default().memory(raw.memory).handle_type(h.to_vk());
     // SAFETY: the caller vouches that the memory was allocated exportable as this type.
     let fd = unsafe { ctx.memory_fd().get_memory_fd(&info) }.vk("vkGetMemoryFdKHR")?;
-    // SAFETY: a successful export hands the caller a new descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = owned(fd, "memory (was it allocated with VkExportMemoryAllocateInfo?)")?;
     rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC).io(|| "setting FD_CLOEXEC".into())?;
     let row_pitch = match (raw.resource, raw.desc) {
         (RawResource::Image(i), ResourceDesc::Image(d)) if d.tiling == vk::ImageTiling::LINEAR => {
@@ -222,6 +221,16 @@ pub unsafe fn export(ctx: &Context, raw: &RawMemory) -> Result<(Descriptor, Owne
     Ok((descriptor, fd))
 }
 
+/// The descriptor a successful export returned, refusing the -1 some drivers return for
+/// objects that were not made exportable.
+fn owned(raw: i32, what: &str) -> Result<OwnedFd> {
+    if raw < 0 {
+        return Err(Error::Unsupported(format!("the driver returned no descriptor for this {what}")));
+    }
+    // SAFETY: a successful export hands the caller a new descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 fn requirements(ctx: &Context, raw: &RawMemory) -> Result<vk::MemoryRequirements> {
     let d = ctx.device();
     // SAFETY: the caller of `export` vouches for a live resource.
@@ -250,8 +259,7 @@ pub unsafe fn export_semaphore(ctx: &Context, semaphore: vk::Semaphore) -> Resul
         .handle_type(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
     // SAFETY: the caller vouches for an exportable semaphore.
     let raw = unsafe { f.get_semaphore_fd(&info) }.vk("vkGetSemaphoreFdKHR")?;
-    // SAFETY: a successful export hands over a new descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = owned(raw, "semaphore (was it created with VkExportSemaphoreCreateInfo?)")?;
     rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC).io(|| "setting FD_CLOEXEC".into())?;
     Ok(fd)
 }
