@@ -19,7 +19,21 @@ use vulkano::memory::ResourceMemory;
 use vulkano::VulkanObject;
 
 /// An extmem context on vulkano's device and queue: extmem submits only inside
-/// `Queue::with`, vulkano's own queue lock. Keep `device` alive while the context lives.
+/// `Queue::with`, vulkano's own queue lock. Keep the device alive while the context lives.
+/// The device needs `khr_external_memory_fd` enabled ([`Context::required_extensions`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// fn share(queue: &Arc<vulkano::device::Queue>, image: &Arc<vulkano::image::Image>) -> extmem::Result<()> {
+///     let ctx = extmem_vulkano::context(queue)?;
+///     let raw = extmem_vulkano::raw_image(image, extmem::HandleType::OpaqueFd)?;
+///     // SAFETY: `raw` describes vulkano's live image and its allocator block.
+///     let (descriptor, fd) = unsafe { extmem::external::export(&ctx, &raw)? };
+///     /* ... send them ... */
+///     # drop((descriptor, fd));
+///     Ok(())
+/// }
+/// ```
 pub fn context(queue: &Arc<Queue>) -> extmem::Result<Arc<Context>> {
     let device = queue.device();
     let instance = device.instance();
@@ -68,14 +82,9 @@ fn one_memory(memory: &ImageMemory) -> extmem::Result<&ResourceMemory> {
 pub fn raw_image(image: &Arc<Image>, handle_type: HandleType) -> extmem::Result<RawMemory> {
     let memory = one_memory(image.memory())?;
     let [width, height, depth] = image.extent();
-    let mut desc = ImageDesc::new_2d(
-        image.format().into(),
-        width,
-        height,
-        image.usage().into(),
-    )
-    .tiling(image.tiling().into())
-    .array_layers(image.array_layers());
+    let mut desc = ImageDesc::new_2d(image.format().into(), width, height, image.usage().into())
+        .tiling(image.tiling().into())
+        .array_layers(image.array_layers());
     desc.extent.depth = depth;
     desc.mip_levels = image.mip_levels();
     Ok(raw(RawResource::Image(image.handle()), ResourceDesc::Image(desc), memory, handle_type))
@@ -92,6 +101,11 @@ pub fn raw_buffer<T: ?Sized>(buffer: &Subbuffer<T>, handle_type: HandleType) -> 
     let desc = ResourceDesc::Buffer(BufferDesc::new(raw_buffer.size(), usage));
     Ok(raw(RawResource::Buffer(raw_buffer.handle()), desc, memory, handle_type))
 }
+
+/// The code blocks of the repository's README, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 fn raw(resource: RawResource, desc: ResourceDesc, memory: &ResourceMemory, handle_type: HandleType) -> RawMemory {
     let block = memory.device_memory();

@@ -117,7 +117,8 @@ fn export_on(instance: &Arc<Instance>, validate: bool) -> Res<String> {
             ..Default::default()
         },
     ));
-    let device_local = AllocationCreateInfo { memory_type_filter: MemoryTypeFilter::PREFER_DEVICE, ..Default::default() };
+    let device_local =
+        AllocationCreateInfo { memory_type_filter: MemoryTypeFilter::PREFER_DEVICE, ..Default::default() };
     // Something else in the block first, so the image may start at an offset in it.
     let _neighbour = Buffer::new_slice::<u8>(
         allocator.clone(),
@@ -167,7 +168,9 @@ fn export_on(instance: &Arc<Instance>, validate: bool) -> Res<String> {
         raw.record_acquire(&ctx, cb, Holder::Fresh, dst, write, transfer);
         let region = vk::BufferImageCopy::default()
             .buffer_offset(staging.offset())
-            .image_subresource(vk::ImageSubresourceLayers::default().aspect_mask(vk::ImageAspectFlags::COLOR).layer_count(1))
+            .image_subresource(
+                vk::ImageSubresourceLayers::default().aspect_mask(vk::ImageAspectFlags::COLOR).layer_count(1),
+            )
             .image_extent(vk::Extent3D { width: WIDTH, height: HEIGHT, depth: 1 });
         // SAFETY: live buffer and image; the command buffer is recording.
         unsafe { d.cmd_copy_buffer_to_image(cb, staging.buffer().handle(), image.handle(), dst, &[region]) };

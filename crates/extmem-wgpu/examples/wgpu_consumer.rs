@@ -1,7 +1,8 @@
 //! A wgpu program receives an image from another process, runs a compute pass on it, and
 //! hands it back; the producer (plain extmem) checks every texel. The producer is this binary
 //! without arguments; it starts the consumer as `wgpu_consumer --consume SOCKET`. Exits
-//! non-zero on any mismatch or validation message (see `ALLOWED` for wgpu's own).
+//! non-zero on any mismatch or validation message (but the ones wgpu's own calls make,
+//! `extmem_wgpu::validation::KNOWN_WGPU_MESSAGES`).
 //!
 //! `cargo run -p extmem-wgpu --example wgpu_consumer`
 
@@ -11,20 +12,12 @@ use extmem::{vk, Context, ContextOptions, Dedicated, HandleType, Handoff, ImageD
 use extmem_wgpu::{wgpu, SharedTexture};
 use std::error::Error;
 use std::os::fd::AsFd;
-use std::sync::Mutex;
 use std::time::Duration;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
 const WIDTH: u32 = 80;
 const HEIGHT: u32 = 60;
-
-/// Validation messages wgpu's own calls produce with the validation layer 1.3.239 (message id
-/// and text); anything else fails the run. With `InstanceFlags::DEBUG` naga writes
-/// `OpSource WGSL` (source language 10) into the SPIR-V, which that layer's SPIR-V validator
-/// predates.
-const ALLOWED: &[(&str, &str)] =
-    &[("UNASSIGNED-CoreValidation-Shader-InconsistentSpirv", "Invalid source language operand: 10")];
 
 /// What the compute pass makes of texel `x, y` holding `v`.
 fn transform(v: u32, x: u32) -> u32 {
@@ -52,7 +45,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
-        Some("--consume") => args.get(2).ok_or_else(|| "--consume needs the socket path".into()).and_then(|p| consume(p)),
+        Some("--consume") => {
+            args.get(2).ok_or_else(|| "--consume needs the socket path".into()).and_then(|p| consume(p))
+        }
         _ => produce(),
     };
     if let Err(e) = result {
@@ -107,35 +102,13 @@ fn produce() -> Res<()> {
     Ok(())
 }
 
-/// Collects the validation layer's messages that wgpu-hal logs.
-struct ValidationLogger(Mutex<Vec<String>>);
-
-impl log::Log for ValidationLogger {
-    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
-        meta.level() <= log::Level::Warn
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        let text = record.args().to_string();
-        if record.level() <= log::Level::Warn && text.starts_with("VALIDATION") {
-            if ALLOWED.iter().any(|(id, what)| text.contains(id) && text.contains(what)) {
-                eprintln!("wgpu validation (known, allowed): {}", text.lines().next().unwrap_or_default());
-            } else {
-                eprintln!("wgpu validation: {text}");
-                self.0.lock().unwrap_or_else(|e| e.into_inner()).push(text);
-            }
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOGGER: ValidationLogger = ValidationLogger(Mutex::new(Vec::new()));
-
 fn consume(path: &str) -> Res<()> {
-    log::set_logger(&LOGGER).map_err(|e| e.to_string())?;
-    log::set_max_level(log::LevelFilter::Warn);
+    extmem_wgpu::validation::install();
     let channel = Channel::connect(std::path::Path::new(path))?;
     let result = compute(&channel);
-    let messages = LOGGER.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // Any validation message fails the run, but those of wgpu's own calls the crate lists
+    // (extmem_wgpu::validation::KNOWN_WGPU_MESSAGES).
+    let messages = extmem_wgpu::validation::unexpected();
     let outcome = match result {
         Ok(()) if messages.is_empty() => Ok(()),
         Ok(()) => Err(format!("validation messages: {messages:?}")),

@@ -10,6 +10,9 @@
 //!   uses the texture, [`SharedTexture::record_release`] after, recorded into wgpu command
 //!   encoders through `as_hal_mut`.
 //!
+//! - [`validation`]: the validation layer's messages about wgpu's calls, collected so a test
+//!   fails on any, but the few wgpu's own calls produce.
+//!
 //! Synchronisation: wgpu creates its device without `VK_KHR_external_semaphore_fd`, so a
 //! wgpu device cannot share a semaphore with the other side. The hand-off is then ordered on
 //! the host, as on drivers without external semaphores (lavapipe): wait for wgpu's submission
@@ -25,6 +28,7 @@
 mod error;
 pub mod format;
 mod texture;
+pub mod validation;
 
 pub use error::{Error, Result};
 pub use extmem;
@@ -41,6 +45,22 @@ use wgpu::hal::api::Vulkan;
 /// The context records only ([`QueueAccess::RecordOnly`]): extmem's own submissions
 /// ([`extmem::SharedMemory::read`] and friends) fail on it with an error saying so, and the
 /// helpers of this crate submit through wgpu's queue.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use extmem_wgpu::wgpu;
+/// let instance = wgpu::Instance::new(&wgpu::InstanceDescriptor { backends: wgpu::Backends::VULKAN, ..Default::default() });
+/// let adapter = pollster::block_on(instance.request_adapter(&Default::default()))?;
+/// let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))?;
+/// let ctx = extmem_wgpu::context(&device)?;
+/// let texture = extmem_wgpu::SharedTexture::new_exportable(
+///     &device, &ctx, (1920, 1080), wgpu::TextureFormat::Rgba8Unorm, wgpu::TextureUsages::RENDER_ATTACHMENT)?;
+/// let (descriptor, fd) = texture.export()?; // to another process or API
+/// assert_eq!(descriptor.device_uuid, ctx.device_uuid());
+/// # drop((queue, fd));
+/// # Ok(())
+/// # }
+/// ```
 pub fn context(device: &wgpu::Device) -> Result<Arc<Context>> {
     // SAFETY: the hal device is only read, for handles that stay valid while `device` lives.
     let hal = unsafe { device.as_hal::<Vulkan>() }.ok_or(Error::NotVulkan)?;

@@ -141,7 +141,8 @@ impl SharedTexture {
     /// puts before its next use. `wgpu_state` is the use wgpu last made of the texture
     /// (`TextureUses::UNINITIALIZED` before the first): the image returns to that use's layout.
     pub fn acquire(&self, device: &wgpu::Device, queue: &wgpu::Queue, wgpu_state: wgpu::TextureUses) {
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("extmem acquire") });
+        let mut encoder =
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("extmem acquire") });
         let (layout, access, stage) = layout_of(wgpu_state);
         self.record(&mut encoder, |ctx, cb| self.raw.record_acquire(ctx, cb, Holder::External, layout, access, stage));
         queue.submit([encoder.finish()]);

@@ -9,7 +9,11 @@ fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps").join("examples");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: build it with `cargo build -p extmem-wgpu --example {name}`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p extmem-wgpu --example {name}`",
+        path.display()
+    );
     path
 }
 

@@ -9,7 +9,7 @@ use extmem::sync::Holder;
 use extmem::transport::{self, Channel, Listener, Message};
 use extmem::validation::{ValidationLog, VALIDATION_LAYER};
 use extmem::{
-    vk, AppDevice, Context, ContextOptions, Dedicated, Handoff, HandleType, ImageDesc, QueueAccess, ResourceDesc,
+    vk, AppDevice, Context, ContextOptions, Dedicated, HandleType, Handoff, ImageDesc, QueueAccess, ResourceDesc,
     SharedMemory,
 };
 use std::error::Error;
@@ -106,7 +106,11 @@ impl App {
             let buffer = self.device.create_buffer(&info, None)?;
             let req = self.device.get_buffer_memory_requirements(buffer);
             let memory_type_index = ctx
-                .memory_type(req.memory_type_bits, vk::MemoryPropertyFlags::DEVICE_LOCAL, vk::MemoryPropertyFlags::empty())
+                .memory_type(
+                    req.memory_type_bits,
+                    vk::MemoryPropertyFlags::DEVICE_LOCAL,
+                    vk::MemoryPropertyFlags::empty(),
+                )
                 .ok_or("no device-local memory type")?;
             let mut export = vk::ExportMemoryAllocateInfo::default().handle_types(handle_type.to_vk());
             let alloc = vk::MemoryAllocateInfo::default()
@@ -136,10 +140,13 @@ impl App {
         unsafe {
             let buffer = self.device.create_buffer(&info, None)?;
             let req = self.device.get_buffer_memory_requirements(buffer);
-            let ty = ctx.memory_type(req.memory_type_bits, host, vk::MemoryPropertyFlags::empty()).ok_or("no host memory")?;
-            let memory = self
-                .device
-                .allocate_memory(&vk::MemoryAllocateInfo::default().allocation_size(req.size).memory_type_index(ty), None)?;
+            let ty = ctx
+                .memory_type(req.memory_type_bits, host, vk::MemoryPropertyFlags::empty())
+                .ok_or("no host memory")?;
+            let memory = self.device.allocate_memory(
+                &vk::MemoryAllocateInfo::default().allocation_size(req.size).memory_type_index(ty),
+                None,
+            )?;
             self.device.bind_buffer_memory(buffer, memory, 0)?;
             let ptr = self.device.map_memory(memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())?;
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.cast::<u8>(), bytes.len());
@@ -189,7 +196,9 @@ fn export() -> Res<()> {
         let whole = vk::BufferCopy::default().size(BUFFER_BYTES);
         d.cmd_copy_buffer(cb, staging, buffer.buffer().ok_or("buffer")?, &[whole]);
         let region = vk::BufferImageCopy::default()
-            .image_subresource(vk::ImageSubresourceLayers::default().aspect_mask(vk::ImageAspectFlags::COLOR).layer_count(1))
+            .image_subresource(
+                vk::ImageSubresourceLayers::default().aspect_mask(vk::ImageAspectFlags::COLOR).layer_count(1),
+            )
             .image_extent(vk::Extent3D { width: WIDTH, height: HEIGHT, depth: 1 });
         d.cmd_copy_buffer_to_image(cb, staging, image.image().ok_or("image")?, dst, &[region]);
         buffer.record_release(&ctx, cb, vk::ImageLayout::UNDEFINED, write, transfer);

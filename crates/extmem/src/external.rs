@@ -4,6 +4,27 @@
 //!
 //! extmem never destroys anything described here: the application does, after its GPU work
 //! and the other side are done with it.
+//!
+//! ```
+//! # fn main() -> extmem::Result<()> {
+//! use extmem::{external, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, SharedMemory};
+//! let ctx = Context::new(&ContextOptions::default())?;
+//! let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
+//! let desc = BufferDesc::new(65536, usage);
+//! // An exportable buffer, checked and made by extmem, now the application's to own.
+//! let raw = SharedMemory::new_buffer(&ctx, desc, HandleType::OpaqueFd, Dedicated::Never)?.into_raw()?;
+//! // SAFETY: `raw` describes the live buffer and memory just handed over.
+//! let (descriptor, fd) = unsafe { external::export(&ctx, &raw)? };
+//! assert_eq!((descriptor.allocation_size, descriptor.offset), (raw.allocation_size, 0));
+//! # drop(fd);
+//! // The application destroys what it owns.
+//! unsafe {
+//!     ctx.device().destroy_buffer(raw.buffer().expect("a buffer"), None);
+//!     ctx.device().free_memory(raw.memory, None);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::context::Context;
 use crate::desc::{Descriptor, ResourceDesc};
@@ -111,7 +132,9 @@ impl RawMemory {
                 let range = sync::color_range(d.array_layers, d.mip_levels);
                 image_barrier(ctx, cb, stage, dst, sync::release_image(i, range, family, layout, access))
             }
-            (RawResource::Buffer(buf), _) => buffer_barrier(ctx, cb, stage, dst, sync::release_buffer(buf, family, access)),
+            (RawResource::Buffer(buf), _) => {
+                buffer_barrier(ctx, cb, stage, dst, sync::release_buffer(buf, family, access))
+            }
             (RawResource::Image(_), ResourceDesc::Buffer(_)) => {}
         }
     }
@@ -125,9 +148,7 @@ fn image_barrier(
     barrier: vk::ImageMemoryBarrier<'_>,
 ) {
     // SAFETY: the application's command buffer in the recording state, a live image.
-    unsafe {
-        ctx.device().cmd_pipeline_barrier(cb, src, dst, vk::DependencyFlags::empty(), &[], &[], &[barrier])
-    }
+    unsafe { ctx.device().cmd_pipeline_barrier(cb, src, dst, vk::DependencyFlags::empty(), &[], &[], &[barrier]) }
 }
 
 fn buffer_barrier(
@@ -138,9 +159,7 @@ fn buffer_barrier(
     barrier: vk::BufferMemoryBarrier<'_>,
 ) {
     // SAFETY: the application's command buffer in the recording state, a live buffer.
-    unsafe {
-        ctx.device().cmd_pipeline_barrier(cb, src, dst, vk::DependencyFlags::empty(), &[], &[barrier], &[])
-    }
+    unsafe { ctx.device().cmd_pipeline_barrier(cb, src, dst, vk::DependencyFlags::empty(), &[], &[barrier], &[]) }
 }
 
 /// Exports memory the application allocated, described by `raw`: a new descriptor

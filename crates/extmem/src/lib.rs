@@ -37,7 +37,7 @@ pub mod validation;
 
 pub use ash;
 pub use ash::vk;
-pub use context::{AppDevice, Context, ContextOptions, PathKind, QueueAccess, QueueKind, Submission};
+pub use context::{AppDevice, Context, ContextOptions, PathKind, QueueAccess, QueueGuard, QueueKind, Submission};
 pub use desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
 pub use error::{Error, Result};
 pub use handle::HandleType;

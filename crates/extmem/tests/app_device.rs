@@ -125,7 +125,7 @@ fn a_borrowed_context_never_destroys_the_applications_device() {
 fn record_only_refuses_to_submit_and_the_queue_lock_or_callback_is_honoured() {
     let app = App::new(Context::required_extensions());
     let ctx = context(&app, QueueAccess::RecordOnly);
-    let err = ctx.submit(|_, _| {}).err().expect("no submission without a lock");
+    let err = ctx.submit(|_, _| {}).expect_err("no submission without a lock");
     assert!(err.to_string().contains("record extmem's commands into your command buffer"), "{err}");
     drop(ctx);
 
@@ -196,7 +196,9 @@ fn application_memory_exports_and_imports_into_application_owned_resources() {
         let pool =
             d.create_command_pool(&vk::CommandPoolCreateInfo::default().queue_family_index(app.family), None).unwrap();
         let cb = d
-            .allocate_command_buffers(&vk::CommandBufferAllocateInfo::default().command_pool(pool).command_buffer_count(1))
+            .allocate_command_buffers(
+                &vk::CommandBufferAllocateInfo::default().command_pool(pool).command_buffer_count(1),
+            )
             .unwrap()[0];
         d.begin_command_buffer(cb, &vk::CommandBufferBeginInfo::default()).unwrap();
         let (access, stage) = (vk::AccessFlags::TRANSFER_WRITE, vk::PipelineStageFlags::TRANSFER);
@@ -234,7 +236,7 @@ fn wrong_descriptions_of_application_memory_are_refused_before_the_driver_is_ask
         .unwrap();
     let refused = |r: RawMemory, what: &str| {
         // SAFETY: the objects are live; the description is wrong on purpose.
-        let err = unsafe { external::export(&ctx, &r) }.err().expect("refused");
+        let err = unsafe { external::export(&ctx, &r) }.expect_err("refused");
         assert!(err.to_string().contains(what), "{err} should mention {what:?}");
     };
     let count = ctx.memory_properties().memory_type_count;
@@ -247,7 +249,7 @@ fn wrong_descriptions_of_application_memory_are_refused_before_the_driver_is_ask
     refused(RawMemory { handle_type: HandleType::DmaBuf, ..raw }, "cannot export dma-buf memory");
     refused(RawMemory { handle_type: HandleType::HostAllocation, ..raw }, "memfd");
     // Semaphores need VK_KHR_external_semaphore_fd, which this device did not enable.
-    let err = unsafe { external::export_semaphore(&ctx, vk::Semaphore::null()) }.err().expect("refused");
+    let err = unsafe { external::export_semaphore(&ctx, vk::Semaphore::null()) }.expect_err("refused");
     assert!(err.to_string().contains("VK_KHR_external_semaphore_fd"), "{err}");
     drop(ctx);
     // SAFETY: the application's; nothing uses them.

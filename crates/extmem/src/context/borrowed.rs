@@ -22,8 +22,12 @@ pub enum QueueAccess {
     Lock(Arc<Mutex<()>>),
     /// extmem calls this with its submission; the application runs it while it holds its
     /// queue (vulkano: `move |submit| queue.with(|_| submit())`).
-    With(Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>),
+    With(QueueGuard),
 }
+
+/// The application's code that runs extmem's submission (the `&mut dyn FnMut()`) while it
+/// holds its queue.
+pub type QueueGuard = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
 
 impl QueueAccess {
     /// [`QueueAccess::With`] from a closure.
@@ -220,12 +224,21 @@ impl Context {
                     Err(Error::Unsupported("the application's queue callback did not run extmem's submission".into()))
                 })
             }
+            Ownership::Borrowed(QueueAccess::RecordOnly) => self.may_submit().and_then(|()| submit()),
+        }
+    }
+
+    /// Fails, saying what to do instead, when the application did not allow extmem to submit
+    /// to its queue (checked before anything is recorded).
+    pub(super) fn may_submit(&self) -> Result<()> {
+        match &self.ownership {
             Ownership::Borrowed(QueueAccess::RecordOnly) => Err(Error::Unsupported(
                 "this context borrows the application's queue without a lock, so extmem does not submit: \
                  record extmem's commands into your command buffer (extmem::external), or give the queue lock \
                  with AppDevice::queue_access"
                     .into(),
             )),
+            _ => Ok(()),
         }
     }
 }

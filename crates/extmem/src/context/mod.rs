@@ -4,7 +4,7 @@ mod borrowed;
 mod options;
 mod submit;
 
-pub use borrowed::{AppDevice, QueueAccess};
+pub use borrowed::{AppDevice, QueueAccess, QueueGuard};
 pub(crate) use options::pick_queue_family;
 pub use options::{ContextOptions, PathKind, QueueKind};
 use submit::Commands;

@@ -33,6 +33,7 @@ impl Context {
         wait: Option<(vk::Semaphore, u64)>,
         signal: Option<(vk::Semaphore, u64)>,
     ) -> Result<Submission<'_>> {
+        self.may_submit()?;
         // The pool, the idle pairs and the queue are used under this lock only.
         let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
         let d = &self.device;

@@ -45,6 +45,23 @@ enum Resource {
 
 /// Memory that can cross an instance or process boundary, with the image or buffer bound to
 /// it. Dropping it destroys both (after the device is idle for them).
+///
+/// ```
+/// # fn main() -> extmem::Result<()> {
+/// use extmem::{vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, SharedMemory};
+/// let exporter = Context::new(&ContextOptions::default())?;
+/// let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
+/// let buffer = SharedMemory::new_buffer(&exporter, BufferDesc::new(4096, usage), HandleType::OpaqueFd, Dedicated::Always)?;
+/// buffer.write(&[42; 4096], Handoff::host())?; // released to the other side
+/// let (descriptor, fd) = buffer.export()?; // what a socket carries to another process
+///
+/// // Another instance (here in the same process) imports it, with the checks done first.
+/// let importer = Context::new(&ContextOptions::default())?;
+/// let imported = SharedMemory::import(&importer, &descriptor, fd)?;
+/// assert_eq!(imported.read(Handoff::host())?, vec![42; 4096]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct SharedMemory {
     ctx: Arc<Context>,
     resource: Resource,
