@@ -89,7 +89,13 @@ fn export() -> Res<String> {
 }
 
 fn export_on(instance: &Arc<Instance>, validate: bool) -> Res<String> {
-    let physical = instance.enumerate_physical_devices()?.next().ok_or("no Vulkan device")?;
+    // A GPU where there is one (the importer's Context::new prefers one the same way).
+    let devices: Vec<_> = instance.enumerate_physical_devices()?.collect();
+    let is_gpu = |p: &&Arc<vulkano::device::physical::PhysicalDevice>| {
+        use vulkano::device::physical::PhysicalDeviceType as T;
+        matches!(p.properties().device_type, T::DiscreteGpu | T::IntegratedGpu)
+    };
+    let physical = devices.iter().find(is_gpu).or(devices.first()).ok_or("no Vulkan device")?.clone();
     let family = physical
         .queue_family_properties()
         .iter()

@@ -72,7 +72,13 @@ impl App {
             if let Some(v) = validation.as_mut() {
                 v.install(&entry, &instance)?;
             }
-            let physical_device = *instance.enumerate_physical_devices()?.first().ok_or("no Vulkan device")?;
+            // A GPU where there is one (the importer's Context::new prefers one the same way).
+            let devices = instance.enumerate_physical_devices()?;
+            let is_gpu = |pd: &&vk::PhysicalDevice| {
+                let t = instance.get_physical_device_properties(**pd).device_type;
+                t == vk::PhysicalDeviceType::DISCRETE_GPU || t == vk::PhysicalDeviceType::INTEGRATED_GPU
+            };
+            let physical_device = *devices.iter().find(is_gpu).or(devices.first()).ok_or("no Vulkan device")?;
             let family = instance
                 .get_physical_device_queue_family_properties(physical_device)
                 .iter()
