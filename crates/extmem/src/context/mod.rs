@@ -2,11 +2,13 @@
 
 mod borrowed;
 mod options;
+mod setup;
 mod submit;
 
 pub use borrowed::{AppDevice, QueueAccess, QueueGuard};
 pub(crate) use options::pick_queue_family;
 pub use options::{ContextOptions, PathKind, QueueKind};
+use setup::{pick_device, Partial};
 use submit::Commands;
 pub use submit::Submission;
 
@@ -351,58 +353,4 @@ struct Parts {
     queue: vk::Queue,
     extensions: Vec<&'static CStr>,
     timeline: bool,
-}
-
-/// Destroys a half-made context when `Context::new` fails part way.
-struct Partial {
-    instance: Option<ash::Instance>,
-    validation: Option<ValidationLog>,
-    device: Option<ash::Device>,
-}
-
-impl Partial {
-    fn disarm(mut self) -> Option<ValidationLog> {
-        self.instance = None;
-        self.device = None;
-        self.validation.take()
-    }
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        // SAFETY: only objects made by the failed `Context::new`, in reverse order.
-        unsafe {
-            if let Some(d) = self.device.take() {
-                d.destroy_device(None);
-            }
-            if let Some(v) = self.validation.as_mut() {
-                v.uninstall();
-            }
-            if let Some(i) = self.instance.take() {
-                i.destroy_instance(None);
-            }
-        }
-    }
-}
-
-fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Result<vk::PhysicalDevice> {
-    // SAFETY: a live instance.
-    let devices = unsafe { instance.enumerate_physical_devices() }.vk("vkEnumeratePhysicalDevices")?;
-    if devices.is_empty() {
-        return Err(Error::NoDevice(
-            "the loader found no Vulkan driver (Debian: apt-get install mesa-vulkan-drivers)".into(),
-        ));
-    }
-    let wanted = wanted.or_else(|| std::env::var("EXTMEM_DEVICE").ok().and_then(|v| v.parse().ok()));
-    if let Some(i) = wanted {
-        return devices.get(i).copied().ok_or_else(|| {
-            Error::NoDevice(format!("device {i} asked for, but there are {} (see `extmem caps`)", devices.len()))
-        });
-    }
-    // SAFETY: live physical devices.
-    let is_gpu = |&pd: &vk::PhysicalDevice| {
-        let t = unsafe { instance.get_physical_device_properties(pd) }.device_type;
-        t == vk::PhysicalDeviceType::DISCRETE_GPU || t == vk::PhysicalDeviceType::INTEGRATED_GPU
-    };
-    Ok(devices.iter().copied().find(is_gpu).unwrap_or(devices[0]))
 }
