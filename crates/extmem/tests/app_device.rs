@@ -29,6 +29,11 @@ struct App {
 
 impl App {
     fn new(extensions: &[&'static CStr]) -> App {
+        Self::with_features(extensions, false)
+    }
+
+    /// [`App::new`], with `timelineSemaphore` enabled when `timeline`.
+    fn with_features(extensions: &[&'static CStr], timeline: bool) -> App {
         common::init();
         // SAFETY: valid create infos; everything is destroyed in `Drop`.
         unsafe {
@@ -52,7 +57,11 @@ impl App {
                 .collect();
             let names: Vec<_> = enabled.iter().map(|e| e.as_ptr()).collect();
             let queues = [vk::DeviceQueueCreateInfo::default().queue_family_index(0).queue_priorities(&[1.0])];
-            let info = vk::DeviceCreateInfo::default().queue_create_infos(&queues).enabled_extension_names(&names);
+            let mut features12 = vk::PhysicalDeviceVulkan12Features::default().timeline_semaphore(true);
+            let mut info = vk::DeviceCreateInfo::default().queue_create_infos(&queues).enabled_extension_names(&names);
+            if timeline {
+                info = info.push_next(&mut features12);
+            }
             let device = instance.create_device(physical_device, &info, None).expect("device");
             App { entry, instance, physical_device, device, family: 0, enabled, log }
         }
@@ -258,5 +267,48 @@ fn wrong_descriptions_of_application_memory_are_refused_before_the_driver_is_ask
         app.device.destroy_buffer(b, None);
         app.device.free_memory(raw.memory, None);
     }
+    app.assert_clean();
+}
+
+#[test]
+fn application_semaphores_are_exported_and_imported() {
+    let extensions = [ash::khr::external_memory_fd::NAME, ash::khr::external_semaphore_fd::NAME];
+    let app = App::with_features(&extensions, true);
+    // SAFETY: a live device created with one queue in family 0.
+    let queue = unsafe { app.device.get_device_queue(app.family, 0) };
+    let borrowed = AppDevice::new(&app.entry, &app.instance, app.physical_device, &app.device, app.family, queue)
+        .extensions(app.enabled.iter().copied())
+        .timeline_semaphores(true);
+    // SAFETY: the app's live objects outlive the context.
+    let ctx = unsafe { Context::from_app(borrowed) }.expect("borrowed context");
+    if !extmem::sync::can_share_semaphores(&ctx, extmem::sync::SemaphoreKind::Timeline) {
+        println!(
+            "SKIPPED: {} cannot share timeline semaphores as opaque fds (lavapipe has no external semaphores)",
+            ctx.device_name()
+        );
+        drop(ctx);
+        app.assert_clean();
+        return;
+    }
+    let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
+    let mut export =
+        vk::ExportSemaphoreCreateInfo::default().handle_types(vk::ExternalSemaphoreHandleTypeFlags::OPAQUE_FD);
+    let mut ty2 = vk::SemaphoreTypeCreateInfo::default().semaphore_type(vk::SemaphoreType::TIMELINE);
+    // SAFETY: valid create infos; both semaphores are destroyed below, with nothing pending.
+    unsafe {
+        let d = &app.device;
+        let exported = d
+            .create_semaphore(&vk::SemaphoreCreateInfo::default().push_next(&mut ty).push_next(&mut export), None)
+            .unwrap();
+        let imported = d.create_semaphore(&vk::SemaphoreCreateInfo::default().push_next(&mut ty2), None).unwrap();
+        let fd = external::export_semaphore(&ctx, exported).unwrap();
+        external::import_semaphore(&ctx, imported, fd).unwrap();
+        // A signal through one handle is seen through the other: they share the payload.
+        d.signal_semaphore(&vk::SemaphoreSignalInfo::default().semaphore(exported).value(5)).unwrap();
+        assert_eq!(d.get_semaphore_counter_value(imported).unwrap(), 5);
+        d.destroy_semaphore(imported, None);
+        d.destroy_semaphore(exported, None);
+    }
+    drop(ctx);
     app.assert_clean();
 }
