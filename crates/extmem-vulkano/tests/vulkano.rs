@@ -1,7 +1,7 @@
 //! An image allocated by vulkano's allocator (exportable blocks, suballocated after a buffer
 //! so it may sit at an offset), filled through extmem's commands on vulkano's queue, exported
 //! through extmem and imported by another process (this test binary again, `--import`), which
-//! checks every byte. Runs without libtest's harness so it can be its own second process.
+//! checks every byte; the vulkano buffer it was filled from likewise. Runs without libtest's harness so it can be its own second process.
 
 use extmem::external;
 use extmem::sync::Holder;
@@ -186,12 +186,17 @@ fn export_on(instance: &Arc<Instance>, validate: bool) -> Res<String> {
     // Export through extmem and let another process check it.
     // SAFETY: `raw` describes vulkano's live image and block, which outlive the exchange.
     let (descriptor, fd) = unsafe { external::export(&ctx, &raw)? };
+    // The staging buffer too: a vulkano buffer in a host-visible exportable block.
+    let raw_staging = extmem_vulkano::raw_buffer(&staging, HandleType::OpaqueFd)?;
+    // SAFETY: as above, for the staging buffer.
+    let (staging_descriptor, staging_fd) = unsafe { external::export(&ctx, &raw_staging)? };
     let path = socket_dir().join(format!("vulkano-test-{}.sock", std::process::id()));
     let listener = Listener::bind(&path)?;
     let mut child = std::process::Command::new(std::env::current_exe()?).arg("--import").arg(&path).spawn()?;
     let verdict = (|| -> Res<Message> {
         let channel = listener.accept(Duration::from_secs(30))?;
         channel.send(&Message::Share(descriptor), &[fd.as_fd()])?;
+        channel.send(&Message::Share(staging_descriptor), &[staging_fd.as_fd()])?;
         Ok(channel.recv_plain("a verdict")?)
     })();
     let status = child.wait()?;
@@ -210,19 +215,28 @@ fn export_on(instance: &Arc<Instance>, validate: bool) -> Res<String> {
 fn import(path: &str) -> Res<()> {
     let ctx = Context::new(&ContextOptions::default().validation(true))?;
     let channel = Channel::connect(std::path::Path::new(path))?;
-    let (descriptor, fd) = channel.recv_share()?;
-    let shared = SharedMemory::import(&ctx, &descriptor, fd)?;
-    let bytes = shared.read(Handoff::host())?;
     let mut problems: Vec<String> = Vec::new();
-    if bytes.len() != (WIDTH * HEIGHT * 4) as usize {
-        problems.push(format!("{} bytes, expected {}", bytes.len(), WIDTH * HEIGHT * 4));
-    }
-    if let Some((i, got, want)) = pattern::first_mismatch(&bytes, SEED) {
-        problems.push(format!("byte {i}: {got:#04x}, expected {want:#04x}"));
+    let mut checked = 0;
+    // The image (released to this side), then the staging buffer it was filled from.
+    for what in ["image", "buffer"] {
+        let (descriptor, fd) = channel.recv_share()?;
+        let shared = SharedMemory::import(&ctx, &descriptor, fd)?;
+        let bytes = shared.read(Handoff::host())?;
+        if bytes.len() != (WIDTH * HEIGHT * 4) as usize {
+            problems.push(format!("{what}: {} bytes, expected {}", bytes.len(), WIDTH * HEIGHT * 4));
+        }
+        if let Some((i, got, want)) = pattern::first_mismatch(&bytes, SEED) {
+            problems.push(format!("{what} byte {i}: {got:#04x}, expected {want:#04x}"));
+        }
+        checked += bytes.len();
     }
     problems.extend(ctx.validation_messages());
     let ok = problems.is_empty();
-    let detail = if ok { format!("{} bytes checked in another process", bytes.len()) } else { problems.join("; ") };
+    let detail = if ok {
+        format!("{checked} bytes of an image and a buffer checked in another process")
+    } else {
+        problems.join("; ")
+    };
     channel.send(&Message::Verdict { ok, detail: detail.clone() }, &[])?;
     if ok {
         Ok(())
