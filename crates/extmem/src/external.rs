@@ -85,7 +85,9 @@ impl RawMemory {
     }
 
     /// Records the barrier that takes the resource from `holder` (the other side, or fresh)
-    /// into `ctx`'s queue family, images into `layout`, for `access` at `stage`.
+    /// into `ctx`'s queue family, images into `layout`, for `access` at `stage`. An image
+    /// whose `desc` describes a buffer gets no barrier ([`export`] refuses such a
+    /// description).
     pub fn record_acquire(
         &self,
         ctx: &Context,
