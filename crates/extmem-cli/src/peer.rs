@@ -27,6 +27,9 @@ pub struct Args {
     /// Consume with CUDA instead of a second VkInstance.
     #[arg(long)]
     cuda: bool,
+    /// Consume with OpenGL (EGL, no window) instead of a second VkInstance.
+    #[arg(long, conflicts_with = "cuda")]
+    gl: bool,
     /// The Vulkan queue kind (general, compute, transfer).
     #[arg(long, default_value = "general")]
     queue: extmem::QueueKind,
@@ -56,6 +59,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
     if args.cuda {
         return crate::peer_cuda::run(&channel, start, quiet, args.probe);
+    }
+    if args.gl {
+        return crate::peer_gl::run(&channel, start, quiet);
     }
     let ctx =
         Context::new(&ContextOptions::default().validation(args.validate).app_name("extmem peer").queue(args.queue))?;

@@ -17,10 +17,12 @@ use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 
 mod counter;
+pub mod export;
 pub mod ipc;
 mod memory;
 mod semaphore;
 pub use counter::CounterWait;
+pub use export::ExportableMemory;
 pub use ipc::{DeviceAllocation, IpcMapping};
 use memory::Backing;
 pub use memory::CudaMemory;
