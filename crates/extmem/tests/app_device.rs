@@ -257,9 +257,13 @@ fn wrong_descriptions_of_application_memory_are_refused_before_the_driver_is_ask
     refused(RawMemory { desc: ResourceDesc::Image(image_desc), ..raw }, "different kind of resource");
     refused(RawMemory { handle_type: HandleType::DmaBuf, ..raw }, "cannot export dma-buf memory");
     refused(RawMemory { handle_type: HandleType::HostAllocation, ..raw }, "memfd");
-    // Semaphores need VK_KHR_external_semaphore_fd, which this device did not enable.
+    // Semaphores need VK_KHR_external_semaphore_fd (and timeline ones the timelineSemaphore
+    // feature), which this device did not enable: the errors say so.
     let err = unsafe { external::export_semaphore(&ctx, vk::Semaphore::null()) }.expect_err("refused");
     assert!(err.to_string().contains("VK_KHR_external_semaphore_fd"), "{err}");
+    let err = extmem::sync::SharedSemaphore::new_timeline(&ctx).err().expect("refused");
+    let text = err.to_string();
+    assert!(text.contains("VK_KHR_external_semaphore_fd and the timelineSemaphore feature"), "{text}");
     drop(ctx);
     // SAFETY: the application's; nothing uses them.
     unsafe {

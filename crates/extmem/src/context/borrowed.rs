@@ -241,4 +241,27 @@ impl Context {
             _ => Ok(()),
         }
     }
+
+    /// Why semaphores cannot be shared, for an error message: on a borrowed device, what the
+    /// application did not enable; otherwise where to look.
+    pub(crate) fn semaphore_shortfall(&self, timeline: bool) -> String {
+        if self.owns_device() {
+            return " (see `extmem caps`)".into();
+        }
+        let mut missing = Vec::new();
+        if !self.has_extension(ash::khr::external_semaphore_fd::NAME) {
+            missing.push("VK_KHR_external_semaphore_fd");
+        }
+        if timeline && !self.has_timeline_semaphores() {
+            missing.push("the timelineSemaphore feature");
+        }
+        if missing.is_empty() {
+            return " (see `extmem caps`)".into();
+        }
+        format!(
+            ": the application's device was not created with {} (enable it and say so with AppDevice::extensions / \
+             AppDevice::timeline_semaphores)",
+            missing.join(" and ")
+        )
+    }
 }
