@@ -3,12 +3,15 @@
 
 mod bench;
 mod bench_cuda;
+mod bench_peer;
 mod caps;
 mod child;
 mod demo;
+mod demo_gpus;
 mod demo_torch_producer;
 mod peer;
 mod peer_cuda;
+mod peer_cuda_other_gpu;
 mod peer_gl;
 mod plot;
 mod run;
