@@ -18,7 +18,7 @@ if [ "${1:-}" = --prepare ]; then
         | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "cuda_export", "hardening", "hostile_peer", "socket_folder"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "cuda_export", "hardening", "hostile_peer", "socket_folder", "app_device", "vulkano", "textures"):
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     cargo bench -p extmem-layer --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json,sys
@@ -38,8 +38,11 @@ for l in sys.stdin:
     cargo build --release -p extmem --example submit_cost && cp target/release/examples/submit_cost .dev/bin/
     cargo build --release -p extmem-layer --example external_requirements && cp target/release/examples/external_requirements .dev/bin/
     cargo build --release -p extmem-cuda --example frame_ring && cp target/release/examples/frame_ring .dev/bin/
+    # extmem inside other programs' Vulkan: an ash program's own device, and a wgpu consumer.
+    cargo build --release -p extmem --example ash_own_device && cp target/release/examples/ash_own_device .dev/bin/
+    cargo build --release -p extmem-wgpu --example wgpu_consumer && cp target/release/examples/wgpu_consumer .dev/bin/
     cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf .dev/bin/ 2>/dev/null || true
-    strip .dev/bin/extmem .dev/bin/extmem-hostile-peer .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem/_extmem.abi3.so .dev/bin/submit_cost .dev/bin/frame_ring .dev/bin/external_requirements
+    strip .dev/bin/extmem .dev/bin/extmem-hostile-peer .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem/_extmem.abi3.so .dev/bin/submit_cost .dev/bin/frame_ring .dev/bin/external_requirements .dev/bin/ash_own_device .dev/bin/wgpu_consumer
     if [ ! -e .dev/debs/libvulkan1_*.deb ]; then
         o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
         mkdir -p /tmp/amd64/partial && apt-get $o update -qq
@@ -81,6 +84,12 @@ export EXTMEM_HOSTILE_PEER="$PWD/.dev/bin/extmem-hostile-peer"
 for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/sentinel_sweep-* .dev/bin/deps/external_marking-* .dev/bin/deps/validation_orders-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-* .dev/bin/deps/hardening-* .dev/bin/deps/hostile_peer-* .dev/bin/deps/socket_folder-*; do
     run "$t" --test-threads=1
 done
+# extmem in an ash program's own device, a vulkano allocator's image, a wgpu consumer.
+for t in .dev/bin/deps/app_device-* .dev/bin/deps/vulkano-* .dev/bin/deps/textures-*; do
+    run "$t" --test-threads=1
+done
+run .dev/bin/ash_own_device
+run .dev/bin/wgpu_consumer
 run .dev/bin/extmem run --validate -- .dev/bin/nv_client --export --require-global
 run .dev/bin/extmem run --explicit -- .dev/bin/nv_client
 run .dev/bin/extmem demo --validate

@@ -9,6 +9,9 @@
 //! - [`transport`]: a versioned descriptor and a Unix socket that carries it with the fd.
 //! - [`frames`]: the frame protocol ([`frames::Frame`]'s timeline values, [`frames::FrameProtocol`]).
 //! - [`Handoff`]: how a read, write or fill is ordered with the other side.
+//! - [`Context::from_app`] and [`external`]: extmem inside a program that made its own
+//!   instance and device (ash, vulkano, wgpu): export and import of resources the application
+//!   owns, and the hand-off recorded into its command buffers.
 //! - [`sync`]: queue-family ownership hand-off (`VK_QUEUE_FAMILY_EXTERNAL`, `GENERAL`) and
 //!   frame synchronisation between the two sides.
 //!
@@ -23,6 +26,7 @@ pub mod caps;
 mod context;
 mod desc;
 mod error;
+pub mod external;
 pub mod fdkind;
 pub mod frames;
 mod handle;
@@ -39,7 +43,7 @@ pub mod validation;
 
 pub use ash;
 pub use ash::vk;
-pub use context::{Context, ContextOptions, PathKind, QueueKind, Submission};
+pub use context::{AppDevice, Context, ContextOptions, PathKind, QueueAccess, QueueGuard, QueueKind, Submission};
 pub use desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
 pub use error::{Error, Result};
 pub use handle::HandleType;

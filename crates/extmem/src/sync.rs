@@ -183,9 +183,10 @@ impl SharedSemaphore {
     pub fn new(ctx: &std::sync::Arc<crate::Context>, kind: SemaphoreKind) -> Result<SharedSemaphore> {
         if !can_share_semaphores(ctx, kind) {
             return Err(Error::Unsupported(format!(
-                "{} cannot export {} semaphores as opaque fds (see `extmem caps`); use host synchronisation",
+                "{} cannot export {} semaphores as opaque fds{}; use host synchronisation",
                 ctx.device_name(),
-                kind.name()
+                kind.name(),
+                ctx.semaphore_shortfall(kind == SemaphoreKind::Timeline)
             )));
         }
         let mut export =
@@ -234,9 +235,10 @@ impl SharedSemaphore {
         use std::os::fd::{AsRawFd, IntoRawFd};
         if !can_share_semaphores(ctx, kind) {
             return Err(Error::Import(format!(
-                "{} cannot import {} semaphores as opaque fds",
+                "{} cannot import {} semaphores as opaque fds{}",
                 ctx.device_name(),
-                kind.name()
+                kind.name(),
+                ctx.semaphore_shortfall(kind == SemaphoreKind::Timeline)
             )));
         }
         let mut ty = vk::SemaphoreTypeCreateInfo::default().semaphore_type(kind.vk_type());

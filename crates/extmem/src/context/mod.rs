@@ -1,10 +1,14 @@
 //! An instance and a device set up for sharing memory.
 
+mod borrowed;
 mod options;
+mod setup;
 mod submit;
 
+pub use borrowed::{AppDevice, QueueAccess, QueueGuard};
 pub(crate) use options::pick_queue_family;
 pub use options::{ContextOptions, PathKind, QueueKind};
+use setup::{pick_device, Partial};
 use submit::Commands;
 pub use submit::Submission;
 
@@ -45,6 +49,16 @@ pub struct Context {
     memory_fd: ash::khr::external_memory_fd::Device,
     timeline: bool,
     validation: Option<ValidationLog>,
+    ownership: Ownership,
+}
+
+/// Who owns the instance, device and queue.
+enum Ownership {
+    /// `Context::new` created them; the context destroys them.
+    Owned,
+    /// The application created them ([`Context::from_app`]); the context destroys only what
+    /// it made itself (its command pool and fences).
+    Borrowed(QueueAccess),
 }
 
 impl Context {
@@ -103,15 +117,12 @@ impl Context {
 
         let physical_device = pick_device(&instance, options.device)?;
         // SAFETY: a live physical device.
-        let (props, ids, available) = unsafe {
-            let mut ids = vk::PhysicalDeviceIDProperties::default();
-            let mut props2 = vk::PhysicalDeviceProperties2::default().push_next(&mut ids);
-            instance.get_physical_device_properties2(physical_device, &mut props2);
-            let props = props2.properties;
+        let (props, available) = unsafe {
+            let props = instance.get_physical_device_properties(physical_device);
             let available = instance
                 .enumerate_device_extension_properties(physical_device)
                 .vk("vkEnumerateDeviceExtensionProperties")?;
-            (props, ids, available)
+            (props, available)
         };
         let device_name = props.device_name_as_c_str().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if props.api_version < vk::API_VERSION_1_1 {
@@ -136,7 +147,6 @@ impl Context {
         let families = unsafe { instance.get_physical_device_queue_family_properties(physical_device) };
         let queue_family = pick_queue_family(&families, options.queue)
             .ok_or_else(|| Error::NoDevice(format!("{device_name} has no graphics or compute queue")))?;
-        let queue_flags = families[queue_family as usize].queue_flags;
         let priorities = [1.0];
         let queues =
             [vk::DeviceQueueCreateInfo::default().queue_family_index(queue_family).queue_priorities(&priorities)];
@@ -161,34 +171,61 @@ impl Context {
         partial.device = Some(device.clone());
         // SAFETY: live device; the family was requested with one queue.
         let queue = unsafe { device.get_device_queue(queue_family, 0) };
+        let parts = Parts { entry, instance, physical_device, device, queue_family, queue, extensions, timeline };
+        let mut ctx = Context::assemble(parts, options.path, Ownership::Owned)?;
+        ctx.validation = partial.disarm();
+        Ok(Arc::new(ctx))
+    }
+
+    /// The context's fields from the objects it runs on: what the device tells about itself,
+    /// and a command pool of its own on the queue family.
+    fn assemble(p: Parts, path: PathKind, ownership: Ownership) -> Result<Context> {
+        // SAFETY: a live physical device.
+        let (props, ids, families, memory_properties) = unsafe {
+            let mut ids = vk::PhysicalDeviceIDProperties::default();
+            let mut props2 = vk::PhysicalDeviceProperties2::default().push_next(&mut ids);
+            p.instance.get_physical_device_properties2(p.physical_device, &mut props2);
+            let props = props2.properties;
+            let families = p.instance.get_physical_device_queue_family_properties(p.physical_device);
+            (props, ids, families, p.instance.get_physical_device_memory_properties(p.physical_device))
+        };
+        let device_name = props.device_name_as_c_str().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let queue_flags = families
+            .get(p.queue_family as usize)
+            .map(|f| f.queue_flags)
+            .ok_or_else(|| Error::NoDevice(format!("{device_name} has no queue family {}", p.queue_family)))?;
         let pool_info = vk::CommandPoolCreateInfo::default()
-            .queue_family_index(queue_family)
+            .queue_family_index(p.queue_family)
             .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER);
         // SAFETY: live device.
-        let pool = unsafe { device.create_command_pool(&pool_info, None) }.vk("vkCreateCommandPool")?;
-        // SAFETY: live physical device.
-        let memory_properties = unsafe { instance.get_physical_device_memory_properties(physical_device) };
-        let memory_fd = ash::khr::external_memory_fd::Device::new(&instance, &device);
-        let validation = partial.disarm();
-        Ok(Arc::new(Context {
-            entry,
-            instance,
-            physical_device,
-            device,
-            queue_family,
+        let pool = unsafe { p.device.create_command_pool(&pool_info, None) }.vk("vkCreateCommandPool")?;
+        let memory_fd = ash::khr::external_memory_fd::Device::new(&p.instance, &p.device);
+        Ok(Context {
+            entry: p.entry,
+            instance: p.instance,
+            physical_device: p.physical_device,
+            device: p.device,
+            queue_family: p.queue_family,
             queue_flags,
-            queue,
+            queue: p.queue,
             commands: Mutex::new(Commands { pool, idle: Vec::new() }),
             memory_properties,
             device_name,
             device_uuid: ids.device_uuid,
             driver_uuid: ids.driver_uuid,
-            path: options.path,
-            extensions,
+            path,
+            extensions: p.extensions,
             memory_fd,
-            timeline,
-            validation,
-        }))
+            timeline: p.timeline,
+            validation: None,
+            ownership,
+        })
+    }
+
+    /// Whether the context created its instance and device (and destroys them when dropped),
+    /// rather than borrowing the application's ([`Context::from_app`]).
+    pub fn owns_device(&self) -> bool {
+        matches!(self.ownership, Ownership::Owned)
     }
 
     /// The loader.
@@ -285,12 +322,20 @@ impl Drop for Context {
         // SAFETY: every resource holds an `Arc<Context>`, so none is left; the queue is idle
         // after `submit`.
         unsafe {
-            let _ = self.device.device_wait_idle();
+            let owned = self.owns_device();
+            // A borrowed device may be busy with the application's work: every submission of
+            // the context was waited for (a `Submission` borrows it), so its pool is idle.
+            if owned {
+                let _ = self.device.device_wait_idle();
+            }
             let commands = self.commands.get_mut().unwrap_or_else(|e| e.into_inner());
             for (_, fence) in commands.idle.drain(..) {
                 self.device.destroy_fence(fence, None);
             }
             self.device.destroy_command_pool(commands.pool, None);
+            if !owned {
+                return;
+            }
             self.device.destroy_device(None);
             if let Some(v) = self.validation.as_mut() {
                 v.uninstall();
@@ -300,69 +345,14 @@ impl Drop for Context {
     }
 }
 
-/// Destroys a half-made context when `Context::new` fails part way.
-struct Partial {
-    instance: Option<ash::Instance>,
-    validation: Option<ValidationLog>,
-    device: Option<ash::Device>,
-}
-
-impl Partial {
-    fn disarm(mut self) -> Option<ValidationLog> {
-        self.instance = None;
-        self.device = None;
-        self.validation.take()
-    }
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        // SAFETY: only objects made by the failed `Context::new`, in reverse order.
-        unsafe {
-            if let Some(d) = self.device.take() {
-                d.destroy_device(None);
-            }
-            if let Some(v) = self.validation.as_mut() {
-                v.uninstall();
-            }
-            if let Some(i) = self.instance.take() {
-                i.destroy_instance(None);
-            }
-        }
-    }
-}
-
-/// `$EXTMEM_DEVICE` as a device index; a value that is not one is an error, not ignored.
-fn device_from_env() -> Result<Option<usize>> {
-    match std::env::var("EXTMEM_DEVICE") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| {
-            Error::NoDevice(format!("EXTMEM_DEVICE={v:?} is not a device index (0, 1, ...: see `extmem caps`)"))
-        }),
-        _ => Ok(None),
-    }
-}
-
-fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Result<vk::PhysicalDevice> {
-    // SAFETY: a live instance.
-    let devices = unsafe { instance.enumerate_physical_devices() }.vk("vkEnumeratePhysicalDevices")?;
-    if devices.is_empty() {
-        return Err(Error::NoDevice(
-            "the loader found no Vulkan driver (Debian: apt-get install mesa-vulkan-drivers)".into(),
-        ));
-    }
-    let wanted = match wanted {
-        Some(i) => Some(i),
-        None => device_from_env()?,
-    };
-    if let Some(i) = wanted {
-        return devices.get(i).copied().ok_or_else(|| {
-            Error::NoDevice(format!("device {i} asked for, but there are {} (see `extmem caps`)", devices.len()))
-        });
-    }
-    // SAFETY: live physical devices.
-    let is_gpu = |&pd: &vk::PhysicalDevice| {
-        let t = unsafe { instance.get_physical_device_properties(pd) }.device_type;
-        t == vk::PhysicalDeviceType::DISCRETE_GPU || t == vk::PhysicalDeviceType::INTEGRATED_GPU
-    };
-    Ok(devices.iter().copied().find(is_gpu).unwrap_or(devices[0]))
+/// What both constructors hand to [`Context::assemble`].
+struct Parts {
+    entry: ash::Entry,
+    instance: ash::Instance,
+    physical_device: vk::PhysicalDevice,
+    device: ash::Device,
+    queue_family: u32,
+    queue: vk::Queue,
+    extensions: Vec<&'static CStr>,
+    timeline: bool,
 }

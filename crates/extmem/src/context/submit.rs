@@ -33,6 +33,7 @@ impl Context {
         wait: Option<(vk::Semaphore, u64)>,
         signal: Option<(vk::Semaphore, u64)>,
     ) -> Result<Submission<'_>> {
+        self.may_submit()?;
         // The pool, the idle pairs and the queue are used under this lock only.
         let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
         let d = &self.device;
@@ -78,7 +79,8 @@ impl Context {
                 if self.timeline && (wait.is_some() || signal.is_some()) {
                     submit = submit.push_next(&mut timeline);
                 }
-                d.queue_submit(self.queue, &[submit], fence).vk("vkQueueSubmit")
+                // A borrowed queue is used only as the application allows.
+                self.on_queue(|| d.queue_submit(self.queue, &[submit], fence).vk("vkQueueSubmit"))
             })();
             drop(commands);
             result?;

@@ -164,6 +164,7 @@ impl SharedMemory {
             memory_type_index,
             memory_type_bits: requirements.memory_type_bits,
             dedicated: desc.dedicated,
+            offset: desc.offset,
             handle_type: h,
             holder: Mutex::new(Holder::External),
             staging: Mutex::new(None),

@@ -5,6 +5,7 @@
 mod create;
 mod handoff;
 mod import;
+mod raw;
 mod staging;
 mod transfer;
 
@@ -44,6 +45,23 @@ enum Resource {
 
 /// Memory that can cross an instance or process boundary, with the image or buffer bound to
 /// it. Dropping it destroys both (after the device is idle for them).
+///
+/// ```
+/// # fn main() -> extmem::Result<()> {
+/// use extmem::{vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, SharedMemory};
+/// let exporter = Context::new(&ContextOptions::default())?;
+/// let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
+/// let buffer = SharedMemory::new_buffer(&exporter, BufferDesc::new(4096, usage), HandleType::OpaqueFd, Dedicated::Always)?;
+/// buffer.write(&[42; 4096], Handoff::host())?; // released to the other side
+/// let (descriptor, fd) = buffer.export()?; // what a socket carries to another process
+///
+/// // Another instance (here in the same process) imports it, with the checks done first.
+/// let importer = Context::new(&ContextOptions::default())?;
+/// let imported = SharedMemory::import(&importer, &descriptor, fd)?;
+/// assert_eq!(imported.read(Handoff::host())?, vec![42; 4096]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct SharedMemory {
     ctx: Arc<Context>,
     resource: Resource,
@@ -52,6 +70,8 @@ pub struct SharedMemory {
     memory_type_index: u32,
     memory_type_bits: u32,
     dedicated: bool,
+    /// Where the resource is bound in the memory (an import's descriptor may say non-zero).
+    offset: u64,
     handle_type: HandleType,
     holder: Mutex<Holder>,
     /// The staging buffer of the last `read` / `write`, reused while it is big enough
@@ -101,7 +121,7 @@ impl SharedMemory {
             memory_type_index: self.memory_type_index,
             memory_type_bits: self.memory_type_bits,
             dedicated: self.dedicated,
-            offset: 0,
+            offset: self.offset,
             layout: match self.resource {
                 Resource::Image(..) => vk::ImageLayout::GENERAL,
                 Resource::Buffer(..) => vk::ImageLayout::UNDEFINED,
