@@ -195,13 +195,22 @@ impl<'a> GlMemory<'a> {
         let mut out = vec![0u8; self.data_len()];
         match (self.object, self.desc.resource) {
             (GlObject::Buffer(b), _) => {
-                // SAFETY: the current context; `out` holds the buffer's size.
+                // Through a GPU copy into a scratch buffer: NVIDIA's GL (580) answered
+                // glGetBufferSubData on the shared buffer with its own earlier glBufferSubData
+                // bytes, not what Vulkan wrote since (measured on an H200); a copy is GPU work,
+                // ordered after the semaphore wait like the image path's draw and read.
+                let scratch = self.scratch_buffer(glow::STREAM_READ)?;
+                // SAFETY: the current context; both buffers hold `out.len()` bytes.
                 unsafe {
                     g.bind_buffer(glow::COPY_READ_BUFFER, Some(b));
-                    g.get_buffer_sub_data(glow::COPY_READ_BUFFER, 0, &mut out);
+                    g.bind_buffer(glow::COPY_WRITE_BUFFER, Some(scratch));
+                    g.copy_buffer_sub_data(glow::COPY_READ_BUFFER, glow::COPY_WRITE_BUFFER, 0, 0, out.len() as i32);
+                    g.get_buffer_sub_data(glow::COPY_WRITE_BUFFER, 0, &mut out);
+                    g.bind_buffer(glow::COPY_WRITE_BUFFER, None);
                     g.bind_buffer(glow::COPY_READ_BUFFER, None);
+                    g.delete_buffer(scratch);
                 }
-                self.gl.check("glGetBufferSubData")?;
+                self.gl.check("glCopyBufferSubData + glGetBufferSubData")?;
             }
             (GlObject::Texture(_), ResourceDesc::Image(i)) => {
                 let format = gl_format(i.format)?;
@@ -238,13 +247,20 @@ impl<'a> GlMemory<'a> {
         match (self.object, self.desc.resource) {
             (GlObject::Buffer(b), _) => {
                 let g = &self.gl.gl;
-                // SAFETY: the current context; the buffer holds `bytes.len()` bytes.
+                // Uploaded into a scratch buffer and copied on the GPU, so that GL keeps no
+                // copy of its own of the shared buffer's bytes (see `read`).
+                let scratch = self.scratch_buffer(glow::STREAM_DRAW)?;
+                // SAFETY: the current context; both buffers hold `bytes.len()` bytes.
                 unsafe {
+                    g.bind_buffer(glow::COPY_READ_BUFFER, Some(scratch));
+                    g.buffer_sub_data_u8_slice(glow::COPY_READ_BUFFER, 0, bytes);
                     g.bind_buffer(glow::COPY_WRITE_BUFFER, Some(b));
-                    g.buffer_sub_data_u8_slice(glow::COPY_WRITE_BUFFER, 0, bytes);
+                    g.copy_buffer_sub_data(glow::COPY_READ_BUFFER, glow::COPY_WRITE_BUFFER, 0, 0, bytes.len() as i32);
                     g.bind_buffer(glow::COPY_WRITE_BUFFER, None);
+                    g.bind_buffer(glow::COPY_READ_BUFFER, None);
+                    g.delete_buffer(scratch);
                 }
-                self.gl.check("glBufferSubData")
+                self.gl.check("glBufferSubData + glCopyBufferSubData")
             }
             (GlObject::Texture(_), ResourceDesc::Image(i)) => {
                 let f = gl_format(i.format)?;
@@ -260,6 +276,26 @@ impl<'a> GlMemory<'a> {
             }
             (GlObject::Texture(_), _) => unreachable!("only images import as textures"),
         }
+    }
+}
+
+impl GlMemory<'_> {
+    /// A GL-owned buffer of the resource's data size, for staging a read or a write.
+    fn scratch_buffer(&self, usage: u32) -> Result<glow::Buffer> {
+        let scratch = create(self.gl, |g| unsafe { g.create_buffer() })?;
+        // SAFETY: the current context; a new buffer of ours.
+        unsafe {
+            let g = &self.gl.gl;
+            g.bind_buffer(glow::COPY_WRITE_BUFFER, Some(scratch));
+            g.buffer_data_size(glow::COPY_WRITE_BUFFER, self.data_len() as i32, usage);
+            g.bind_buffer(glow::COPY_WRITE_BUFFER, None);
+        }
+        if let Err(e) = self.gl.check("glBufferData (scratch)") {
+            // SAFETY: the buffer made above.
+            unsafe { self.gl.gl.delete_buffer(scratch) };
+            return Err(e);
+        }
+        Ok(scratch)
     }
 }
 
