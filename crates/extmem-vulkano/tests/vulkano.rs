@@ -79,13 +79,23 @@ fn export() -> Res<String> {
         log.install(&entry, &ash_instance)?;
     }
     let result = export_on(&instance, validate);
-    let messages = log.messages();
+    let messages: Vec<String> = log.messages().into_iter().filter(|m| !vulkanos_own_query(m)).collect();
     log.uninstall();
     let detail = result?;
     if !messages.is_empty() {
         return Err(format!("validation messages: {messages:?}").into());
     }
     Ok(detail)
+}
+
+/// The one message vulkano's own calls produce with the validation layer this project tests
+/// with (1.3.239): vulkano 0.35 asks `vkGetPhysicalDeviceProperties2` for the property
+/// structures of every extension the driver lists, some newer than that layer's headers
+/// ("unknown VkStructureType"; NVIDIA's driver 580 lists nine such extensions, lavapipe 22.3
+/// none). Anything else fails the test.
+fn vulkanos_own_query(message: &str) -> bool {
+    message.contains("VUID-VkPhysicalDeviceProperties2-pNext-pNext")
+        && message.contains("vkGetPhysicalDeviceProperties2: pProperties->pNext chain includes a structure with unknown VkStructureType")
 }
 
 fn export_on(instance: &Arc<Instance>, validate: bool) -> Res<String> {
