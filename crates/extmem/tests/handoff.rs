@@ -49,6 +49,23 @@ fn hand_off(
     SharedMemory::import(importer, &desc, fd)
 }
 
+/// Asserts that `imported` reads pattern `seed`, which `shared` holds, and that `shared` then
+/// reads pattern `seed + 1` written through `imported`: the bytes cross both ways.
+fn assert_bytes_cross_both_ways(shared: &SharedMemory, imported: &SharedMemory, seed: u64, what: &str) {
+    let len = shared.data_len().unwrap() as usize;
+    assert_eq!(
+        pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), seed),
+        None,
+        "{what}: the importer reads the exporter's bytes"
+    );
+    imported.write(&pattern::fill(len, seed + 1), Handoff::host()).unwrap();
+    assert_eq!(
+        pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), seed + 1),
+        None,
+        "{what}: the exporter reads the importer's bytes"
+    );
+}
+
 #[test]
 fn images_and_buffers_cross_instances_both_ways_on_both_paths() {
     let _lock = fd_lock();
@@ -62,17 +79,7 @@ fn images_and_buffers_cross_instances_both_ways_on_both_paths() {
             shared.write(&pattern::fill(len, 7), Handoff::host()).unwrap();
             let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
             assert_eq!(imported.desc(), shared.desc());
-            assert_eq!(
-                pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 7),
-                None,
-                "{path:?} image={image}: importer reads the exporter's bytes"
-            );
-            imported.write(&pattern::fill(len, 8), Handoff::host()).unwrap();
-            assert_eq!(
-                pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 8),
-                None,
-                "{path:?} image={image}: exporter reads the importer's bytes"
-            );
+            assert_bytes_cross_both_ways(&shared, &imported, 7, &format!("{path:?} image={image}"));
         }
         assert_clean(&producer);
         assert_clean(&consumer);
@@ -518,17 +525,7 @@ fn every_queue_kind_produces_frames_the_other_instance_reads() {
             let len = shared.data_len().unwrap() as usize;
             shared.write(&pattern::fill(len, 11), Handoff::host()).unwrap();
             let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
-            assert_eq!(
-                pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 11),
-                None,
-                "{kind:?} image={image}"
-            );
-            imported.write(&pattern::fill(len, 12), Handoff::host()).unwrap();
-            assert_eq!(
-                pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 12),
-                None,
-                "{kind:?} image={image}: write-back"
-            );
+            assert_bytes_cross_both_ways(&shared, &imported, 11, &format!("{kind:?} image={image}"));
         }
         // A frame filled on the GPU with its counter, from this queue.
         let frame = new_shared(&producer, false);
@@ -586,17 +583,7 @@ fn host_memory_crosses_instances_and_devices_and_the_host_sees_the_bytes() {
         drop(fd);
         let (desc, fd) = b.recv_share().unwrap();
         let imported = SharedMemory::import(&consumer, &desc, fd).unwrap();
-        assert_eq!(
-            pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 21),
-            None,
-            "the importer reads the exporter's bytes"
-        );
-        imported.write(&pattern::fill(len, 22), Handoff::host()).unwrap();
-        assert_eq!(
-            pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 22),
-            None,
-            "the exporter reads the importer's bytes"
-        );
+        assert_bytes_cross_both_ways(&shared, &imported, 21, "host memory");
         // SAFETY: as above.
         let seen = unsafe { shared.host_mapping().unwrap().bytes() };
         assert_eq!(pattern::first_mismatch(&seen[..len], 22), None);
