@@ -2,7 +2,10 @@
 //! validation layer above it (checking the application's NV usage) or below it (checking the
 //! KHR calls the layer makes). Any validation message fails a test.
 
+mod common;
+
 use ash::vk;
+use common::{create_nv_image, image_info, same_properties, BYTES, EXTENT, FORMAT};
 use extmem_testkit::{pattern, InstanceSpec, TestDevice, TestInstance, Validation, LAYER};
 use std::ffi::CStr;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
@@ -126,17 +129,7 @@ fn same(
 ) -> bool {
     match (a, b) {
         (Err(x), Err(y)) => x == y,
-        (Ok(x), Ok(y)) => {
-            let (p, q) = (x.image_format_properties, y.image_format_properties);
-            p.max_extent == q.max_extent
-                && p.max_mip_levels == q.max_mip_levels
-                && p.max_array_layers == q.max_array_layers
-                && p.sample_counts == q.sample_counts
-                && p.max_resource_size == q.max_resource_size
-                && x.external_memory_features == y.external_memory_features
-                && x.export_from_imported_handle_types == y.export_from_imported_handle_types
-                && x.compatible_handle_types == y.compatible_handle_types
-        }
+        (Ok(x), Ok(y)) => same_properties(x, y),
         _ => false,
     }
 }
@@ -263,51 +256,6 @@ fn query_refuses_handle_types_it_cannot_back() {
     };
     assert_eq!(r, vk::Result::ERROR_VALIDATION_FAILED_EXT);
     inst.finish();
-}
-
-const EXTENT: vk::Extent3D = vk::Extent3D { width: 64, height: 32, depth: 1 };
-const FORMAT: vk::Format = vk::Format::R8G8B8A8_UNORM;
-const BYTES: usize = 64 * 32 * 4;
-
-fn image_info<'a>() -> vk::ImageCreateInfo<'a> {
-    vk::ImageCreateInfo::default()
-        .image_type(vk::ImageType::TYPE_2D)
-        .format(FORMAT)
-        .extent(EXTENT)
-        .mip_levels(1)
-        .array_layers(1)
-        .samples(vk::SampleCountFlags::TYPE_1)
-        .tiling(vk::ImageTiling::OPTIMAL)
-        .usage(vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST)
-        .initial_layout(vk::ImageLayout::UNDEFINED)
-}
-
-/// An image and memory made exportable the NV way, bound together.
-struct Exportable {
-    image: vk::Image,
-    memory: vk::DeviceMemory,
-    size: u64,
-    memory_type: u32,
-}
-
-fn create_nv_image(dev: &TestDevice, handle_type: NvHandle) -> Exportable {
-    let d = &dev.device;
-    let mut nv_image = vk::ExternalMemoryImageCreateInfoNV::default().handle_types(handle_type);
-    // SAFETY: valid create infos on a live device.
-    unsafe {
-        let image =
-            d.create_image(&image_info().push_next(&mut nv_image), None).expect("vkCreateImage with the NV struct");
-        let req = d.get_image_memory_requirements(image);
-        let memory_type = dev.memory_type(req.memory_type_bits, vk::MemoryPropertyFlags::empty());
-        let mut nv_export = vk::ExportMemoryAllocateInfoNV::default().handle_types(handle_type);
-        let info = vk::MemoryAllocateInfo::default()
-            .allocation_size(req.size)
-            .memory_type_index(memory_type)
-            .push_next(&mut nv_export);
-        let memory = d.allocate_memory(&info, None).expect("vkAllocateMemory with the NV struct");
-        d.bind_image_memory(image, memory, 0).expect("bind");
-        Exportable { image, memory, size: req.size, memory_type }
-    }
 }
 
 fn range() -> vk::ImageSubresourceRange {
