@@ -289,15 +289,7 @@ fn upload(dev: &TestDevice, image: vk::Image, from: vk::ImageLayout, from_family
             .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE)
             .image(image)
             .subresource_range(range());
-        d.cmd_pipeline_barrier(
-            cb,
-            vk::PipelineStageFlags::TOP_OF_PIPE,
-            vk::PipelineStageFlags::TRANSFER,
-            vk::DependencyFlags::empty(),
-            &[],
-            &[],
-            &[acquire],
-        );
+        barrier(d, cb, (vk::PipelineStageFlags::TOP_OF_PIPE, vk::PipelineStageFlags::TRANSFER), &[], &[acquire]);
         d.cmd_copy_buffer_to_image(cb, staging.buffer, image, vk::ImageLayout::TRANSFER_DST_OPTIMAL, &[copy_region()]);
         let release = vk::ImageMemoryBarrier::default()
             .src_queue_family_index(dev.queue_family)
@@ -307,17 +299,25 @@ fn upload(dev: &TestDevice, image: vk::Image, from: vk::ImageLayout, from_family
             .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
             .image(image)
             .subresource_range(range());
-        d.cmd_pipeline_barrier(
-            cb,
-            vk::PipelineStageFlags::TRANSFER,
-            vk::PipelineStageFlags::BOTTOM_OF_PIPE,
-            vk::DependencyFlags::empty(),
-            &[],
-            &[],
-            &[release],
-        );
+        barrier(d, cb, (vk::PipelineStageFlags::TRANSFER, vk::PipelineStageFlags::BOTTOM_OF_PIPE), &[], &[release]);
     });
     dev.destroy_host_buffer(staging);
+}
+
+/// Records one pipeline barrier from `stages.0` to `stages.1` with these buffer and image
+/// barriers.
+///
+/// # Safety
+/// `cb` is a command buffer of `d` in the recording state.
+unsafe fn barrier(
+    d: &ash::Device,
+    cb: vk::CommandBuffer,
+    stages: (vk::PipelineStageFlags, vk::PipelineStageFlags),
+    buffers: &[vk::BufferMemoryBarrier],
+    images: &[vk::ImageMemoryBarrier],
+) {
+    // SAFETY: the caller's promise.
+    unsafe { d.cmd_pipeline_barrier(cb, stages.0, stages.1, vk::DependencyFlags::empty(), &[], buffers, images) };
 }
 
 /// Acquires `image` from the external queue family in GENERAL and reads its bytes back; the
@@ -334,15 +334,7 @@ fn download(dev: &TestDevice, image: vk::Image) -> Vec<u8> {
             .dst_access_mask(vk::AccessFlags::TRANSFER_READ)
             .image(image)
             .subresource_range(range());
-        d.cmd_pipeline_barrier(
-            cb,
-            vk::PipelineStageFlags::TOP_OF_PIPE,
-            vk::PipelineStageFlags::TRANSFER,
-            vk::DependencyFlags::empty(),
-            &[],
-            &[],
-            &[acquire],
-        );
+        barrier(d, cb, (vk::PipelineStageFlags::TOP_OF_PIPE, vk::PipelineStageFlags::TRANSFER), &[], &[acquire]);
         d.cmd_copy_image_to_buffer(cb, image, vk::ImageLayout::GENERAL, staging.buffer, &[copy_region()]);
         let host = vk::BufferMemoryBarrier::default()
             .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
@@ -351,15 +343,7 @@ fn download(dev: &TestDevice, image: vk::Image) -> Vec<u8> {
             .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
             .buffer(staging.buffer)
             .size(vk::WHOLE_SIZE);
-        d.cmd_pipeline_barrier(
-            cb,
-            vk::PipelineStageFlags::TRANSFER,
-            vk::PipelineStageFlags::HOST,
-            vk::DependencyFlags::empty(),
-            &[],
-            &[host],
-            &[],
-        );
+        barrier(d, cb, (vk::PipelineStageFlags::TRANSFER, vk::PipelineStageFlags::HOST), &[host], &[]);
     });
     let out = staging.bytes().to_vec();
     dev.destroy_host_buffer(staging);
