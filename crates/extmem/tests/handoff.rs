@@ -49,6 +49,22 @@ fn hand_off(
     SharedMemory::import(importer, &desc, fd)
 }
 
+/// A buffer frame and a 64-byte counter buffer made on `producer`, then both as `consumer`
+/// imported them: `(frame, counter, their_frame, their_counter)`.
+fn frame_with_counter(
+    a: &Channel,
+    b: &Channel,
+    producer: &std::sync::Arc<extmem::Context>,
+    consumer: &std::sync::Arc<extmem::Context>,
+) -> (SharedMemory, SharedMemory, SharedMemory, SharedMemory) {
+    let frame = new_shared(producer, false);
+    let counter_desc = BufferDesc { size: 64, ..buffer_desc() };
+    let counter = SharedMemory::new_buffer(producer, counter_desc, HandleType::OpaqueFd, Dedicated::Always).unwrap();
+    let their_frame = hand_off(a, b, &frame, consumer).unwrap();
+    let their_counter = hand_off(a, b, &counter, consumer).unwrap();
+    (frame, counter, their_frame, their_counter)
+}
+
 /// Asserts that `imported` reads pattern `seed`, which `shared` holds, and that `shared` then
 /// reads pattern `seed + 1` written through `imported`: the bytes cross both ways.
 fn assert_bytes_cross_both_ways(shared: &SharedMemory, imported: &SharedMemory, seed: u64, what: &str) {
@@ -435,16 +451,7 @@ fn a_counter_written_after_the_frame_is_seen_by_the_other_instance() {
     let producer = context(PathKind::Khr);
     let consumer = context(PathKind::Khr);
     let (a, b) = Channel::pair().unwrap();
-    let frame = new_shared(&producer, false);
-    let counter = SharedMemory::new_buffer(
-        &producer,
-        BufferDesc { size: 64, ..buffer_desc() },
-        HandleType::OpaqueFd,
-        Dedicated::Always,
-    )
-    .unwrap();
-    let (their_frame, their_counter) =
-        (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
+    let (frame, counter, their_frame, their_counter) = frame_with_counter(&a, &b, &producer, &consumer);
     let len = frame.data_len().unwrap() as usize;
     for n in 1..=3u32 {
         frame.write(&pattern::fill(len, n as u64), Handoff::host().counter(&counter, 8, n)).unwrap();
@@ -528,16 +535,7 @@ fn every_queue_kind_produces_frames_the_other_instance_reads() {
             assert_bytes_cross_both_ways(&shared, &imported, 11, &format!("{kind:?} image={image}"));
         }
         // A frame filled on the GPU with its counter, from this queue.
-        let frame = new_shared(&producer, false);
-        let counter = SharedMemory::new_buffer(
-            &producer,
-            BufferDesc { size: 64, ..buffer_desc() },
-            HandleType::OpaqueFd,
-            Dedicated::Always,
-        )
-        .unwrap();
-        let (their_frame, their_counter) =
-            (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
+        let (frame, counter, their_frame, their_counter) = frame_with_counter(&a, &b, &producer, &consumer);
         frame.fill(0x0102_0304, Handoff::host().counter(&counter, 0, 5)).unwrap().wait().unwrap();
         assert_eq!(their_counter.read_prefix(4, Handoff::host()).unwrap(), 5u32.to_le_bytes(), "{kind:?}");
         assert!(
