@@ -96,12 +96,12 @@ unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_v
         b"vkCreateImage\0" if dev.nv.is_some() => void_fn!(create_image as vk::PFN_vkCreateImage),
         b"vkCreateBuffer\0" if dev.nv.is_some() => void_fn!(create_buffer as vk::PFN_vkCreateBuffer),
         b"vkGetDeviceBufferMemoryRequirements\0" | b"vkGetDeviceBufferMemoryRequirementsKHR\0"
-            if dev.nv.as_ref().is_some_and(|nv| nv.device_buffer_memory_requirements.is_some()) =>
+            if dev.nv.as_ref().is_some_and(|nv| nv.marking.requirement_queries().buffer.is_some()) =>
         {
             void_fn!(device_buffer_memory_requirements as vk::PFN_vkGetDeviceBufferMemoryRequirements)
         }
         b"vkGetDeviceImageMemoryRequirements\0" | b"vkGetDeviceImageMemoryRequirementsKHR\0"
-            if dev.nv.as_ref().is_some_and(|nv| nv.device_image_memory_requirements.is_some()) =>
+            if dev.nv.as_ref().is_some_and(|nv| nv.marking.requirement_queries().image.is_some()) =>
         {
             void_fn!(device_image_memory_requirements as vk::PFN_vkGetDeviceImageMemoryRequirements)
         }
@@ -268,7 +268,7 @@ unsafe extern "system" fn device_buffer_memory_requirements(
         // SAFETY: a live device; arguments from the application.
         unsafe {
             on_nv_device(handle, |dev, nv| {
-                if let Some(next) = nv.device_buffer_memory_requirements {
+                if let Some(next) = nv.marking.requirement_queries().buffer {
                     nv_mem::device_buffer_memory_requirements(dev, nv, next, info, out)
                 }
             })
@@ -285,7 +285,7 @@ unsafe extern "system" fn device_image_memory_requirements(
         // SAFETY: a live device; arguments from the application.
         unsafe {
             on_nv_device(handle, |dev, nv| {
-                if let Some(next) = nv.device_image_memory_requirements {
+                if let Some(next) = nv.marking.requirement_queries().image {
                     nv_mem::device_image_memory_requirements(dev, nv, next, info, out)
                 }
             })

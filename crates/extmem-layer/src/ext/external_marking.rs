@@ -67,6 +67,11 @@ impl Marking {
         Marking { queries, requirements, buffers: Default::default(), images: Default::default() }
     }
 
+    /// The device's requirement queries (`None` where it has not got them).
+    pub fn requirement_queries(&self) -> &RequirementQueries {
+        &self.requirements
+    }
+
     /// Whether a buffer created from `ci` gets [`MARK`].
     ///
     /// # Safety
