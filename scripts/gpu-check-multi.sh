@@ -26,19 +26,7 @@ for l in sys.stdin:
     exit 0
 fi
 
-out="${OUT:-.dev/out}"
-mkdir -p "$out"
-if ! ldconfig -p | grep -q libGLdispatch.so.0 || ! ldconfig -p | grep -q libvulkan.so.1; then
-    for f in .dev/debs/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-fi
-nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -e "$nvidia_icd" ] && export VK_DRIVER_FILES="$nvidia_icd"
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
-pymod=.dev/bin/python
-if ls .dev/wheels/extmem-*.whl >/dev/null 2>&1 && python3 -m pip install -q --no-deps --target /tmp/extmem-py .dev/wheels/extmem-*.whl; then
-    pymod=/tmp/extmem-py
-fi
+source scripts/gpu-host-env.sh
 x=$PWD/.dev/bin/extmem
 failures=()
 # run NAME CMD...: runs one step (2 minutes at most), logs it to $out/NAME.log, records a failure.

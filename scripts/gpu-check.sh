@@ -52,27 +52,10 @@ for l in sys.stdin:
     exit 0
 fi
 
-out="${OUT:-.dev/out}"
-mkdir -p "$out"
-if ! ldconfig -p | grep -q libGLdispatch.so.0 || ! ldconfig -p | grep -q libvulkan.so.1; then
-    for f in .dev/debs/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-fi
-nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -e "$nvidia_icd" ] && export VK_DRIVER_FILES="$nvidia_icd"
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
-# NVIDIA's EGL driver for the GL consumer (libglvnd finds no vendor file there by itself).
-nvidia_egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-[ -e "$nvidia_egl" ] && [ -z "${__EGL_VENDOR_LIBRARY_FILENAMES:-}" ] && export __EGL_VENDOR_LIBRARY_FILENAMES="$nvidia_egl"
-[ -e .dev/bin/DejaVuSans.ttf ] && export EXTMEM_FONT=.dev/bin/DejaVuSans.ttf
+source scripts/gpu-host-env.sh
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt" || true
 status=0
 run() { echo "== $*" >&2; "$@" || { echo "FAILED ($?): $*"; status=1; }; }
-# The Python module from the maturin wheel where there is one, else the bare library.
-pymod=.dev/bin/python
-if ls .dev/wheels/extmem-*.whl >/dev/null 2>&1 && python3 -m pip install -q --no-deps --target /tmp/extmem-py .dev/wheels/extmem-*.whl; then
-    pymod=/tmp/extmem-py
-fi
 echo "Python module from $pymod"
 run .dev/bin/extmem caps
 run .dev/bin/extmem caps --json > "$out/caps.json"

@@ -4,58 +4,19 @@
 //! Each test prints SKIPPED and passes where there is no CUDA driver or the Vulkan device is
 //! not a CUDA device (CI's lavapipe); `scripts/gpu-check.sh` runs them on the GPU machine.
 
+mod common;
+
+use common::{assert_clean, open_fds, setup, setup_on, skipped};
 use cudarc::driver::sys;
 use extmem::frames::{Frame, FrameSync, Role};
 use extmem::sync::{SemaphoreKind, SharedSemaphore};
-use extmem::{
-    pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, QueueKind, SharedMemory,
-};
+use extmem::{pattern, vk, BufferDesc, Context, Dedicated, HandleType, Handoff, QueueKind, SharedMemory};
 use extmem_cuda::{CounterWait, Cuda, DeviceAllocation, Error};
 use std::sync::Arc;
-
-/// Says a test was skipped, past the test harness's output capture (which would hide it).
-fn skipped(test: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
-}
-
-fn setup(test: &str) -> Option<(Arc<Context>, Cuda)> {
-    setup_on(test, QueueKind::General)
-}
-
-/// [`setup`] with the Vulkan side submitting to the family `queue` asks for.
-fn setup_on(test: &str, queue: QueueKind) -> Option<(Arc<Context>, Cuda)> {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        // SAFETY: before any thread of this test touches the environment or Vulkan.
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
-    }
-    if !extmem_cuda::available() {
-        skipped(test, "no CUDA driver on this machine (run scripts/gpu-check.sh on a GPU machine)");
-        return None;
-    }
-    let ctx = Context::new(&ContextOptions::default().validation(true).queue(queue)).expect("Vulkan context");
-    match Cuda::for_vulkan(&ctx) {
-        Ok(cuda) => Some((ctx, cuda)),
-        Err(Error::NoMatchingDevice(why)) => {
-            skipped(test, &why);
-            None
-        }
-        Err(e) => panic!("{test}: {e}"),
-    }
-}
 
 fn buffer(ctx: &Arc<Context>, size: u64, dedicated: Dedicated) -> SharedMemory {
     let desc = BufferDesc { size, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
     SharedMemory::new_buffer(ctx, desc, HandleType::OpaqueFd, dedicated).unwrap()
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-fn assert_clean(ctx: &Context) {
-    let m = ctx.validation_messages();
-    assert!(m.is_empty(), "validation: {}", m.join("\n"));
 }
 
 #[test]

@@ -3,34 +3,11 @@
 //! ways, with the Khronos validation layer on. Prints SKIPPED and passes where there is no CUDA
 //! driver or the Vulkan device is not a CUDA device (CI's lavapipe).
 
-use extmem::{pattern, vk, Context, ContextOptions, Descriptor, Handoff, SharedMemory};
-use extmem_cuda::{Cuda, Error, ExportableMemory};
-use std::sync::Arc;
+mod common;
 
-fn skipped(test: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
-}
-
-fn setup(test: &str) -> Option<(Arc<Context>, Cuda)> {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        // SAFETY: before any thread of this test touches the environment or Vulkan.
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
-    }
-    if !extmem_cuda::available() {
-        skipped(test, "no CUDA driver on this machine (run scripts/gpu-check.sh on a GPU machine)");
-        return None;
-    }
-    let ctx = Context::new(&ContextOptions::default().validation(true)).expect("Vulkan context");
-    match Cuda::for_vulkan(&ctx) {
-        Ok(cuda) => Some((ctx, cuda)),
-        Err(Error::NoMatchingDevice(why)) => {
-            skipped(test, &why);
-            None
-        }
-        Err(e) => panic!("{test}: {e}"),
-    }
-}
+use common::setup;
+use extmem::{pattern, vk, Descriptor, Handoff, SharedMemory};
+use extmem_cuda::ExportableMemory;
 
 #[test]
 fn vulkan_imports_cuda_exportable_memory_and_both_see_every_byte() {

@@ -7,6 +7,9 @@
 //! Each test prints SKIPPED and passes where there are fewer than two GPUs that are both a
 //! Vulkan and a CUDA device; `scripts/gpu-check-multi.sh` runs them on such a host.
 
+mod common;
+
+use common::{assert_clean, cuda_driver, open_fds, skipped};
 use extmem::{caps, pattern, vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, Handoff, SharedMemory};
 use extmem_cuda::{Cuda, Error};
 use std::process::Command;
@@ -15,20 +18,10 @@ use std::sync::Arc;
 /// Set in the child processes the tests start with another `CUDA_VISIBLE_DEVICES`.
 const CHILD: &str = "EXTMEM_MULTI_GPU_CHILD";
 
-fn skipped(test: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
-}
-
 /// The CUDA devices' UUIDs and, for each, the index of the Vulkan device with that UUID;
 /// `None` (after saying SKIPPED) unless at least two GPUs are both.
 fn gpus(test: &str) -> Option<Vec<([u8; 16], usize)>> {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        // SAFETY: before this test starts threads or Vulkan.
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
-    }
-    if !extmem_cuda::available() {
-        skipped(test, "no CUDA driver on this machine; needs two NVIDIA GPUs (scripts/gpu-check-multi.sh)");
+    if !cuda_driver(test, "needs two NVIDIA GPUs (scripts/gpu-check-multi.sh)") {
         return None;
     }
     let cuda = extmem_cuda::device_uuids().expect("CUDA device list");
@@ -52,15 +45,6 @@ fn buffer(ctx: &Arc<Context>, len: usize, handle_type: HandleType) -> SharedMemo
     let desc =
         BufferDesc { size: len as u64, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };
     SharedMemory::new_buffer(ctx, desc, handle_type, Dedicated::Always).expect("shared buffer")
-}
-
-fn assert_clean(ctx: &Context) {
-    let m = ctx.validation_messages();
-    assert!(m.is_empty(), "validation: {}", m.join("\n"));
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// Runs test `name` of this binary again with `CUDA_VISIBLE_DEVICES=visible`; its output.

@@ -44,82 +44,63 @@ type SemaphoreParameteriv = unsafe extern "system" fn(u32, u32, *const i32);
 type SemaphoreParameterui64v = unsafe extern "system" fn(u32, u32, *const u64);
 type SemaphoreOp = unsafe extern "system" fn(u32, u32, *const u32, u32, *const u32, *const u32);
 
-/// GL_EXT_memory_object + GL_EXT_memory_object_fd.
-pub struct MemoryFns {
-    pub create_memory_objects: CreateMemoryObjects,
-    pub delete_memory_objects: DeleteMemoryObjects,
-    pub memory_object_parameteriv: MemoryObjectParameteriv,
-    pub import_memory_fd: ImportMemoryFd,
-    pub tex_storage_mem_2d: TexStorageMem2D,
-    pub buffer_storage_mem: BufferStorageMem,
-    pub get_unsigned_bytev: GetUnsignedBytev,
-    pub get_unsigned_bytei_v: GetUnsignedBytesiv,
-}
-
-/// GL_EXT_semaphore + GL_EXT_semaphore_fd.
-pub struct SemaphoreFns {
-    pub gen_semaphores: GenSemaphores,
-    pub delete_semaphores: DeleteSemaphores,
-    pub import_semaphore_fd: ImportSemaphoreFd,
-    pub wait_semaphore: SemaphoreOp,
-    pub signal_semaphore: SemaphoreOp,
-    pub semaphore_parameterui64v: SemaphoreParameterui64v,
-}
-
-/// GL_NV_timeline_semaphore: Vulkan timeline semaphores in GL.
-pub struct TimelineFns {
-    pub create_semaphores: CreateSemaphores,
-    pub semaphore_parameteriv: SemaphoreParameteriv,
-}
-
 /// Looks a name up; `None` where the driver has no such entry point.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<*const c_void>;
 
-macro_rules! load {
-    ($lookup:expr, $name:literal, $ty:ty) => {{
-        let p = $lookup($name)?;
-        // SAFETY: the driver's entry point of this name, whose signature the extension
-        // specification defines as the type this is cast to.
-        unsafe { std::mem::transmute::<*const c_void, $ty>(p) }
-    }};
+/// A struct of entry points, each named once with its type and GL name, and its `load`.
+macro_rules! entry_points {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty = $gl:literal,)* }) => {
+        $(#[$doc])*
+        pub struct $name {
+            $(pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The entry points, or `None` if one is missing.
+            pub fn load(lookup: Lookup<'_>) -> Option<$name> {
+                Some($name {
+                    $($field: {
+                        let p = lookup($gl)?;
+                        // SAFETY: the driver's entry point of this name, whose signature the
+                        // extension specification defines as the type this is cast to.
+                        unsafe { std::mem::transmute::<*const c_void, $ty>(p) }
+                    },)*
+                })
+            }
+        }
+    };
 }
 
-impl MemoryFns {
-    /// The entry points, or `None` if one is missing.
-    pub fn load(lookup: Lookup<'_>) -> Option<MemoryFns> {
-        Some(MemoryFns {
-            create_memory_objects: load!(lookup, "glCreateMemoryObjectsEXT", CreateMemoryObjects),
-            delete_memory_objects: load!(lookup, "glDeleteMemoryObjectsEXT", DeleteMemoryObjects),
-            memory_object_parameteriv: load!(lookup, "glMemoryObjectParameterivEXT", MemoryObjectParameteriv),
-            import_memory_fd: load!(lookup, "glImportMemoryFdEXT", ImportMemoryFd),
-            tex_storage_mem_2d: load!(lookup, "glTexStorageMem2DEXT", TexStorageMem2D),
-            buffer_storage_mem: load!(lookup, "glBufferStorageMemEXT", BufferStorageMem),
-            get_unsigned_bytev: load!(lookup, "glGetUnsignedBytevEXT", GetUnsignedBytev),
-            get_unsigned_bytei_v: load!(lookup, "glGetUnsignedBytei_vEXT", GetUnsignedBytesiv),
-        })
+entry_points! {
+    /// GL_EXT_memory_object + GL_EXT_memory_object_fd.
+    MemoryFns {
+        create_memory_objects: CreateMemoryObjects = "glCreateMemoryObjectsEXT",
+        delete_memory_objects: DeleteMemoryObjects = "glDeleteMemoryObjectsEXT",
+        memory_object_parameteriv: MemoryObjectParameteriv = "glMemoryObjectParameterivEXT",
+        import_memory_fd: ImportMemoryFd = "glImportMemoryFdEXT",
+        tex_storage_mem_2d: TexStorageMem2D = "glTexStorageMem2DEXT",
+        buffer_storage_mem: BufferStorageMem = "glBufferStorageMemEXT",
+        get_unsigned_bytev: GetUnsignedBytev = "glGetUnsignedBytevEXT",
+        get_unsigned_bytei_v: GetUnsignedBytesiv = "glGetUnsignedBytei_vEXT",
     }
 }
 
-impl SemaphoreFns {
-    /// The entry points, or `None` if one is missing.
-    pub fn load(lookup: Lookup<'_>) -> Option<SemaphoreFns> {
-        Some(SemaphoreFns {
-            gen_semaphores: load!(lookup, "glGenSemaphoresEXT", GenSemaphores),
-            delete_semaphores: load!(lookup, "glDeleteSemaphoresEXT", DeleteSemaphores),
-            import_semaphore_fd: load!(lookup, "glImportSemaphoreFdEXT", ImportSemaphoreFd),
-            wait_semaphore: load!(lookup, "glWaitSemaphoreEXT", SemaphoreOp),
-            signal_semaphore: load!(lookup, "glSignalSemaphoreEXT", SemaphoreOp),
-            semaphore_parameterui64v: load!(lookup, "glSemaphoreParameterui64vEXT", SemaphoreParameterui64v),
-        })
+entry_points! {
+    /// GL_EXT_semaphore + GL_EXT_semaphore_fd.
+    SemaphoreFns {
+        gen_semaphores: GenSemaphores = "glGenSemaphoresEXT",
+        delete_semaphores: DeleteSemaphores = "glDeleteSemaphoresEXT",
+        import_semaphore_fd: ImportSemaphoreFd = "glImportSemaphoreFdEXT",
+        wait_semaphore: SemaphoreOp = "glWaitSemaphoreEXT",
+        signal_semaphore: SemaphoreOp = "glSignalSemaphoreEXT",
+        semaphore_parameterui64v: SemaphoreParameterui64v = "glSemaphoreParameterui64vEXT",
     }
 }
 
-impl TimelineFns {
-    /// The entry points, or `None` if one is missing.
-    pub fn load(lookup: Lookup<'_>) -> Option<TimelineFns> {
-        Some(TimelineFns {
-            create_semaphores: load!(lookup, "glCreateSemaphoresNV", CreateSemaphores),
-            semaphore_parameteriv: load!(lookup, "glSemaphoreParameterivNV", SemaphoreParameteriv),
-        })
+entry_points! {
+    /// GL_NV_timeline_semaphore: Vulkan timeline semaphores in GL.
+    TimelineFns {
+        create_semaphores: CreateSemaphores = "glCreateSemaphoresNV",
+        semaphore_parameteriv: SemaphoreParameteriv = "glSemaphoreParameterivNV",
     }
 }

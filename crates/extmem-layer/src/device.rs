@@ -85,8 +85,6 @@ pub unsafe fn create_device(
                     create_image: load_device_fn(gdpa, handle, c"vkCreateImage")?,
                     create_buffer: load_device_fn(gdpa, handle, c"vkCreateBuffer")?,
                     allocate_memory: load_device_fn(gdpa, handle, c"vkAllocateMemory")?,
-                    device_buffer_memory_requirements,
-                    device_image_memory_requirements,
                     marking: Marking::new(
                         PhysicalDeviceQueries {
                             physical_device,

@@ -174,11 +174,8 @@ pub struct NvDeviceFns {
     pub create_image: vk::PFN_vkCreateImage,
     pub create_buffer: vk::PFN_vkCreateBuffer,
     pub allocate_memory: vk::PFN_vkAllocateMemory,
-    /// `vkGetDevice{Buffer,Image}MemoryRequirements` (core 1.3 or VK_KHR_maintenance4), where
-    /// the device has them.
-    pub device_buffer_memory_requirements: Option<vk::PFN_vkGetDeviceBufferMemoryRequirements>,
-    pub device_image_memory_requirements: Option<vk::PFN_vkGetDeviceImageMemoryRequirements>,
-    /// Which resources are created external (see `ext::external_marking`).
+    /// Which resources are created external (see `ext::external_marking`); it holds the
+    /// device's `vkGetDevice{Buffer,Image}MemoryRequirements` too.
     pub marking: Marking,
 }
 

@@ -2,7 +2,7 @@
 //! guard. A command the layer does not intercept resolves to the next element's own pointer,
 //! so it costs nothing at call time.
 
-use crate::dispatch::{dispatch_key, DEVICES, INSTANCES};
+use crate::dispatch::{dispatch_key, DeviceData, NvDeviceFns, DEVICES, INSTANCES};
 use crate::ext::{nv_external_memory as nv_mem, nv_external_memory_capabilities as nv_caps};
 use crate::{device, guarded, instance};
 use ash::vk;
@@ -96,12 +96,12 @@ unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_v
         b"vkCreateImage\0" if dev.nv.is_some() => void_fn!(create_image as vk::PFN_vkCreateImage),
         b"vkCreateBuffer\0" if dev.nv.is_some() => void_fn!(create_buffer as vk::PFN_vkCreateBuffer),
         b"vkGetDeviceBufferMemoryRequirements\0" | b"vkGetDeviceBufferMemoryRequirementsKHR\0"
-            if dev.nv.as_ref().is_some_and(|nv| nv.device_buffer_memory_requirements.is_some()) =>
+            if dev.nv.as_ref().is_some_and(|nv| nv.marking.requirement_queries().buffer.is_some()) =>
         {
             void_fn!(device_buffer_memory_requirements as vk::PFN_vkGetDeviceBufferMemoryRequirements)
         }
         b"vkGetDeviceImageMemoryRequirements\0" | b"vkGetDeviceImageMemoryRequirementsKHR\0"
-            if dev.nv.as_ref().is_some_and(|nv| nv.device_image_memory_requirements.is_some()) =>
+            if dev.nv.as_ref().is_some_and(|nv| nv.marking.requirement_queries().image.is_some()) =>
         {
             void_fn!(device_image_memory_requirements as vk::PFN_vkGetDeviceImageMemoryRequirements)
         }
@@ -222,6 +222,17 @@ unsafe extern "system" fn get_physical_device_external_image_format_properties_n
     })
 }
 
+/// Runs `call` with the state and NV commands of `handle`'s device; `None` where the layer
+/// does not know the device or does not implement VK_NV_external_memory on it.
+///
+/// # Safety
+/// `handle` must be a live device.
+unsafe fn on_nv_device<R>(handle: vk::Device, call: impl FnOnce(&DeviceData, &NvDeviceFns) -> R) -> Option<R> {
+    // SAFETY: a live device, per the caller.
+    let dev = DEVICES.get(unsafe { dispatch_key(handle) })?;
+    dev.nv.as_ref().map(|nv| call(&dev, nv))
+}
+
 unsafe extern "system" fn create_image(
     handle: vk::Device,
     create_info: *const vk::ImageCreateInfo,
@@ -229,15 +240,9 @@ unsafe extern "system" fn create_image(
     out: *mut vk::Image,
 ) -> vk::Result {
     guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
-        // SAFETY: a live device on which the NV extension is implemented.
-        match DEVICES.get(unsafe { dispatch_key(handle) }) {
-            Some(dev) => match &dev.nv {
-                // SAFETY: arguments from the application.
-                Some(nv) => unsafe { nv_mem::create_image(&dev, nv, create_info, allocator, out) },
-                None => vk::Result::ERROR_INITIALIZATION_FAILED,
-            },
-            None => vk::Result::ERROR_INITIALIZATION_FAILED,
-        }
+        // SAFETY: a live device; arguments from the application.
+        unsafe { on_nv_device(handle, |dev, nv| nv_mem::create_image(dev, nv, create_info, allocator, out)) }
+            .unwrap_or(vk::Result::ERROR_INITIALIZATION_FAILED)
     })
 }
 
@@ -248,15 +253,9 @@ unsafe extern "system" fn create_buffer(
     out: *mut vk::Buffer,
 ) -> vk::Result {
     guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
-        // SAFETY: a live device on which the NV extension is implemented.
-        match DEVICES.get(unsafe { dispatch_key(handle) }) {
-            Some(dev) => match &dev.nv {
-                // SAFETY: arguments from the application.
-                Some(nv) => unsafe { nv_mem::create_buffer(&dev, nv, create_info, allocator, out) },
-                None => vk::Result::ERROR_INITIALIZATION_FAILED,
-            },
-            None => vk::Result::ERROR_INITIALIZATION_FAILED,
-        }
+        // SAFETY: a live device; arguments from the application.
+        unsafe { on_nv_device(handle, |dev, nv| nv_mem::create_buffer(dev, nv, create_info, allocator, out)) }
+            .unwrap_or(vk::Result::ERROR_INITIALIZATION_FAILED)
     })
 }
 
@@ -266,14 +265,14 @@ unsafe extern "system" fn device_buffer_memory_requirements(
     out: *mut vk::MemoryRequirements2,
 ) {
     guarded((), || {
-        // SAFETY: a live device.
-        let Some(dev) = DEVICES.get(unsafe { dispatch_key(handle) }) else { return };
-        if let Some(nv) = &dev.nv {
-            if let Some(next) = nv.device_buffer_memory_requirements {
-                // SAFETY: arguments from the application.
-                unsafe { nv_mem::device_buffer_memory_requirements(&dev, nv, next, info, out) }
-            }
-        }
+        // SAFETY: a live device; arguments from the application.
+        unsafe {
+            on_nv_device(handle, |dev, nv| {
+                if let Some(next) = nv.marking.requirement_queries().buffer {
+                    nv_mem::device_buffer_memory_requirements(dev, nv, next, info, out)
+                }
+            })
+        };
     })
 }
 
@@ -283,14 +282,14 @@ unsafe extern "system" fn device_image_memory_requirements(
     out: *mut vk::MemoryRequirements2,
 ) {
     guarded((), || {
-        // SAFETY: a live device.
-        let Some(dev) = DEVICES.get(unsafe { dispatch_key(handle) }) else { return };
-        if let Some(nv) = &dev.nv {
-            if let Some(next) = nv.device_image_memory_requirements {
-                // SAFETY: arguments from the application.
-                unsafe { nv_mem::device_image_memory_requirements(&dev, nv, next, info, out) }
-            }
-        }
+        // SAFETY: a live device; arguments from the application.
+        unsafe {
+            on_nv_device(handle, |dev, nv| {
+                if let Some(next) = nv.marking.requirement_queries().image {
+                    nv_mem::device_image_memory_requirements(dev, nv, next, info, out)
+                }
+            })
+        };
     })
 }
 
@@ -301,14 +300,8 @@ unsafe extern "system" fn allocate_memory(
     out: *mut vk::DeviceMemory,
 ) -> vk::Result {
     guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
-        // SAFETY: a live device on which the NV extension is implemented.
-        match DEVICES.get(unsafe { dispatch_key(handle) }) {
-            Some(dev) => match &dev.nv {
-                // SAFETY: arguments from the application.
-                Some(nv) => unsafe { nv_mem::allocate_memory(&dev, nv, allocate_info, allocator, out) },
-                None => vk::Result::ERROR_INITIALIZATION_FAILED,
-            },
-            None => vk::Result::ERROR_INITIALIZATION_FAILED,
-        }
+        // SAFETY: a live device; arguments from the application.
+        unsafe { on_nv_device(handle, |dev, nv| nv_mem::allocate_memory(dev, nv, allocate_info, allocator, out)) }
+            .unwrap_or(vk::Result::ERROR_INITIALIZATION_FAILED)
     })
 }

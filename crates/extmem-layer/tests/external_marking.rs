@@ -7,6 +7,8 @@
 //! `PREINITIALIZED` image; on NVIDIA's driver, buffers and LINEAR images, whose marked
 //! requirements lose a memory type) are shown to be reported.
 
+mod common;
+
 use ash::vk;
 use extmem_testkit::{InstanceSpec, TestDevice, TestInstance, Validation};
 
@@ -14,26 +16,11 @@ const NV_MEM: &std::ffi::CStr = ash::nv::external_memory::NAME;
 const NV: vk::ExternalMemoryHandleTypeFlagsNV = vk::ExternalMemoryHandleTypeFlagsNV::OPAQUE_WIN32;
 
 fn nv_memory(dev: &TestDevice, req: vk::MemoryRequirements) -> vk::DeviceMemory {
-    let mut export = vk::ExportMemoryAllocateInfoNV::default().handle_types(NV);
-    let info = vk::MemoryAllocateInfo::default()
-        .allocation_size(req.size)
-        .memory_type_index(dev.memory_type(req.memory_type_bits, vk::MemoryPropertyFlags::empty()))
-        .push_next(&mut export);
-    // SAFETY: a valid allocate info on a live device.
-    unsafe { dev.device.allocate_memory(&info, None) }.expect("vkAllocateMemory with the NV structure")
+    common::nv_memory(dev, req, NV)
 }
 
 fn image_info<'a>(tiling: vk::ImageTiling, layout: vk::ImageLayout) -> vk::ImageCreateInfo<'a> {
-    vk::ImageCreateInfo::default()
-        .image_type(vk::ImageType::TYPE_2D)
-        .format(vk::Format::R8G8B8A8_UNORM)
-        .extent(vk::Extent3D { width: 64, height: 32, depth: 1 })
-        .mip_levels(1)
-        .array_layers(1)
-        .samples(vk::SampleCountFlags::TYPE_1)
-        .tiling(tiling)
-        .usage(vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST)
-        .initial_layout(layout)
+    common::image_info().tiling(tiling).initial_layout(layout)
 }
 
 fn bind_image(dev: &TestDevice, info: &vk::ImageCreateInfo) {

@@ -2,7 +2,10 @@
 //! validation layer above it (checking the application's NV usage) or below it (checking the
 //! KHR calls the layer makes). Any validation message fails a test.
 
+mod common;
+
 use ash::vk;
+use common::{create_nv_image, image_info, same_properties, BYTES, EXTENT, FORMAT};
 use extmem_testkit::{pattern, InstanceSpec, TestDevice, TestInstance, Validation, LAYER};
 use std::ffi::CStr;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
@@ -126,17 +129,7 @@ fn same(
 ) -> bool {
     match (a, b) {
         (Err(x), Err(y)) => x == y,
-        (Ok(x), Ok(y)) => {
-            let (p, q) = (x.image_format_properties, y.image_format_properties);
-            p.max_extent == q.max_extent
-                && p.max_mip_levels == q.max_mip_levels
-                && p.max_array_layers == q.max_array_layers
-                && p.sample_counts == q.sample_counts
-                && p.max_resource_size == q.max_resource_size
-                && x.external_memory_features == y.external_memory_features
-                && x.export_from_imported_handle_types == y.export_from_imported_handle_types
-                && x.compatible_handle_types == y.compatible_handle_types
-        }
+        (Ok(x), Ok(y)) => same_properties(x, y),
         _ => false,
     }
 }
@@ -265,51 +258,6 @@ fn query_refuses_handle_types_it_cannot_back() {
     inst.finish();
 }
 
-const EXTENT: vk::Extent3D = vk::Extent3D { width: 64, height: 32, depth: 1 };
-const FORMAT: vk::Format = vk::Format::R8G8B8A8_UNORM;
-const BYTES: usize = 64 * 32 * 4;
-
-fn image_info<'a>() -> vk::ImageCreateInfo<'a> {
-    vk::ImageCreateInfo::default()
-        .image_type(vk::ImageType::TYPE_2D)
-        .format(FORMAT)
-        .extent(EXTENT)
-        .mip_levels(1)
-        .array_layers(1)
-        .samples(vk::SampleCountFlags::TYPE_1)
-        .tiling(vk::ImageTiling::OPTIMAL)
-        .usage(vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST)
-        .initial_layout(vk::ImageLayout::UNDEFINED)
-}
-
-/// An image and memory made exportable the NV way, bound together.
-struct Exportable {
-    image: vk::Image,
-    memory: vk::DeviceMemory,
-    size: u64,
-    memory_type: u32,
-}
-
-fn create_nv_image(dev: &TestDevice, handle_type: NvHandle) -> Exportable {
-    let d = &dev.device;
-    let mut nv_image = vk::ExternalMemoryImageCreateInfoNV::default().handle_types(handle_type);
-    // SAFETY: valid create infos on a live device.
-    unsafe {
-        let image =
-            d.create_image(&image_info().push_next(&mut nv_image), None).expect("vkCreateImage with the NV struct");
-        let req = d.get_image_memory_requirements(image);
-        let memory_type = dev.memory_type(req.memory_type_bits, vk::MemoryPropertyFlags::empty());
-        let mut nv_export = vk::ExportMemoryAllocateInfoNV::default().handle_types(handle_type);
-        let info = vk::MemoryAllocateInfo::default()
-            .allocation_size(req.size)
-            .memory_type_index(memory_type)
-            .push_next(&mut nv_export);
-        let memory = d.allocate_memory(&info, None).expect("vkAllocateMemory with the NV struct");
-        d.bind_image_memory(image, memory, 0).expect("bind");
-        Exportable { image, memory, size: req.size, memory_type }
-    }
-}
-
 fn range() -> vk::ImageSubresourceRange {
     vk::ImageSubresourceRange::default().aspect_mask(vk::ImageAspectFlags::COLOR).level_count(1).layer_count(1)
 }
@@ -341,15 +289,7 @@ fn upload(dev: &TestDevice, image: vk::Image, from: vk::ImageLayout, from_family
             .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE)
             .image(image)
             .subresource_range(range());
-        d.cmd_pipeline_barrier(
-            cb,
-            vk::PipelineStageFlags::TOP_OF_PIPE,
-            vk::PipelineStageFlags::TRANSFER,
-            vk::DependencyFlags::empty(),
-            &[],
-            &[],
-            &[acquire],
-        );
+        barrier(d, cb, (vk::PipelineStageFlags::TOP_OF_PIPE, vk::PipelineStageFlags::TRANSFER), &[], &[acquire]);
         d.cmd_copy_buffer_to_image(cb, staging.buffer, image, vk::ImageLayout::TRANSFER_DST_OPTIMAL, &[copy_region()]);
         let release = vk::ImageMemoryBarrier::default()
             .src_queue_family_index(dev.queue_family)
@@ -359,17 +299,25 @@ fn upload(dev: &TestDevice, image: vk::Image, from: vk::ImageLayout, from_family
             .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
             .image(image)
             .subresource_range(range());
-        d.cmd_pipeline_barrier(
-            cb,
-            vk::PipelineStageFlags::TRANSFER,
-            vk::PipelineStageFlags::BOTTOM_OF_PIPE,
-            vk::DependencyFlags::empty(),
-            &[],
-            &[],
-            &[release],
-        );
+        barrier(d, cb, (vk::PipelineStageFlags::TRANSFER, vk::PipelineStageFlags::BOTTOM_OF_PIPE), &[], &[release]);
     });
     dev.destroy_host_buffer(staging);
+}
+
+/// Records one pipeline barrier from `stages.0` to `stages.1` with these buffer and image
+/// barriers.
+///
+/// # Safety
+/// `cb` is a command buffer of `d` in the recording state.
+unsafe fn barrier(
+    d: &ash::Device,
+    cb: vk::CommandBuffer,
+    stages: (vk::PipelineStageFlags, vk::PipelineStageFlags),
+    buffers: &[vk::BufferMemoryBarrier],
+    images: &[vk::ImageMemoryBarrier],
+) {
+    // SAFETY: the caller's promise.
+    unsafe { d.cmd_pipeline_barrier(cb, stages.0, stages.1, vk::DependencyFlags::empty(), &[], buffers, images) };
 }
 
 /// Acquires `image` from the external queue family in GENERAL and reads its bytes back; the
@@ -386,15 +334,7 @@ fn download(dev: &TestDevice, image: vk::Image) -> Vec<u8> {
             .dst_access_mask(vk::AccessFlags::TRANSFER_READ)
             .image(image)
             .subresource_range(range());
-        d.cmd_pipeline_barrier(
-            cb,
-            vk::PipelineStageFlags::TOP_OF_PIPE,
-            vk::PipelineStageFlags::TRANSFER,
-            vk::DependencyFlags::empty(),
-            &[],
-            &[],
-            &[acquire],
-        );
+        barrier(d, cb, (vk::PipelineStageFlags::TOP_OF_PIPE, vk::PipelineStageFlags::TRANSFER), &[], &[acquire]);
         d.cmd_copy_image_to_buffer(cb, image, vk::ImageLayout::GENERAL, staging.buffer, &[copy_region()]);
         let host = vk::BufferMemoryBarrier::default()
             .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
@@ -403,15 +343,7 @@ fn download(dev: &TestDevice, image: vk::Image) -> Vec<u8> {
             .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
             .buffer(staging.buffer)
             .size(vk::WHOLE_SIZE);
-        d.cmd_pipeline_barrier(
-            cb,
-            vk::PipelineStageFlags::TRANSFER,
-            vk::PipelineStageFlags::HOST,
-            vk::DependencyFlags::empty(),
-            &[],
-            &[host],
-            &[],
-        );
+        barrier(d, cb, (vk::PipelineStageFlags::TRANSFER, vk::PipelineStageFlags::HOST), &[host], &[]);
     });
     let out = staging.bytes().to_vec();
     dev.destroy_host_buffer(staging);

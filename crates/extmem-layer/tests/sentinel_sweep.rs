@@ -5,6 +5,8 @@
 //! (the specification: "filled in as when calling vkGetPhysicalDeviceImageFormatProperties",
 //! which zeroes its output when it refuses). Runs with validation above and below the layer.
 
+mod common;
+
 use ash::vk;
 use extmem_testkit::{InstanceSpec, TestInstance, Validation};
 
@@ -138,17 +140,7 @@ fn is_zero(p: &vk::ImageFormatProperties) -> bool {
 
 /// Compares two answers member by member (the structure has padding, so never by bytes).
 fn assert_same(c: Case, got: &Answer, want: &Answer) {
-    let (g, w) = (&got.1, &want.1);
-    let (p, q) = (g.image_format_properties, w.image_format_properties);
-    let same = got.0 == want.0
-        && p.max_extent == q.max_extent
-        && p.max_mip_levels == q.max_mip_levels
-        && p.max_array_layers == q.max_array_layers
-        && p.sample_counts == q.sample_counts
-        && p.max_resource_size == q.max_resource_size
-        && g.external_memory_features == w.external_memory_features
-        && g.export_from_imported_handle_types == w.export_from_imported_handle_types
-        && g.compatible_handle_types == w.compatible_handle_types;
+    let same = got.0 == want.0 && common::same_properties(&got.1, &want.1);
     assert!(same, "{c:?}:\n got  {got:?}\n want {want:?}");
 }
 

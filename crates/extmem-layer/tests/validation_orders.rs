@@ -2,7 +2,10 @@
 //! Linux and about invalid NV usage. Each test states the outcome it expects and asserts the
 //! validation messages (their VUIDs) and the results.
 
+mod common;
+
 use ash::vk;
+use common::{create_nv_image, image_info};
 use extmem_testkit::{InstanceSpec, TestDevice, TestInstance, Validation};
 use std::ffi::CStr;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -11,36 +14,10 @@ const NV_MEM: &CStr = ash::nv::external_memory::NAME;
 const FD: &CStr = ash::khr::external_memory_fd::NAME;
 type NvHandle = vk::ExternalMemoryHandleTypeFlagsNV;
 
-fn image_info<'a>() -> vk::ImageCreateInfo<'a> {
-    vk::ImageCreateInfo::default()
-        .image_type(vk::ImageType::TYPE_2D)
-        .format(vk::Format::R8G8B8A8_UNORM)
-        .extent(vk::Extent3D { width: 64, height: 32, depth: 1 })
-        .mip_levels(1)
-        .array_layers(1)
-        .samples(vk::SampleCountFlags::TYPE_1)
-        .tiling(vk::ImageTiling::OPTIMAL)
-        .usage(vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST)
-        .initial_layout(vk::ImageLayout::UNDEFINED)
-}
-
 /// An NV-exportable image with its memory, bound.
 fn nv_image(dev: &TestDevice) -> (vk::Image, vk::DeviceMemory) {
-    let d = &dev.device;
-    let mut nv = vk::ExternalMemoryImageCreateInfoNV::default().handle_types(NvHandle::OPAQUE_WIN32);
-    // SAFETY: valid create infos on a live device.
-    unsafe {
-        let image = d.create_image(&image_info().push_next(&mut nv), None).expect("NV image");
-        let req = d.get_image_memory_requirements(image);
-        let mut export = vk::ExportMemoryAllocateInfoNV::default().handle_types(NvHandle::OPAQUE_WIN32);
-        let info = vk::MemoryAllocateInfo::default()
-            .allocation_size(req.size)
-            .memory_type_index(dev.memory_type(req.memory_type_bits, vk::MemoryPropertyFlags::empty()))
-            .push_next(&mut export);
-        let memory = d.allocate_memory(&info, None).expect("NV memory");
-        d.bind_image_memory(image, memory, 0).expect("bind");
-        (image, memory)
-    }
+    let x = create_nv_image(dev, NvHandle::OPAQUE_WIN32);
+    (x.image, x.memory)
 }
 
 fn get_memory_fd(inst: &TestInstance, dev: &TestDevice) -> vk::PFN_vkVoidFunction {

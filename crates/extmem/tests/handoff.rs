@@ -49,6 +49,39 @@ fn hand_off(
     SharedMemory::import(importer, &desc, fd)
 }
 
+/// A buffer frame and a 64-byte counter buffer made on `producer`, then both as `consumer`
+/// imported them: `(frame, counter, their_frame, their_counter)`.
+fn frame_with_counter(
+    a: &Channel,
+    b: &Channel,
+    producer: &std::sync::Arc<extmem::Context>,
+    consumer: &std::sync::Arc<extmem::Context>,
+) -> (SharedMemory, SharedMemory, SharedMemory, SharedMemory) {
+    let frame = new_shared(producer, false);
+    let counter_desc = BufferDesc { size: 64, ..buffer_desc() };
+    let counter = SharedMemory::new_buffer(producer, counter_desc, HandleType::OpaqueFd, Dedicated::Always).unwrap();
+    let their_frame = hand_off(a, b, &frame, consumer).unwrap();
+    let their_counter = hand_off(a, b, &counter, consumer).unwrap();
+    (frame, counter, their_frame, their_counter)
+}
+
+/// Asserts that `imported` reads pattern `seed`, which `shared` holds, and that `shared` then
+/// reads pattern `seed + 1` written through `imported`: the bytes cross both ways.
+fn assert_bytes_cross_both_ways(shared: &SharedMemory, imported: &SharedMemory, seed: u64, what: &str) {
+    let len = shared.data_len().unwrap() as usize;
+    assert_eq!(
+        pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), seed),
+        None,
+        "{what}: the importer reads the exporter's bytes"
+    );
+    imported.write(&pattern::fill(len, seed + 1), Handoff::host()).unwrap();
+    assert_eq!(
+        pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), seed + 1),
+        None,
+        "{what}: the exporter reads the importer's bytes"
+    );
+}
+
 #[test]
 fn images_and_buffers_cross_instances_both_ways_on_both_paths() {
     let _lock = fd_lock();
@@ -62,17 +95,7 @@ fn images_and_buffers_cross_instances_both_ways_on_both_paths() {
             shared.write(&pattern::fill(len, 7), Handoff::host()).unwrap();
             let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
             assert_eq!(imported.desc(), shared.desc());
-            assert_eq!(
-                pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 7),
-                None,
-                "{path:?} image={image}: importer reads the exporter's bytes"
-            );
-            imported.write(&pattern::fill(len, 8), Handoff::host()).unwrap();
-            assert_eq!(
-                pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 8),
-                None,
-                "{path:?} image={image}: exporter reads the importer's bytes"
-            );
+            assert_bytes_cross_both_ways(&shared, &imported, 7, &format!("{path:?} image={image}"));
         }
         assert_clean(&producer);
         assert_clean(&consumer);
@@ -428,16 +451,7 @@ fn a_counter_written_after_the_frame_is_seen_by_the_other_instance() {
     let producer = context(PathKind::Khr);
     let consumer = context(PathKind::Khr);
     let (a, b) = Channel::pair().unwrap();
-    let frame = new_shared(&producer, false);
-    let counter = SharedMemory::new_buffer(
-        &producer,
-        BufferDesc { size: 64, ..buffer_desc() },
-        HandleType::OpaqueFd,
-        Dedicated::Always,
-    )
-    .unwrap();
-    let (their_frame, their_counter) =
-        (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
+    let (frame, counter, their_frame, their_counter) = frame_with_counter(&a, &b, &producer, &consumer);
     let len = frame.data_len().unwrap() as usize;
     for n in 1..=3u32 {
         frame.write(&pattern::fill(len, n as u64), Handoff::host().counter(&counter, 8, n)).unwrap();
@@ -518,29 +532,10 @@ fn every_queue_kind_produces_frames_the_other_instance_reads() {
             let len = shared.data_len().unwrap() as usize;
             shared.write(&pattern::fill(len, 11), Handoff::host()).unwrap();
             let imported = hand_off(&a, &b, &shared, &consumer).unwrap();
-            assert_eq!(
-                pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 11),
-                None,
-                "{kind:?} image={image}"
-            );
-            imported.write(&pattern::fill(len, 12), Handoff::host()).unwrap();
-            assert_eq!(
-                pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 12),
-                None,
-                "{kind:?} image={image}: write-back"
-            );
+            assert_bytes_cross_both_ways(&shared, &imported, 11, &format!("{kind:?} image={image}"));
         }
         // A frame filled on the GPU with its counter, from this queue.
-        let frame = new_shared(&producer, false);
-        let counter = SharedMemory::new_buffer(
-            &producer,
-            BufferDesc { size: 64, ..buffer_desc() },
-            HandleType::OpaqueFd,
-            Dedicated::Always,
-        )
-        .unwrap();
-        let (their_frame, their_counter) =
-            (hand_off(&a, &b, &frame, &consumer).unwrap(), hand_off(&a, &b, &counter, &consumer).unwrap());
+        let (frame, counter, their_frame, their_counter) = frame_with_counter(&a, &b, &producer, &consumer);
         frame.fill(0x0102_0304, Handoff::host().counter(&counter, 0, 5)).unwrap().wait().unwrap();
         assert_eq!(their_counter.read_prefix(4, Handoff::host()).unwrap(), 5u32.to_le_bytes(), "{kind:?}");
         assert!(
@@ -586,17 +581,7 @@ fn host_memory_crosses_instances_and_devices_and_the_host_sees_the_bytes() {
         drop(fd);
         let (desc, fd) = b.recv_share().unwrap();
         let imported = SharedMemory::import(&consumer, &desc, fd).unwrap();
-        assert_eq!(
-            pattern::first_mismatch(&imported.read(Handoff::host()).unwrap(), 21),
-            None,
-            "the importer reads the exporter's bytes"
-        );
-        imported.write(&pattern::fill(len, 22), Handoff::host()).unwrap();
-        assert_eq!(
-            pattern::first_mismatch(&shared.read(Handoff::host()).unwrap(), 22),
-            None,
-            "the exporter reads the importer's bytes"
-        );
+        assert_bytes_cross_both_ways(&shared, &imported, 21, "host memory");
         // SAFETY: as above.
         let seen = unsafe { shared.host_mapping().unwrap().bytes() };
         assert_eq!(pattern::first_mismatch(&seen[..len], 22), None);

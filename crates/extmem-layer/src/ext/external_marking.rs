@@ -46,23 +46,30 @@ pub struct Marking {
     queries: PhysicalDeviceQueries,
     requirements: RequirementQueries,
     buffers: Mutex<HashMap<(vk::BufferUsageFlags, vk::BufferCreateFlags), bool>>,
-    #[allow(clippy::type_complexity)]
-    images: Mutex<HashMap<ImageKey, Option<vk::ImageFormatProperties>>>,
-    images_unchanged: Mutex<HashMap<ImageKey, bool>>,
+    images: Mutex<HashMap<ImageKey, ImageAnswer>>,
 }
 
 type ImageKey = (vk::Format, vk::ImageType, vk::ImageTiling, vk::ImageUsageFlags, vk::ImageCreateFlags);
 
+/// What the driver said about one kind of image: the limits of its external query (`None`
+/// where it refused), and whether marking leaves the requirements as they are (asked once,
+/// for the first image of the kind within those limits). One entry, so one lock and one
+/// lookup per `vkCreateImage`.
+#[derive(Clone, Copy)]
+struct ImageAnswer {
+    limits: Option<vk::ImageFormatProperties>,
+    unchanged: Option<bool>,
+}
+
 impl Marking {
     /// Marking for the device made from `queries.physical_device`.
     pub fn new(queries: PhysicalDeviceQueries, requirements: RequirementQueries) -> Self {
-        Marking {
-            queries,
-            requirements,
-            buffers: Default::default(),
-            images: Default::default(),
-            images_unchanged: Default::default(),
-        }
+        Marking { queries, requirements, buffers: Default::default(), images: Default::default() }
+    }
+
+    /// The device's requirement queries (`None` where it has not got them).
+    pub fn requirement_queries(&self) -> &RequirementQueries {
+        &self.requirements
     }
 
     /// Whether a buffer created from `ci` gets [`MARK`].
@@ -107,7 +114,8 @@ impl Marking {
         }
         let Some(query) = self.queries.image_format_properties2 else { return false };
         let key = (ci.format, ci.image_type, ci.tiling, ci.usage, ci.flags);
-        let limits = *self.images.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert_with(|| {
+        let mut cache = self.images.lock().unwrap_or_else(|e| e.into_inner());
+        let answer = cache.entry(key).or_insert_with(|| {
             let mut external_info = vk::PhysicalDeviceExternalImageFormatInfo::default().handle_type(MARK);
             let info = vk::PhysicalDeviceImageFormatInfo2::default()
                 .format(ci.format)
@@ -121,18 +129,15 @@ impl Marking {
             // SAFETY: valid handle; chains built here.
             let r = unsafe { query(self.queries.physical_device, &info, &mut props) };
             let limits = props.image_format_properties;
-            (r == vk::Result::SUCCESS && exportable(&external.external_memory_properties)).then_some(limits)
+            let limits =
+                (r == vk::Result::SUCCESS && exportable(&external.external_memory_properties)).then_some(limits);
+            ImageAnswer { limits, unchanged: None }
         });
-        if !limits.is_some_and(|l| within(ci, &l)) {
+        if !answer.limits.is_some_and(|l| within(ci, &l)) {
             return false;
         }
         // SAFETY: a valid create info, within the external limits.
-        *self
-            .images_unchanged
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_insert_with(|| unsafe { self.image_unchanged(ci) })
+        *answer.unchanged.get_or_insert_with(|| unsafe { self.image_unchanged(ci) })
     }
 
     /// Whether marking leaves a buffer's memory requirements as they are.

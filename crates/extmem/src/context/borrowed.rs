@@ -51,14 +51,7 @@ impl std::fmt::Debug for QueueAccess {
 /// so the application says so here.
 #[derive(Clone)]
 pub struct AppDevice {
-    entry: ash::Entry,
-    instance: ash::Instance,
-    physical_device: vk::PhysicalDevice,
-    device: ash::Device,
-    queue_family: u32,
-    queue: vk::Queue,
-    extensions: Vec<&'static CStr>,
-    timeline_semaphores: bool,
+    parts: Parts,
     queue_access: QueueAccess,
 }
 
@@ -74,7 +67,7 @@ impl AppDevice {
         queue_family: u32,
         queue: vk::Queue,
     ) -> Self {
-        AppDevice {
+        let parts = Parts {
             entry: entry.clone(),
             instance: instance.clone(),
             physical_device,
@@ -82,9 +75,9 @@ impl AppDevice {
             queue_family,
             queue,
             extensions: Vec::new(),
-            timeline_semaphores: false,
-            queue_access: QueueAccess::RecordOnly,
-        }
+            timeline: false,
+        };
+        AppDevice { parts, queue_access: QueueAccess::RecordOnly }
     }
 
     /// The device extensions the application enabled (`ppEnabledExtensionNames`). extmem
@@ -94,8 +87,8 @@ impl AppDevice {
         let known: Vec<&'static CStr> = known.chain([ash::nv::external_memory::NAME]).collect();
         for name in enabled {
             if let Some(k) = known.iter().find(|k| **k == name) {
-                if !self.extensions.contains(k) {
-                    self.extensions.push(k);
+                if !self.parts.extensions.contains(k) {
+                    self.parts.extensions.push(k);
                 }
             }
         }
@@ -105,7 +98,7 @@ impl AppDevice {
     /// Whether the application enabled `timelineSemaphore` (Vulkan 1.2 or
     /// VK_KHR_timeline_semaphore): the semaphore-synchronised hand-offs need it.
     pub fn timeline_semaphores(mut self, enabled: bool) -> Self {
-        self.timeline_semaphores = enabled;
+        self.parts.timeline = enabled;
         self
     }
 
@@ -175,14 +168,14 @@ impl Context {
     /// ```
     pub unsafe fn from_app(app: AppDevice) -> Result<Arc<Context>> {
         // SAFETY: the caller vouches for the handles.
-        let props = unsafe { app.instance.get_physical_device_properties(app.physical_device) };
+        let props = unsafe { app.parts.instance.get_physical_device_properties(app.parts.physical_device) };
         let name = props.device_name_as_c_str().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if props.api_version < vk::API_VERSION_1_1 {
             return Err(Error::Unsupported(format!("{name} supports Vulkan 1.0 only; extmem needs 1.1")));
         }
         let missing: Vec<String> = Context::required_extensions()
             .iter()
-            .filter(|e| !app.extensions.contains(e))
+            .filter(|e| !app.parts.extensions.contains(e))
             .map(|e| e.to_string_lossy().into_owned())
             .collect();
         if !missing.is_empty() {
@@ -192,18 +185,9 @@ impl Context {
                 missing.join(", ")
             )));
         }
-        let path = if app.extensions.contains(&ash::nv::external_memory::NAME) { PathKind::Nv } else { PathKind::Khr };
-        let parts = Parts {
-            entry: app.entry,
-            instance: app.instance,
-            physical_device: app.physical_device,
-            device: app.device,
-            queue_family: app.queue_family,
-            queue: app.queue,
-            extensions: app.extensions,
-            timeline: app.timeline_semaphores,
-        };
-        Ok(Arc::new(Context::assemble(parts, path, Ownership::Borrowed(app.queue_access))?))
+        let path =
+            if app.parts.extensions.contains(&ash::nv::external_memory::NAME) { PathKind::Nv } else { PathKind::Khr };
+        Ok(Arc::new(Context::assemble(app.parts, path, Ownership::Borrowed(app.queue_access))?))
     }
 
     /// Runs `submit` (a `vkQueueSubmit` to the context's queue) the way the queue may be used:

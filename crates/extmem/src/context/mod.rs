@@ -345,7 +345,8 @@ impl Drop for Context {
     }
 }
 
-/// What both constructors hand to [`Context::assemble`].
+/// What both constructors hand to [`Context::assemble`] (an [`AppDevice`] holds one).
+#[derive(Clone)]
 struct Parts {
     entry: ash::Entry,
     instance: ash::Instance,

@@ -111,31 +111,9 @@ impl SharedMemory {
         let from = *holder;
         let submission = self.ctx.submit_async(
             |d, cb| {
-                let transfer = vk::PipelineStageFlags::TRANSFER;
+                let frame = BufferFill { buffer, from, family, offset: 0, size: vk::WHOLE_SIZE, value };
                 // SAFETY: recording into a command buffer in the recording state.
-                unsafe {
-                    let acquire = sync::acquire_buffer(buffer, from, family, vk::AccessFlags::TRANSFER_WRITE);
-                    d.cmd_pipeline_barrier(
-                        cb,
-                        vk::PipelineStageFlags::TOP_OF_PIPE,
-                        transfer,
-                        vk::DependencyFlags::empty(),
-                        &[],
-                        &[acquire],
-                        &[],
-                    );
-                    d.cmd_fill_buffer(cb, buffer, 0, vk::WHOLE_SIZE, value);
-                    let release = sync::release_buffer(buffer, family, vk::AccessFlags::TRANSFER_WRITE);
-                    d.cmd_pipeline_barrier(
-                        cb,
-                        transfer,
-                        vk::PipelineStageFlags::BOTTOM_OF_PIPE,
-                        vk::DependencyFlags::empty(),
-                        &[],
-                        &[release],
-                        &[],
-                    );
-                }
+                unsafe { frame.record(d, cb, vk::PipelineStageFlags::TOP_OF_PIPE, &[]) };
                 if let Some(bump) = &bump {
                     bump(d, cb);
                 }
@@ -285,38 +263,55 @@ fn counter_bump(
     offset: u64,
     value: u32,
 ) -> impl Fn(&ash::Device, vk::CommandBuffer) {
+    let counter = BufferFill { buffer, from, family, offset, size: 4, value };
     move |d, cb| {
-        let transfer = vk::PipelineStageFlags::TRANSFER;
+        // ALL_COMMANDS chains with the frame's release barrier (whose second scope is
+        // BOTTOM_OF_PIPE), so the counter is written only after the frame's bytes were made
+        // available.
+        let frame_written = vk::MemoryBarrier::default()
+            .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+            .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE);
         // SAFETY: recording into a command buffer in the recording state, after the frame's
         // own release barrier.
+        unsafe { counter.record(d, cb, vk::PipelineStageFlags::ALL_COMMANDS, &[frame_written]) };
+    }
+}
+
+/// A `vkCmdFillBuffer` of `size` bytes at `offset` between the buffer's acquire (from `from`)
+/// and its release to the external queue family.
+#[derive(Clone, Copy)]
+struct BufferFill {
+    buffer: vk::Buffer,
+    from: Holder,
+    family: u32,
+    offset: u64,
+    size: u64,
+    value: u32,
+}
+
+impl BufferFill {
+    /// Records the acquire (after `after`, with the `earlier` memory barriers), the fill and the
+    /// release.
+    ///
+    /// # Safety
+    /// `cb` is a command buffer of `d` in the recording state.
+    unsafe fn record(
+        &self,
+        d: &ash::Device,
+        cb: vk::CommandBuffer,
+        after: vk::PipelineStageFlags,
+        earlier: &[vk::MemoryBarrier],
+    ) {
+        let transfer = vk::PipelineStageFlags::TRANSFER;
+        let write = vk::AccessFlags::TRANSFER_WRITE;
+        let acquire = sync::acquire_buffer(self.buffer, self.from, self.family, write);
+        let release = sync::release_buffer(self.buffer, self.family, write);
+        let none = vk::DependencyFlags::empty();
+        // SAFETY: `cb` is recording (the caller's promise); the barriers name a live buffer.
         unsafe {
-            // ALL_COMMANDS chains with the frame's release barrier (whose second scope is
-            // BOTTOM_OF_PIPE), so the counter is written only after the frame's bytes were made
-            // available.
-            let acquire = sync::acquire_buffer(buffer, from, family, vk::AccessFlags::TRANSFER_WRITE);
-            let frame_written = vk::MemoryBarrier::default()
-                .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
-                .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE);
-            d.cmd_pipeline_barrier(
-                cb,
-                vk::PipelineStageFlags::ALL_COMMANDS,
-                transfer,
-                vk::DependencyFlags::empty(),
-                &[frame_written],
-                &[acquire],
-                &[],
-            );
-            d.cmd_fill_buffer(cb, buffer, offset, 4, value);
-            let release = sync::release_buffer(buffer, family, vk::AccessFlags::TRANSFER_WRITE);
-            d.cmd_pipeline_barrier(
-                cb,
-                transfer,
-                vk::PipelineStageFlags::BOTTOM_OF_PIPE,
-                vk::DependencyFlags::empty(),
-                &[],
-                &[release],
-                &[],
-            );
+            d.cmd_pipeline_barrier(cb, after, transfer, none, earlier, &[acquire], &[]);
+            d.cmd_fill_buffer(cb, self.buffer, self.offset, self.size, self.value);
+            d.cmd_pipeline_barrier(cb, transfer, vk::PipelineStageFlags::BOTTOM_OF_PIPE, none, &[], &[release], &[]);
         }
     }
 }
