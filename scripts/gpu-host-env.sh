@@ -4,7 +4,9 @@
 # Python module (the maturin wheel where there is one, else the bare library).
 out="${OUT:-.dev/out}"
 mkdir -p "$out"
-if ! ldconfig -p | grep -q libGLdispatch.so.0 || ! ldconfig -p | grep -q libvulkan.so.1; then
+# (grep reads all of ldconfig's output: with pipefail, `grep -q` closing the pipe early would fail the check.)
+libs=$(ldconfig -p)
+if ! grep -q libGLdispatch.so.0 <<<"$libs" || ! grep -q libvulkan.so.1 <<<"$libs"; then
     for f in .dev/debs/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi
