@@ -7,6 +7,8 @@
 //!   an [`std::os::fd::OwnedFd`] and import from one, with the checks the specification
 //!   implies done before the driver is asked.
 //! - [`transport`]: a versioned descriptor and a Unix socket that carries it with the fd.
+//! - [`pool`]: an exportable memory pool: blocks exported once, sub-allocations handed over
+//!   as metadata to several consumers, each with its own references.
 //! - [`frames`]: the frame protocol ([`frames::Frame`]'s timeline values, [`frames::FrameProtocol`]).
 //! - [`Handoff`]: how a read, write or fill is ordered with the other side.
 //! - [`sync`]: queue-family ownership hand-off (`VK_QUEUE_FAMILY_EXTERNAL`, `GENERAL`) and
@@ -26,6 +28,8 @@ pub mod host;
 pub mod layer;
 #[cfg(feature = "testing")]
 pub mod pattern;
+pub mod pool;
+mod pool_desc;
 mod shared;
 pub mod sync;
 pub mod transport;

@@ -2,7 +2,7 @@
 //! what it tells about itself. Creation is in [`create`], import and its checks in
 //! [`import`], reads, writes and fills in [`transfer`] (through [`staging`]).
 
-mod create;
+pub(crate) mod create;
 mod handoff;
 mod import;
 mod staging;
@@ -37,7 +37,7 @@ pub enum Dedicated {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Resource {
+pub(crate) enum Resource {
     Image(vk::Image, ImageDesc),
     Buffer(vk::Buffer, BufferDesc),
 }
@@ -211,7 +211,7 @@ fn what(desc: &ResourceDesc) -> String {
     }
 }
 
-fn features(ctx: &Context, desc: &ResourceDesc, h: HandleType) -> Option<caps::Features> {
+pub(crate) fn features(ctx: &Context, desc: &ResourceDesc, h: HandleType) -> Option<caps::Features> {
     match desc {
         ResourceDesc::Image(i) => caps::image_features(ctx.instance(), ctx.physical_device(), i, h),
         ResourceDesc::Buffer(b) => caps::buffer_features(ctx.instance(), ctx.physical_device(), b, h),

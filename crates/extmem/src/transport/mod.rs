@@ -2,6 +2,8 @@
 //! ([`message`]) and a Unix socket that carries it with the file descriptors ([`socket`]).
 
 pub mod message;
+mod pool_wire;
+mod resource_wire;
 pub mod socket;
 
 pub use crate::desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
