@@ -14,8 +14,10 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 /// Allocates an exportable block of `size` bytes of memory type `memory_type_index`.
 pub(crate) fn allocate(ctx: &Context, size: u64, memory_type_index: u32) -> Result<vk::DeviceMemory> {
     let mut export = vk::ExportMemoryAllocateInfo::default().handle_types(HandleType::OpaqueFd.to_vk());
-    let info =
-        vk::MemoryAllocateInfo::default().allocation_size(size).memory_type_index(memory_type_index).push_next(&mut export);
+    let info = vk::MemoryAllocateInfo::default()
+        .allocation_size(size)
+        .memory_type_index(memory_type_index)
+        .push_next(&mut export);
     // SAFETY: a valid allocate info on a live device.
     unsafe { ctx.device().allocate_memory(&info, None) }.vk("vkAllocateMemory (pool block)")
 }

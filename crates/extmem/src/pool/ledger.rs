@@ -45,7 +45,10 @@ impl Ledger {
             )));
         }
         if live.handle.size != h.size {
-            return Err(Error::Pool(format!("forged handle {h}: the sub-allocation there has {} bytes", live.handle.size)));
+            return Err(Error::Pool(format!(
+                "forged handle {h}: the sub-allocation there has {} bytes",
+                live.handle.size
+            )));
         }
         Ok(live)
     }

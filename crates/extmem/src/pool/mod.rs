@@ -22,7 +22,7 @@
 //! 580): importing plain device-local memory costs about 39 µs fixed plus 10 ms per GiB in
 //! Vulkan, and CUDA's mapping of a plain allocation about 3.7 µs per MiB; a 256 MiB block is
 //! then a one-time cost of about 2.5 ms per consumer while holding 8 4K RGBA8 frames. A
-//! larger request gets a block of its own, rounded up to 64 MiB, up to the device's
+//! larger request gets a block of its own, rounded up to 64 MiB (or the block size if smaller), up to the device's
 //! `maxMemoryAllocationSize`. Blocks are kept until the pool is dropped (warm pool).
 
 mod block;
@@ -35,6 +35,7 @@ mod space;
 pub use crate::pool_desc::{BlockDesc, PoolHandle, PooledDesc};
 pub use importer::{PoolImporter, PooledImport};
 pub use ledger::ConsumerId;
+pub use protocol::PoolLink;
 pub use remote::RemoteBlocks;
 
 use crate::context::Context;
@@ -273,7 +274,8 @@ impl Inner {
     }
 
     fn new_block(&self, state: &mut State, at_least: u64) -> Result<u32> {
-        let size = self.options.block_size.max(at_least.div_ceil(64 << 20) * (64 << 20));
+        let block = self.options.block_size.max(1);
+        let size = if at_least <= block { block } else { at_least.next_multiple_of(block.min(64 << 20)) };
         let size = size.min(self.max_allocation);
         if size < at_least {
             return Err(Error::Pool(format!(

@@ -53,7 +53,9 @@ pub(super) fn decode_handle(r: &mut Reader<'_>) -> Result<PoolHandle> {
     let offset = r.u64("offset")?;
     let size = r.u64("size")?;
     if size == 0 || offset.checked_add(size).is_none_or(|end| end > MAX_ALLOCATION) {
-        return Err(bad(format!("sub-allocation of {size} bytes at offset {offset} is empty or past {MAX_ALLOCATION}")));
+        return Err(bad(format!(
+            "sub-allocation of {size} bytes at offset {offset} is empty or past {MAX_ALLOCATION}"
+        )));
     }
     let generation = r.u64("generation")?;
     if generation == 0 {

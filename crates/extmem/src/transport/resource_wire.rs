@@ -84,7 +84,9 @@ pub(super) fn decode_resource(r: &mut Reader<'_>, kind: u8, room: u64, offset: u
         KIND_BUFFER => {
             let size = r.u64("buffer size")?;
             if size == 0 || size > room {
-                return Err(bad(format!("buffer of {size} bytes at offset {offset} does not fit the {room} bytes there")));
+                return Err(bad(format!(
+                    "buffer of {size} bytes at offset {offset} does not fit the {room} bytes there"
+                )));
             }
             let usage = r.u32("usage")?;
             if usage == 0 {
