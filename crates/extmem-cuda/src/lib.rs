@@ -19,11 +19,13 @@ use std::sync::Arc;
 mod counter;
 pub mod ipc;
 mod memory;
+pub mod pool;
 mod semaphore;
 pub use counter::CounterWait;
 pub use ipc::{DeviceAllocation, IpcMapping};
 use memory::Backing;
 pub use memory::CudaMemory;
+pub use pool::{PoolMapper, PooledPointer};
 pub use semaphore::CudaSemaphore;
 
 /// Why a CUDA operation failed.
