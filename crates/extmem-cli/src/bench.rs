@@ -49,6 +49,11 @@ pub struct Args {
     /// the first one is used.
     #[arg(long, value_delimiter = ',', default_value = "general,transfer")]
     queue: Vec<QueueKind>,
+    /// Pooled hand-offs (extmem::pool) beside today's, for a Vulkan and a CUDA consumer (CUDA
+    /// where present), with today's steps timed. Default sizes then: 4K to 4G, up to the
+    /// device's maxMemoryAllocationSize.
+    #[arg(long)]
+    pool: bool,
     /// Also draw the hand-off latencies into this PNG file.
     #[arg(long, value_name = "FILE")]
     png: Option<std::path::PathBuf>,
@@ -127,6 +132,12 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>().map_err(extmem::Error::Unsupported)?;
     if args.png.is_some() {
         crate::plot::check_font()?;
+    }
+    if args.pool {
+        let default_sizes = args.sizes.join(",") == "4K,64K,1M,16M,256M,1G";
+        let (repeat, nv, json, png) = (args.repeat, args.nv, args.json, args.png);
+        let sizes = (!default_sizes).then_some(sizes);
+        return crate::bench_pool::main(crate::bench_pool::Options { sizes, repeat, nv, json, png });
     }
     if args.cuda {
         return cuda_main(&args, sizes);
@@ -240,7 +251,8 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
         let series = [
             ("Vulkan -> CUDA, plain allocation", pick(|f| f.vulkan_plain_ms)),
             ("Vulkan -> CUDA, dedicated allocation", pick(|f| f.vulkan_dedicated_ms)),
-            ("CUDA IPC", pick(|f| f.cuda_ipc_ms)),
+            ("CUDA IPC, one allocation re-opened (cached)", pick(|f| f.cuda_ipc_cached_ms)),
+            ("CUDA IPC, fresh cuMemAlloc allocation", pick(|f| f.cuda_ipc_fresh_ms)),
             ("staging through pinned host memory", pick(|f| f.pinned_staging_ms)),
         ];
         crate::plot::latency(png, "First hand-off to a CUDA process", &sizes, &series)?;
@@ -256,14 +268,18 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("First hand-off to a CUDA process (ms, median)");
-    println!("{:>12} {:>14} {:>14} {:>10} {:>15}", "bytes", "Vulkan plain", "dedicated", "CUDA IPC", "pinned staging");
+    println!(
+        "{:>12} {:>14} {:>14} {:>18} {:>15} {:>15}",
+        "bytes", "Vulkan plain", "dedicated", "CUDA IPC (cached)", "CUDA IPC fresh", "pinned staging"
+    );
     for f in out["first_hand_off"].as_array().into_iter().flatten() {
         println!(
-            "{:>12} {:>14.3} {:>14.3} {:>10.3} {:>15.3}",
+            "{:>12} {:>14.3} {:>14.3} {:>18.3} {:>15.3} {:>15.3}",
             f["bytes"],
             f["vulkan_plain_ms"].as_f64().unwrap_or(0.0),
             f["vulkan_dedicated_ms"].as_f64().unwrap_or(0.0),
-            f["cuda_ipc_ms"].as_f64().unwrap_or(0.0),
+            f["cuda_ipc_cached_ms"].as_f64().unwrap_or(0.0),
+            f["cuda_ipc_fresh_ms"].as_f64().unwrap_or(0.0),
             f["pinned_staging_ms"].as_f64().unwrap_or(0.0)
         );
     }

@@ -3,11 +3,14 @@
 
 mod bench;
 mod bench_cuda;
+mod bench_pool;
+mod bench_pool_cuda;
 mod caps;
 mod child;
 mod demo;
 mod peer;
 mod peer_cuda;
+mod peer_pool;
 mod plot;
 mod run;
 mod timing;

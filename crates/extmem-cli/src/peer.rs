@@ -27,6 +27,9 @@ pub struct Args {
     /// Consume with CUDA instead of a second VkInstance.
     #[arg(long)]
     cuda: bool,
+    /// Consume pooled hand-offs (`bench --pool`): see `peer_pool`.
+    #[arg(long)]
+    pool: bool,
     /// The Vulkan queue kind (general, compute, transfer).
     #[arg(long, default_value = "general")]
     queue: extmem::QueueKind,
@@ -54,6 +57,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let channel = Channel::connect(&args.socket)?;
     maybe_die("connected");
     let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
+    if args.pool {
+        return crate::peer_pool::run(&channel, args.cuda, args.validate);
+    }
     if args.cuda {
         return crate::peer_cuda::run(&channel, start, quiet, args.probe);
     }

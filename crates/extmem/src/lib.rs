@@ -41,5 +41,5 @@ pub use context::{Context, ContextOptions, PathKind, QueueKind, Submission};
 pub use desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
 pub use error::{Error, Result};
 pub use handle::HandleType;
-pub use shared::{Dedicated, Handoff, SharedMemory};
+pub use shared::{Dedicated, Handoff, ImportSteps, SharedMemory};
 pub use transport::Message;

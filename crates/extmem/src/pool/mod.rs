@@ -258,6 +258,11 @@ impl Pool {
         self.inner.lock().ledger.holders(handle)
     }
 
+    /// The device's `maxMemoryAllocationSize`: no block, so no sub-allocation, is larger.
+    pub fn max_allocation_size(&self) -> u64 {
+        self.inner.max_allocation
+    }
+
     /// The context.
     pub fn context(&self) -> &Arc<Context> {
         &self.inner.ctx

@@ -6,6 +6,7 @@ pub(crate) mod create;
 mod handoff;
 mod import;
 mod staging;
+mod steps;
 mod transfer;
 
 use crate::caps;
@@ -21,6 +22,7 @@ use staging::Staging;
 pub use handoff::Handoff;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
+pub use steps::ImportSteps;
 
 /// Whether exported memory is a dedicated allocation for its resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
