@@ -45,6 +45,10 @@ pub(crate) struct Row {
     /// the consumer's checks, create_resource, import_allocate (vkAllocateMemory import),
     /// bind, free_previous; ack (reply to receipt); and close_fd_after (outside the span).
     pub(crate) vulkan_today_steps_us: BTreeMap<&'static str, f64>,
+    /// Today's span with a new producer allocation each time (the consumer imports memory it
+    /// never imported before), and that import's vkAllocateMemory alone.
+    pub(crate) vulkan_today_fresh_allocation_ms: f64,
+    pub(crate) vulkan_today_fresh_import_allocate_ms: f64,
     pub(crate) vulkan_pool_us: f64,
     pub(crate) vulkan_pool_block_created_ms: Option<f64>,
     pub(crate) vulkan_pool_first_hand_off_ms: f64,
@@ -171,12 +175,23 @@ pub fn main(o: Options) -> extmem::Result<ExitCode> {
             }
             row.vulkan_today_ms = median(spans);
             row.vulkan_today_steps_us = steps.into_iter().map(|(k, v)| (k, median(v))).collect();
+            drop(shared);
+            let (mut spans, mut imports) = (Vec::new(), Vec::new());
+            for _ in 0..repeat {
+                let fresh = SharedMemory::new_buffer(&ctx, buffer_desc(size), HandleType::OpaqueFd, Dedicated::Always)?;
+                let (ms, s) = today(&peer, &fresh)?;
+                spans.push(ms);
+                imports.push(s.iter().find(|(k, _)| *k == "import_allocate").map_or(0.0, |s| s.1) / 1e3);
+            }
+            row.vulkan_today_fresh_allocation_ms = median(spans);
+            row.vulkan_today_fresh_import_allocate_ms = median(imports);
             let (created, first, warm) = pooled(&pool, &mut link, size)?;
             (row.vulkan_pool_block_created_ms, row.vulkan_pool_first_hand_off_ms, row.vulkan_pool_us) =
                 (created, first, warm);
             say(format!(
-                "  {size:>11} bytes Vulkan -> Vulkan: today {:.3} ms, pooled {warm:.1} us (first into a block {first:.3} ms)",
-                row.vulkan_today_ms
+                "  {size:>11} bytes Vulkan -> Vulkan: today {:.3} ms (fresh allocation {:.3} ms), pooled {warm:.1} us \
+                 (first into a block {first:.3} ms)",
+                row.vulkan_today_ms, row.vulkan_today_fresh_allocation_ms
             ));
         }
     }
@@ -225,15 +240,23 @@ fn report(o: &Options, ctx: &Arc<Context>, rows: &[Row], stats: &PoolStats, cuda
     }
     println!("Hand-off, today against pooled ({}; medians)", ctx.device_name());
     println!(
-        "{:>12} {:>14} {:>15} {:>12} {:>14} {:>15} {:>14}",
-        "bytes", "V->V today ms", "V->V pooled us", "CUDA today ms", "CUDA pooled us", "IPC fresh ms", "IPC cached ms"
+        "{:>12} {:>14} {:>12} {:>15} {:>12} {:>14} {:>15} {:>14}",
+        "bytes",
+        "V->V today ms",
+        "(fresh) ms",
+        "V->V pooled us",
+        "CUDA today ms",
+        "CUDA pooled us",
+        "IPC fresh ms",
+        "IPC cached ms"
     );
     let opt = |v: Option<f64>, p: usize| v.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "-".into());
     for r in rows {
         println!(
-            "{:>12} {:>14.3} {:>15.1} {:>12} {:>14} {:>15} {:>14}",
+            "{:>12} {:>14.3} {:>12.3} {:>15.1} {:>12} {:>14} {:>15} {:>14}",
             r.bytes,
             r.vulkan_today_ms,
+            r.vulkan_today_fresh_allocation_ms,
             r.vulkan_pool_us,
             opt(r.cuda_today_ms, 3),
             opt(r.cuda_pool_us, 1),

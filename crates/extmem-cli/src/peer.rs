@@ -37,8 +37,8 @@ pub struct Args {
 
 /// Fault injection for the tests: `EXTMEM_PEER_DIE_AT=<step>` makes the peer die at once
 /// (SIGKILL, as a crash or the OOM killer would; no unwinding, no core file) at that step:
-/// `connected`, `share` or `frame`.
-fn maybe_die(step: &str) {
+/// `connected`, `share`, `frame` or `pool-share`.
+pub(crate) fn maybe_die(step: &str) {
     if std::env::var("EXTMEM_PEER_DIE_AT").is_ok_and(|s| s == step) {
         eprintln!("[consumer] dying at {step} (EXTMEM_PEER_DIE_AT)");
         let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);

@@ -49,14 +49,17 @@ pub fn run(channel: &Channel, cuda: bool, validate: bool) -> extmem::Result<Exit
                     protocol::refused(channel, &e)?;
                 }
             }
-            Message::PoolShare(desc) => match importer.bind(&desc) {
-                Ok(bound) => {
-                    protocol::held(channel, &desc.handle)?;
-                    let h = importer.release(bound)?;
-                    protocol::released(channel, &h)?;
+            Message::PoolShare(desc) => {
+                crate::peer::maybe_die("pool-share");
+                match importer.bind(&desc) {
+                    Ok(bound) => {
+                        protocol::held(channel, &desc.handle)?;
+                        let h = importer.release(bound)?;
+                        protocol::released(channel, &h)?;
+                    }
+                    Err(e) => protocol::refused(channel, &e)?,
                 }
-                Err(e) => protocol::refused(channel, &e)?,
-            },
+            }
             Message::Bye => break,
             other => return Err(extmem::Error::Protocol(format!("the pool consumer does not take {}", other.name()))),
         }
