@@ -196,13 +196,19 @@ pub fn main(o: Options) -> extmem::Result<ExitCode> {
         }
     }
     let vulkan_ok = peer.finish()?;
+    // Which memory type today's allocations use (import cost differs by type on NVIDIA).
+    let probe = SharedMemory::new_buffer(&ctx, buffer_desc(4096), HandleType::OpaqueFd, Dedicated::Always)?;
+    let index = probe.descriptor().memory_type_index;
+    let flags = ctx.memory_properties().memory_types[index as usize].property_flags;
+    let memory_type = format!("{index} ({flags:?})");
+    drop(probe);
     let stats = pool.stats();
     drop(pool);
     let cuda = crate::bench_pool_cuda::run(&ctx, &mut rows, o.repeat)?;
     if let Some(png) = &o.png {
         plot(png, &ctx, &sizes, &rows)?;
     }
-    report(&o, &ctx, &rows, &stats, &cuda);
+    report(&o, &ctx, &rows, &stats, &cuda, &memory_type);
     Ok(if vulkan_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -223,7 +229,14 @@ fn plot(png: &std::path::Path, ctx: &Arc<Context>, sizes: &[u64], rows: &[Row]) 
     crate::plot::latency(png, &format!("Hand-off, today and pooled, {}", ctx.device_name()), sizes, &series)
 }
 
-fn report(o: &Options, ctx: &Arc<Context>, rows: &[Row], stats: &PoolStats, cuda: &Result<(), String>) {
+fn report(
+    o: &Options,
+    ctx: &Arc<Context>,
+    rows: &[Row],
+    stats: &PoolStats,
+    cuda: &Result<(), String>,
+    memory_type: &str,
+) {
     if o.json {
         let out = serde_json::json!({
             "device": ctx.device_name(),
@@ -231,6 +244,7 @@ fn report(o: &Options, ctx: &Arc<Context>, rows: &[Row], stats: &PoolStats, cuda
             "repeat_today": o.repeat,
             "repeat_pooled": POOLED_REPEAT,
             "block_size": PoolOptions::default().block_size,
+            "today_memory_type": memory_type,
             "cuda": match cuda { Ok(()) => "measured".to_string(), Err(why) => format!("skipped: {why}") },
             "sizes": rows,
             "pool_stats_after_vulkan": stats,
@@ -264,7 +278,7 @@ fn report(o: &Options, ctx: &Arc<Context>, rows: &[Row], stats: &PoolStats, cuda
             opt(r.cuda_ipc_cached_ms, 3)
         );
     }
-    println!("\nToday's Vulkan -> Vulkan hand-off, steps (us, median)");
+    println!("\nToday's Vulkan -> Vulkan hand-off (memory type {memory_type}), steps (us, median)");
     for r in rows {
         let steps: Vec<String> = r.vulkan_today_steps_us.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
         println!("{:>12}: {}", r.bytes, steps.join(", "));
