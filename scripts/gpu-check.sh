@@ -5,6 +5,7 @@
 # Here (the build machine):  bash scripts/gpu-check.sh --prepare   (builds into .dev/)
 # There (the GPU machine):   bash scripts/gpu-check.sh             (writes results to $OUT or .dev/out)
 #                            bash scripts/gpu-check.sh --no-bench  (tests and demos only)
+#                            bash scripts/gpu-check.sh --pool      (the pool's tests and `bench --pool` only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ if [ "${1:-}" = --prepare ]; then
         | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "handoff", "wire_format", "validation_is_heard", "cuda"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "handoff", "wire_format", "validation_is_heard", "cuda", "pool", "pool_wire", "cuda_pool"):
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     cargo bench -p extmem-layer --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json,sys
@@ -64,6 +65,15 @@ if ls .dev/wheels/extmem-*.whl >/dev/null 2>&1 && python3 -m pip install -q --no
     pymod=/tmp/extmem-py
 fi
 echo "Python module from $pymod"
+if [ "${1:-}" = --pool ]; then
+    # The pool: its tests, then pooled hand-offs beside today's (step-timed) for Vulkan and CUDA.
+    for t in .dev/bin/deps/pool-* .dev/bin/deps/pool_wire-* .dev/bin/deps/cuda_pool-*; do
+        run "$t" --test-threads=1
+    done
+    run .dev/bin/extmem bench --pool --json --png "$out/bench-pool.png" > "$out/bench-pool.json"
+    run .dev/bin/extmem bench --pool --sizes 4K,1G --repeat 5 > "$out/bench-pool.txt"
+    exit $status
+fi
 run .dev/bin/extmem caps
 run .dev/bin/extmem caps --json > "$out/caps.json"
 for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-*; do
@@ -92,6 +102,7 @@ run .dev/bin/submit_cost
 run .dev/bin/extmem bench --cuda --json --png "$out/bench-cuda.png" > "$out/bench-cuda.json"
 run .dev/bin/extmem bench --json --png "$out/bench-vulkan.png" > "$out/bench-khr.json"
 run .dev/bin/extmem bench --nv --sizes 4K,16M,1G --json > "$out/bench-nv.json"
+run .dev/bin/extmem bench --pool --json --png "$out/bench-pool.png" > "$out/bench-pool.json"
 for b in .dev/bin/deps/layer-*; do
     run "$b" --bench --warm-up-time 1 --measurement-time 3 2>&1 | tee "$out/layer-bench.txt"
 done

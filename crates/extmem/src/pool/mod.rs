@@ -28,6 +28,7 @@
 mod block;
 mod importer;
 mod ledger;
+mod pooled;
 pub mod protocol;
 mod remote;
 mod space;
@@ -35,6 +36,8 @@ mod space;
 pub use crate::pool_desc::{BlockDesc, PoolHandle, PooledDesc};
 pub use importer::{PoolImporter, PooledImport};
 pub use ledger::ConsumerId;
+use pooled::linear_row_pitch;
+pub use pooled::Pooled;
 pub use protocol::PoolLink;
 pub use remote::RemoteBlocks;
 
@@ -336,70 +339,6 @@ impl Drop for Inner {
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         for b in state.blocks.drain(..) {
             block::free(&self.ctx, b.memory);
-        }
-    }
-}
-
-fn linear_row_pitch(ctx: &Context, resource: Resource) -> u64 {
-    let Resource::Image(image, desc) = resource else { return 0 };
-    if desc.tiling != vk::ImageTiling::LINEAR {
-        return 0;
-    }
-    let sub = vk::ImageSubresource::default().aspect_mask(vk::ImageAspectFlags::COLOR);
-    // SAFETY: a live linear image.
-    let layout = unsafe { ctx.device().get_image_subresource_layout(image, sub) };
-    if layout.offset == 0 {
-        layout.row_pitch
-    } else {
-        0
-    }
-}
-
-/// A sub-allocation of a [`Pool`] with its image or buffer bound: the producer's reference.
-/// Dropping it destroys the resource and releases the producer's hold (the range is reused
-/// once every consumer released it too). Make sure the GPU is done with it first.
-pub struct Pooled {
-    pool: Arc<Inner>,
-    resource: Resource,
-    memory: vk::DeviceMemory,
-    desc: PooledDesc,
-}
-
-impl Pooled {
-    /// Where it lies and what it is: what a consumer is sent.
-    pub fn desc(&self) -> PooledDesc {
-        self.desc
-    }
-    /// The handle of its sub-allocation.
-    pub fn handle(&self) -> PoolHandle {
-        self.desc.handle
-    }
-    /// The buffer, when it holds one.
-    pub fn buffer(&self) -> Option<vk::Buffer> {
-        match self.resource {
-            Resource::Buffer(b, _) => Some(b),
-            Resource::Image(..) => None,
-        }
-    }
-    /// The image, when it holds one.
-    pub fn image(&self) -> Option<vk::Image> {
-        match self.resource {
-            Resource::Image(i, _) => Some(i),
-            Resource::Buffer(..) => None,
-        }
-    }
-    /// The block's memory (the resource is at [`PoolHandle::offset`] in it).
-    pub fn memory(&self) -> vk::DeviceMemory {
-        self.memory
-    }
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        block::destroy(&self.pool.ctx, self.resource);
-        let mut state = self.pool.lock();
-        if let Ok(Some(freed)) = state.ledger.release_producer(&self.desc.handle) {
-            state.blocks[freed.block as usize].space.release(freed.offset, freed.size);
         }
     }
 }
