@@ -89,7 +89,8 @@ pub struct PoolStats {
     pub free_bytes: u64,
     /// The largest free range of any block.
     pub largest_free: u64,
-    /// 1 - largest free range / free bytes: 0 when the free space is one range.
+    /// Free space split inside blocks: 1 - (sum over blocks of the largest free range) / free
+    /// bytes; 0 when each block's free space is one range.
     pub fragmentation: f64,
 }
 
@@ -245,6 +246,7 @@ impl Pool {
         let (live, bytes_in_use) = state.ledger.live();
         let free_bytes: u64 = state.blocks.iter().map(|b| b.space.free_bytes()).sum();
         let largest_free = state.blocks.iter().map(|b| b.space.largest_free()).max().unwrap_or(0);
+        let largest_per_block: u64 = state.blocks.iter().map(|b| b.space.largest_free()).sum();
         PoolStats {
             blocks: state.blocks.len(),
             bytes_kept: state.blocks.iter().map(|b| b.space.size()).sum(),
@@ -252,7 +254,7 @@ impl Pool {
             live,
             free_bytes,
             largest_free,
-            fragmentation: if free_bytes == 0 { 0.0 } else { 1.0 - largest_free as f64 / free_bytes as f64 },
+            fragmentation: if free_bytes == 0 { 0.0 } else { 1.0 - largest_per_block as f64 / free_bytes as f64 },
         }
     }
 
