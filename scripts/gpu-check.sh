@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs the layer's and the library's tests, the demo and the benchmarks on a machine with an
-# NVIDIA GPU but no Rust toolchain or Vulkan loader (the `device` machine of this workplace).
+# Runs the layer's and the library's tests, the demo and the benchmarks on any machine with an
+# NVIDIA GPU, even one without a Rust toolchain or Vulkan loader: the binaries are built on a
+# build machine and copied over with the repository.
 #
-# Here (the build machine):  bash scripts/gpu-check.sh --prepare   (builds into .dev/)
-# There (the GPU machine):   bash scripts/gpu-check.sh             (writes results to $OUT or .dev/out)
-#                            bash scripts/gpu-check.sh --no-bench  (tests and demos only)
-#                            bash scripts/gpu-check.sh --pool      (the pool's tests and `bench --pool` only)
+# On the build machine:  bash scripts/gpu-check.sh --prepare   (builds into .dev/)
+# On the GPU machine:    bash scripts/gpu-check.sh             (writes results to $OUT or .dev/out)
+#                        bash scripts/gpu-check.sh --no-bench  (tests and demos only)
+#                        bash scripts/gpu-check.sh --pool      (the pool's tests and `bench --pool` only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ if [ "${1:-}" = --prepare ]; then
         | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "handoff", "wire_format", "validation_is_heard", "cuda", "pool", "pool_wire", "cuda_pool"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "pool", "pool_wire", "cuda_pool"):
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     cargo bench -p extmem-layer --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json,sys
@@ -34,9 +35,10 @@ for l in sys.stdin:
     rm -rf .dev/bin/implicit && cp -r target/release/implicit .dev/bin/implicit
     cc -std=c11 -O1 -o .dev/bin/nv_client tests/c/nv_client.c -lvulkan
     cargo build --release -p extmem --example submit_cost && cp target/release/examples/submit_cost .dev/bin/
+    cargo build --release -p extmem-layer --example external_requirements && cp target/release/examples/external_requirements .dev/bin/
     cargo build --release -p extmem-cuda --example frame_ring && cp target/release/examples/frame_ring .dev/bin/
     cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf .dev/bin/ 2>/dev/null || true
-    strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem.abi3.so .dev/bin/submit_cost .dev/bin/frame_ring
+    strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem.abi3.so .dev/bin/submit_cost .dev/bin/frame_ring .dev/bin/external_requirements
     if [ ! -e .dev/debs/libvulkan1_*.deb ]; then
         o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
         mkdir -p /tmp/amd64/partial && apt-get $o update -qq
@@ -76,7 +78,10 @@ if [ "${1:-}" = --pool ]; then
 fi
 run .dev/bin/extmem caps
 run .dev/bin/extmem caps --json > "$out/caps.json"
-for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-*; do
+# Does marking a resource external change its memory requirements on this driver? (The layer
+# marks the buffers and images of VK_NV_external_memory devices; see README.)
+run .dev/bin/external_requirements | tee "$out/external-requirements.txt" | tail -n 1
+for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/sentinel_sweep-* .dev/bin/deps/external_marking-* .dev/bin/deps/validation_orders-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-*; do
     run "$t" --test-threads=1
 done
 run .dev/bin/extmem run --validate -- .dev/bin/nv_client --export --require-global

@@ -3,7 +3,7 @@
 # Sourced by scripts/demo.sh and scripts/test.sh.
 set -euo pipefail
 
-packages=(libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers gcc libc6-dev python3 fonts-dejavu-core)
+packages=(libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools gcc libc6-dev python3 fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

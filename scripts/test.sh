@@ -13,10 +13,14 @@ cargo build --workspace --locked
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
+# The package and install.sh, installed into empty roots and removed again.
+bash scripts/test-install.sh 2>&1 | tee -a "$log"
 # One closing line for the whole workspace (cargo prints one per test binary).
 # Tests that need a GPU (CUDA, external semaphores) pass here after printing a SKIPPED line.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      /SKIPPED/ { g += 1 }
+     /^install test: passed/ { inst = 1 }
      END { printf "tests: %d passed, %d failed, %d skipped", p, f, s
            if (g) printf " (%d of the passed skipped their GPU part here: scripts/gpu-check.sh runs them on an NVIDIA GPU)", g
+           printf "; install test %s", inst ? "passed" : "FAILED"
            printf "\n" }' "$log"

@@ -6,12 +6,16 @@
 //!   is what an unmodified application checks. It lists no device extension: the loader would
 //!   add it to the device's own list, where the layer could no longer tell the driver's from its
 //!   own; the layer's `vkEnumerateDeviceExtensionProperties` advertises it instead.
+//! - `package/VkLayer_extmem.json`, the implicit manifest as installed (the Debian package and
+//!   `scripts/install.sh`): its `library_path` is the bare file name, which the loader hands to
+//!   the dynamic linker, so it resolves from the system's library folders wherever they are.
 
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=manifest/VkLayer_extmem.json.in");
     println!("cargo:rerun-if-changed=manifest/VkLayer_extmem_implicit.json.in");
+    println!("cargo:rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let file = match os.as_str() {
         "windows" => "VkLayer_extmem.dll",
@@ -33,4 +37,5 @@ fn main() {
         &format!("../../../{file}"),
         profile_dir.join("implicit/vulkan/implicit_layer.d/VkLayer_extmem.json"),
     );
+    write("manifest/VkLayer_extmem_implicit.json.in", file, profile_dir.join("package/VkLayer_extmem.json"));
 }

@@ -12,6 +12,8 @@
  *                        VkInstance that imports it
  *   --require-global     fail unless VK_NV_external_memory_capabilities is in the global
  *                        extension list (as an application that checks only that list needs)
+ *   --layer NAME         name a layer in ppEnabledLayerNames of the first instance (an
+ *                        application that enables the layer itself)
  *
  * Exit status 0 only when every step worked and no validation message was seen.
  */
@@ -26,6 +28,7 @@
 #define BYTES (W * H * 4)
 
 static int validation_messages;
+static const char *app_layer; /* --layer */
 
 #define CHECK(call)                                                              \
     do {                                                                         \
@@ -115,6 +118,10 @@ static void create_instance(struct gpu *g, int nv) {
                              .apiVersion = VK_API_VERSION_1_1};
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pNext = &messenger,
                                .pApplicationInfo = &app, .enabledExtensionCount = n, .ppEnabledExtensionNames = exts};
+    if (nv && app_layer) {
+        ci.enabledLayerCount = 1;
+        ci.ppEnabledLayerNames = &app_layer;
+    }
     VkResult r = vkCreateInstance(&ci, NULL, &g->instance);
     if (r == VK_ERROR_EXTENSION_NOT_PRESENT) { /* no validation layer enabled: no debug utils */
         ci.pNext = NULL;
@@ -269,7 +276,8 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--export") == 0) export = 1;
         else if (strcmp(argv[i], "--require-global") == 0) require_global = 1;
-        else { fprintf(stderr, "usage: nv_client [--export] [--require-global]\n"); return 2; }
+        else if (strcmp(argv[i], "--layer") == 0 && i + 1 < argc) app_layer = argv[++i];
+        else { fprintf(stderr, "usage: nv_client [--export] [--require-global] [--layer NAME]\n"); return 2; }
     }
     static unsigned char pattern[BYTES], seen[BYTES];
     for (int i = 0; i < BYTES; i++) pattern[i] = (unsigned char)((i * 2654435761u) >> 13);

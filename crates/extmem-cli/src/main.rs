@@ -46,14 +46,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // SAFETY: first thing in main, before any thread or Vulkan use.
-    let layer_dir = unsafe { extmem::layer::add_to_loader_path() };
     let cli = Cli::parse();
+    // `run` hands its program exactly one way to the layer; every other subcommand enables the
+    // layer by name in its own instances, so the loader must see a build's layer folder.
+    if !matches!(cli.command, Command::Run(_)) {
+        // SAFETY: before any thread or Vulkan use (parsing arguments starts neither).
+        unsafe { extmem::layer::add_to_loader_path() };
+    }
     let who = if matches!(cli.command, Command::Peer(_)) { "extmem peer" } else { "extmem" };
     let result = match cli.command {
         Command::Caps(a) => caps::main(a),
         Command::Demo(a) => demo::main(a),
-        Command::Run(a) => run::main(a, layer_dir),
+        Command::Run(a) => run::main(a),
         Command::Bench(a) => bench::main(a),
         Command::Peer(a) => peer::main(a),
     };

@@ -1,14 +1,16 @@
 //! `extmem run -- <program> [args]`: runs a program with the layer enabled.
 //!
-//! By default the layer is enabled as an implicit layer (its manifest folder first in
-//! `XDG_DATA_DIRS`, `EXTMEM_ENABLE_NV=1`): then VK_NV_external_memory_capabilities is in the
-//! global instance extension list, as an unmodified NV application expects. `--explicit`
-//! enables it through `VK_INSTANCE_LAYERS` instead, where the loader lists the extension only
-//! under the layer's name.
+//! Exactly one layer is used: the one beside the `extmem` binary or in `$EXTMEM_LAYER_DIR`,
+//! else the installed one. By default it is enabled as an implicit layer (`EXTMEM_ENABLE_NV=1`,
+//! and for a build's layer its manifest folder first in `XDG_DATA_DIRS`): then
+//! VK_NV_external_memory_capabilities is in the global instance extension list, as an unmodified
+//! NV application expects. `--explicit` enables it through `VK_INSTANCE_LAYERS` instead (and for
+//! a build's layer `VK_ADD_LAYER_PATH`), where the loader lists the extension only under the
+//! layer's name. The child gets at most one of `XDG_DATA_DIRS` or `VK_ADD_LAYER_PATH` changed, so
+//! the loader lists the layer once.
 
-use extmem::layer::{add_layer_path_value, implicit_data_dirs_value, IMPLICIT_ENABLE_ENV, LAYER_NAME};
+use extmem::layer::{add_layer_path_value, implicit_data_dirs_value, LayerSource, IMPLICIT_ENABLE_ENV, LAYER_NAME};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 /// Arguments of `extmem run`.
@@ -25,10 +27,12 @@ pub struct Args {
     program: Vec<String>,
 }
 
-pub fn main(args: Args, layer_dir: Option<PathBuf>) -> extmem::Result<ExitCode> {
-    let dir = layer_dir.ok_or_else(|| {
+pub fn main(args: Args) -> extmem::Result<ExitCode> {
+    let source = extmem::layer::find().ok_or_else(|| {
         extmem::Error::Layer(format!(
-            "{} not found beside the extmem binary or in $EXTMEM_LAYER_DIR: build it with `cargo build -p extmem-layer`",
+            "no {} beside the extmem binary, in $EXTMEM_LAYER_DIR or installed (vulkan/implicit_layer.d under \
+             /usr/share, /usr/local/share, /etc or $XDG_DATA_DIRS): install the package, run scripts/install.sh, \
+             or build it with `cargo build -p extmem-layer`",
             extmem::layer::MANIFEST
         ))
     })?;
@@ -38,11 +42,20 @@ pub fn main(args: Args, layer_dir: Option<PathBuf>) -> extmem::Result<ExitCode> 
     }
     let mut cmd = Command::new(&args.program[0]);
     cmd.args(&args.program[1..]);
+    match (&source, args.explicit) {
+        (LayerSource::Folder(dir), true) => {
+            cmd.env("VK_ADD_LAYER_PATH", add_layer_path_value(dir));
+        }
+        (LayerSource::Folder(dir), false) => {
+            cmd.env("XDG_DATA_DIRS", implicit_data_dirs_value(dir));
+        }
+        // The loader finds an installed manifest by itself.
+        (LayerSource::Installed(_), _) => {}
+    }
     if args.explicit {
         layers.push(LAYER_NAME.to_string_lossy().into_owned());
-        cmd.env("VK_ADD_LAYER_PATH", add_layer_path_value(&dir));
     } else {
-        cmd.env("XDG_DATA_DIRS", implicit_data_dirs_value(&dir)).env(IMPLICIT_ENABLE_ENV, "1");
+        cmd.env(IMPLICIT_ENABLE_ENV, "1");
     }
     if let Ok(existing) = std::env::var("VK_INSTANCE_LAYERS") {
         layers.extend(existing.split(':').filter(|l| !l.is_empty()).map(str::to_owned));

@@ -1,8 +1,9 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 //! The layer's cost, measured side by side in one run: the NV format query through the layer
 //! against the KHR query it stands for without the layer, `vkAllocateMemory` with the NV
-//! export structure (rewritten by the layer) against the KHR one (no layer), and a command the
-//! layer does not intercept.
+//! export structure (rewritten by the layer) against the KHR one (no layer), `vkCreateBuffer`
+//! and `vkCreateImage` on an NV device (where the layer marks them external) against a device
+//! without the layer, and a command the layer does not intercept.
 //!
 //! `cargo bench -p extmem-layer`
 
@@ -92,6 +93,46 @@ fn allocate(c: &mut Criterion) {
     g.finish();
 }
 
+/// Creating resources on an NV device, where the layer marks them OPAQUE_FD-external (one
+/// cached query per kind of resource), against a device without the layer.
+fn create_marked(c: &mut Criterion) {
+    let nv_inst = TestInstance::new(&InstanceSpec::nv(Validation::Off));
+    let nv_dev = TestDevice::new(&nv_inst, &[ash::nv::external_memory::NAME]);
+    let plain = TestInstance::new(&InstanceSpec::plain(Validation::Off));
+    let plain_dev = TestDevice::new(&plain, &[]);
+    let buffer_info = vk::BufferCreateInfo::default().size(4096).usage(vk::BufferUsageFlags::TRANSFER_DST);
+    let image_info = vk::ImageCreateInfo::default()
+        .image_type(vk::ImageType::TYPE_2D)
+        .format(vk::Format::R8G8B8A8_UNORM)
+        .extent(vk::Extent3D { width: 256, height: 256, depth: 1 })
+        .mip_levels(1)
+        .array_layers(1)
+        .samples(vk::SampleCountFlags::TYPE_1)
+        .tiling(vk::ImageTiling::OPTIMAL)
+        .usage(vk::ImageUsageFlags::SAMPLED | vk::ImageUsageFlags::TRANSFER_DST)
+        .initial_layout(vk::ImageLayout::UNDEFINED);
+    for (group, image) in [("create_destroy_buffer_4KiB", false), ("create_destroy_image_256x256", true)] {
+        let mut g = c.benchmark_group(group);
+        for (name, dev) in [("nv_device_marked_by_layer", &nv_dev), ("without_layer", &plain_dev)] {
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    // SAFETY: valid arguments; destroyed at once.
+                    unsafe {
+                        if image {
+                            let i = dev.device.create_image(&image_info, None).unwrap();
+                            dev.device.destroy_image(i, None);
+                        } else {
+                            let buffer = dev.device.create_buffer(&buffer_info, None).unwrap();
+                            dev.device.destroy_buffer(buffer, None);
+                        }
+                    }
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 /// A command the layer does not intercept: the application calls the driver's own pointer, so
 /// this should read 1.0x.
 fn not_intercepted(c: &mut Criterion) {
@@ -99,15 +140,15 @@ fn not_intercepted(c: &mut Criterion) {
     let nv_dev = TestDevice::new(&nv_inst, &[ash::nv::external_memory::NAME]);
     let plain = TestInstance::new(&InstanceSpec::plain(Validation::Off));
     let plain_dev = TestDevice::new(&plain, &[]);
-    let info = vk::BufferCreateInfo::default().size(4096).usage(vk::BufferUsageFlags::TRANSFER_DST);
-    let mut g = c.benchmark_group("not_intercepted_create_destroy_buffer");
+    let info = vk::FenceCreateInfo::default();
+    let mut g = c.benchmark_group("not_intercepted_create_destroy_fence");
     for (name, dev) in [("nv_device_through_layer", &nv_dev), ("without_layer", &plain_dev)] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 // SAFETY: valid arguments; destroyed at once.
                 unsafe {
-                    let buffer = dev.device.create_buffer(&info, None).unwrap();
-                    dev.device.destroy_buffer(buffer, None);
+                    let fence = dev.device.create_fence(&info, None).unwrap();
+                    dev.device.destroy_fence(fence, None);
                 }
             })
         });
@@ -115,5 +156,5 @@ fn not_intercepted(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, query, allocate, not_intercepted);
+criterion_group!(benches, query, allocate, create_marked, not_intercepted);
 criterion_main!(benches);

@@ -3,9 +3,10 @@
 use crate::dispatch::{
     dispatch_key, extension_names, load_device_fn, load_instance_fn, DeviceData, NvDeviceFns, DEVICES, INSTANCES,
 };
+use crate::ext::external_marking::{Marking, PhysicalDeviceQueries, RequirementQueries};
 use crate::ext::nv_external_memory as nv_mem;
 use crate::loader;
-use crate::log::layer_log;
+use crate::log::{layer_error, layer_log};
 use ash::vk;
 use std::ffi::c_char;
 
@@ -30,7 +31,7 @@ pub unsafe fn create_device(
     let ci = unsafe { &*create_info };
     // SAFETY: a create info the loader handed to a layer.
     let Some(link) = (unsafe { loader::take_device_link(ci) }) else {
-        layer_log!("vkCreateDevice: no loader link info in the chain");
+        layer_error!("vkCreateDevice: no loader link info in the chain");
         return vk::Result::ERROR_INITIALIZATION_FAILED;
     };
     // SAFETY: the next element's command for this instance.
@@ -45,7 +46,7 @@ pub unsafe fn create_device(
     // SAFETY: the physical device belongs to `inst`.
     let info = unsafe { nv_mem::probe(&inst, physical_device) };
     let api_version = inst.api_version.min(info.api_version);
-    let down = match nv_mem::device_extensions_down(&app, api_version, info) {
+    let down = match nv_mem::device_extensions_down(&app, api_version, info, &inst.settings) {
         Ok(down) => down,
         Err(e) => return e,
     };
@@ -74,9 +75,30 @@ pub unsafe fn create_device(
         // SAFETY: as above.
         let fns = unsafe {
             (|| {
+                let device_buffer_memory_requirements =
+                    load_device_fn(gdpa, handle, c"vkGetDeviceBufferMemoryRequirements")
+                        .or_else(|| load_device_fn(gdpa, handle, c"vkGetDeviceBufferMemoryRequirementsKHR"));
+                let device_image_memory_requirements =
+                    load_device_fn(gdpa, handle, c"vkGetDeviceImageMemoryRequirements")
+                        .or_else(|| load_device_fn(gdpa, handle, c"vkGetDeviceImageMemoryRequirementsKHR"));
                 Some(NvDeviceFns {
                     create_image: load_device_fn(gdpa, handle, c"vkCreateImage")?,
+                    create_buffer: load_device_fn(gdpa, handle, c"vkCreateBuffer")?,
                     allocate_memory: load_device_fn(gdpa, handle, c"vkAllocateMemory")?,
+                    device_buffer_memory_requirements,
+                    device_image_memory_requirements,
+                    marking: Marking::new(
+                        PhysicalDeviceQueries {
+                            physical_device,
+                            image_format_properties2: inst.fns.get_physical_device_image_format_properties2,
+                            external_buffer_properties: inst.fns.get_physical_device_external_buffer_properties,
+                        },
+                        RequirementQueries {
+                            device: handle,
+                            buffer: device_buffer_memory_requirements,
+                            image: device_image_memory_requirements,
+                        },
+                    ),
                 })
             })()
         };

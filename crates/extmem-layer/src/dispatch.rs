@@ -4,7 +4,9 @@
 //! with a pointer to the loader's dispatch table; children share their parent's. Keying by that
 //! pointer lets a physical device find its instance, and a queue its device, with no extra map.
 
+use crate::ext::external_marking::Marking;
 use crate::loader::NextInstanceLink;
+use crate::settings::Settings;
 use ash::vk::{self, Handle};
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
@@ -36,9 +38,41 @@ impl<T> Registry<T> {
     pub fn get(&self, key: usize) -> Option<Arc<T>> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
     }
-    /// Takes the state under `key` out of the map.
+    /// Takes the state under `key` out of the map. The map's storage goes with its last entry:
+    /// the loader unloads the layer when the last instance is destroyed and loads it afresh for
+    /// the next, and a static's heap storage outlives an unloaded library (it would be lost,
+    /// once per load).
     pub fn remove(&self, key: usize) -> Option<Arc<T>> {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(&key)
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let value = map.remove(&key);
+        if map.is_empty() {
+            *map = HashMap::new();
+        }
+        value
+    }
+}
+
+#[cfg(test)]
+impl<T> Registry<T> {
+    fn capacity(&self) -> usize {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Registry;
+
+    #[test]
+    fn storage_goes_with_the_last_entry() {
+        let registry: Registry<u32> = Registry::new();
+        registry.insert(1, 10);
+        registry.insert(2, 20);
+        assert_eq!(registry.remove(1).as_deref(), Some(&10));
+        assert!(registry.capacity() > 0, "one entry left");
+        assert_eq!(registry.remove(2).as_deref(), Some(&20));
+        assert_eq!(registry.capacity(), 0, "no heap storage left behind");
+        assert!(registry.remove(3).is_none());
     }
 }
 
@@ -82,6 +116,8 @@ pub struct InstanceFns {
     /// The core command where the instance is 1.1+, else the KHR alias; absent on a 1.0
     /// instance without VK_KHR_get_physical_device_properties2.
     pub get_physical_device_image_format_properties2: Option<vk::PFN_vkGetPhysicalDeviceImageFormatProperties2>,
+    /// The core command where the instance is 1.1+, else the KHR alias where enabled.
+    pub get_physical_device_external_buffer_properties: Option<vk::PFN_vkGetPhysicalDeviceExternalBufferProperties>,
 }
 
 /// What the layer knows of one physical device, learnt once.
@@ -96,6 +132,13 @@ pub struct PhysicalDeviceInfo {
     pub nv_backed: bool,
 }
 
+impl PhysicalDeviceInfo {
+    /// Whether the layer implements VK_NV_external_memory on this device under `settings`.
+    pub fn implemented(&self, settings: &Settings) -> bool {
+        settings.active() && self.nv_backed && (!self.nv_native || settings.force_on)
+    }
+}
+
 /// State of one instance.
 pub struct InstanceData {
     /// The instance handle as the layer below knows it.
@@ -108,6 +151,8 @@ pub struct InstanceData {
     pub api_version: u32,
     /// The application enabled VK_NV_external_memory_capabilities and the layer implements it.
     pub emulates_nv_capabilities: bool,
+    /// The layer's settings for this instance.
+    pub settings: Settings,
     /// Learnt lazily, per physical device.
     pub physical_devices: Mutex<HashMap<vk::PhysicalDevice, PhysicalDeviceInfo>>,
 }
@@ -124,10 +169,17 @@ pub struct DeviceData {
     pub nv: Option<NvDeviceFns>,
 }
 
-/// The next element's commands that the NV device extension rewrites.
+/// The next element's commands that the NV device extension rewrites, and what it marks.
 pub struct NvDeviceFns {
     pub create_image: vk::PFN_vkCreateImage,
+    pub create_buffer: vk::PFN_vkCreateBuffer,
     pub allocate_memory: vk::PFN_vkAllocateMemory,
+    /// `vkGetDevice{Buffer,Image}MemoryRequirements` (core 1.3 or VK_KHR_maintenance4), where
+    /// the device has them.
+    pub device_buffer_memory_requirements: Option<vk::PFN_vkGetDeviceBufferMemoryRequirements>,
+    pub device_image_memory_requirements: Option<vk::PFN_vkGetDeviceImageMemoryRequirements>,
+    /// Which resources are created external (see `ext::external_marking`).
+    pub marking: Marking,
 }
 
 /// The extension names in a create info's `ppEnabledExtensionNames`.

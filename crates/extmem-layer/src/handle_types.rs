@@ -25,6 +25,14 @@ const BACKING: &[(Nv, Khr)] = &[
     (Nv::D3D11_IMAGE_KMT, Khr::D3D11_TEXTURE_KMT),
 ];
 
+/// The handle type of resources the layer marks external (`ext::external_marking`): the
+/// backing of NV's opaque handles.
+#[cfg(not(windows))]
+pub const MARK: Khr = Khr::OPAQUE_FD;
+/// The handle type of resources the layer marks external: the backing of NV's opaque handles.
+#[cfg(windows)]
+pub const MARK: Khr = Khr::OPAQUE_WIN32;
+
 /// The device extension whose export command serves the backing handle types.
 #[cfg(not(windows))]
 pub const BACKING_EXTENSION: &std::ffi::CStr = ash::khr::external_memory_fd::NAME;

@@ -3,7 +3,8 @@
 use crate::dispatch::{dispatch_key, extension_names, load_instance_fn, InstanceData, InstanceFns, INSTANCES};
 use crate::ext::nv_external_memory_capabilities as nv_caps;
 use crate::loader;
-use crate::log::layer_log;
+use crate::log::{layer_error, layer_log};
+use crate::settings::Settings;
 use ash::vk;
 use std::ffi::c_char;
 
@@ -23,7 +24,7 @@ pub unsafe fn create_instance(
     let ci = unsafe { &*create_info };
     // SAFETY: a create info the loader handed to a layer.
     let Some(link) = (unsafe { loader::take_instance_link(ci) }) else {
-        layer_log!("vkCreateInstance: no loader link info in the chain");
+        layer_error!("vkCreateInstance: no loader link info in the chain");
         return vk::Result::ERROR_INITIALIZATION_FAILED;
     };
     let gipa = link.get_instance_proc_addr;
@@ -40,14 +41,23 @@ pub unsafe fn create_instance(
         Some(app_info) if app_info.api_version != 0 => app_info.api_version,
         _ => vk::API_VERSION_1_0,
     };
-    let (down, emulate) = nv_caps::instance_extensions_down(&app, api_version);
+    // SAFETY: the application's chain is valid.
+    let settings = unsafe { Settings::resolve(ci.p_next) };
+    crate::log::set_level(settings.log_level);
+    let (down, emulate) =
+        if settings.active() { nv_caps::instance_extensions_down(&app, api_version) } else { (app.clone(), false) };
     layer_log!(
-        "vkCreateInstance: api {}.{}, implementing NV capabilities: {emulate}, passing down {down:?}",
+        "vkCreateInstance: api {}.{}, {settings:?}, implementing NV capabilities: {emulate}, passing down {down:?}",
         vk::api_version_major(api_version),
         vk::api_version_minor(api_version)
     );
     let names: Vec<*const c_char> = down.iter().map(|n| n.as_ptr()).collect();
     let mut down_ci = *ci;
+    // SAFETY: the application's chain outlives the call below.
+    let without_settings = unsafe { crate::settings::chain_without_own_settings(ci.p_next) };
+    if let Some(chain) = &without_settings {
+        down_ci.p_next = chain.head();
+    }
     down_ci.enabled_extension_count = names.len() as u32;
     down_ci.pp_enabled_extension_names = names.as_ptr();
 
@@ -62,6 +72,13 @@ pub unsafe fn create_instance(
         Some(c"vkGetPhysicalDeviceImageFormatProperties2")
     } else if down.contains(&ash::khr::get_physical_device_properties2::NAME) {
         Some(c"vkGetPhysicalDeviceImageFormatProperties2KHR")
+    } else {
+        None
+    };
+    let buffer_properties = if api_version >= vk::API_VERSION_1_1 {
+        Some(c"vkGetPhysicalDeviceExternalBufferProperties")
+    } else if down.contains(&ash::khr::external_memory_capabilities::NAME) {
+        Some(c"vkGetPhysicalDeviceExternalBufferPropertiesKHR")
     } else {
         None
     };
@@ -83,11 +100,13 @@ pub unsafe fn create_instance(
                 )?,
                 get_physical_device_image_format_properties2: properties2
                     .and_then(|n| load_instance_fn(gipa, handle, n)),
+                get_physical_device_external_buffer_properties: buffer_properties
+                    .and_then(|n| load_instance_fn(gipa, handle, n)),
             })
         })()
     };
     let Some(fns) = fns else {
-        layer_log!("vkCreateInstance: the next element lacks a core command");
+        layer_error!("vkCreateInstance: the next element lacks a core command");
         // SAFETY: the instance was created and is destroyed through its own command.
         if let Some(destroy) =
             unsafe { load_instance_fn::<vk::PFN_vkDestroyInstance>(gipa, handle, c"vkDestroyInstance") }
@@ -102,6 +121,7 @@ pub unsafe fn create_instance(
         fns,
         api_version,
         emulates_nv_capabilities: emulate,
+        settings,
         physical_devices: Default::default(),
     };
     // SAFETY: a live instance created through the loader.

@@ -94,6 +94,17 @@ unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_v
     match name {
         b"vkDestroyDevice\0" => void_fn!(destroy_device as vk::PFN_vkDestroyDevice),
         b"vkCreateImage\0" if dev.nv.is_some() => void_fn!(create_image as vk::PFN_vkCreateImage),
+        b"vkCreateBuffer\0" if dev.nv.is_some() => void_fn!(create_buffer as vk::PFN_vkCreateBuffer),
+        b"vkGetDeviceBufferMemoryRequirements\0" | b"vkGetDeviceBufferMemoryRequirementsKHR\0"
+            if dev.nv.as_ref().is_some_and(|nv| nv.device_buffer_memory_requirements.is_some()) =>
+        {
+            void_fn!(device_buffer_memory_requirements as vk::PFN_vkGetDeviceBufferMemoryRequirements)
+        }
+        b"vkGetDeviceImageMemoryRequirements\0" | b"vkGetDeviceImageMemoryRequirementsKHR\0"
+            if dev.nv.as_ref().is_some_and(|nv| nv.device_image_memory_requirements.is_some()) =>
+        {
+            void_fn!(device_image_memory_requirements as vk::PFN_vkGetDeviceImageMemoryRequirements)
+        }
         b"vkAllocateMemory\0" if dev.nv.is_some() => void_fn!(allocate_memory as vk::PFN_vkAllocateMemory),
         // SAFETY: the next element answers for everything else.
         _ => unsafe { (dev.next_get_device_proc_addr)(dev.handle, name.as_ptr().cast()) },
@@ -226,6 +237,59 @@ unsafe extern "system" fn create_image(
                 None => vk::Result::ERROR_INITIALIZATION_FAILED,
             },
             None => vk::Result::ERROR_INITIALIZATION_FAILED,
+        }
+    })
+}
+
+unsafe extern "system" fn create_buffer(
+    handle: vk::Device,
+    create_info: *const vk::BufferCreateInfo,
+    allocator: *const vk::AllocationCallbacks,
+    out: *mut vk::Buffer,
+) -> vk::Result {
+    guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
+        // SAFETY: a live device on which the NV extension is implemented.
+        match DEVICES.get(unsafe { dispatch_key(handle) }) {
+            Some(dev) => match &dev.nv {
+                // SAFETY: arguments from the application.
+                Some(nv) => unsafe { nv_mem::create_buffer(&dev, nv, create_info, allocator, out) },
+                None => vk::Result::ERROR_INITIALIZATION_FAILED,
+            },
+            None => vk::Result::ERROR_INITIALIZATION_FAILED,
+        }
+    })
+}
+
+unsafe extern "system" fn device_buffer_memory_requirements(
+    handle: vk::Device,
+    info: *const vk::DeviceBufferMemoryRequirements,
+    out: *mut vk::MemoryRequirements2,
+) {
+    guarded((), || {
+        // SAFETY: a live device.
+        let Some(dev) = DEVICES.get(unsafe { dispatch_key(handle) }) else { return };
+        if let Some(nv) = &dev.nv {
+            if let Some(next) = nv.device_buffer_memory_requirements {
+                // SAFETY: arguments from the application.
+                unsafe { nv_mem::device_buffer_memory_requirements(&dev, nv, next, info, out) }
+            }
+        }
+    })
+}
+
+unsafe extern "system" fn device_image_memory_requirements(
+    handle: vk::Device,
+    info: *const vk::DeviceImageMemoryRequirements,
+    out: *mut vk::MemoryRequirements2,
+) {
+    guarded((), || {
+        // SAFETY: a live device.
+        let Some(dev) = DEVICES.get(unsafe { dispatch_key(handle) }) else { return };
+        if let Some(nv) = &dev.nv {
+            if let Some(next) = nv.device_image_memory_requirements {
+                // SAFETY: arguments from the application.
+                unsafe { nv_mem::device_image_memory_requirements(&dev, nv, next, info, out) }
+            }
         }
     })
 }

@@ -17,6 +17,7 @@ mod intercept;
 mod loader;
 mod log;
 mod pnext;
+mod settings;
 
 use ash::vk;
 use loader::{NegotiateLayerInterface, LAYER_INTERFACE_VERSION, LAYER_NEGOTIATE_INTERFACE_STRUCT};

@@ -36,6 +36,10 @@ pub struct LayerInstanceLink {
     pub pfn_next_get_physical_device_proc_addr: Option<PfnGetPhysicalDeviceProcAddr>,
 }
 
+/// The size of `VkLayerInstanceCreateInfo`: sType, pNext, function, and a union whose largest
+/// member (`layerDevice`) holds two function pointers.
+pub const LAYER_INSTANCE_CREATE_INFO_SIZE: usize = 24 + 2 * size_of::<usize>();
+
 /// `VkLayerInstanceCreateInfo` and `VkLayerDeviceCreateInfo` share this layout; only the
 /// `pLayerInfo` member of their union is used.
 #[repr(C)]

@@ -37,9 +37,13 @@ pub unsafe fn find<'a, T: TaggedStructure>(p_next: *const c_void) -> Option<&'a 
 }
 
 /// Sizes of the structures the specification allows in the chains this layer rewrites
-/// (`VkImageCreateInfo`, `VkMemoryAllocateInfo`, `VkInstanceCreateInfo`'s and
-/// `VkDeviceCreateInfo`'s are never rewritten). A node of any other type cannot be copied.
+/// (`VkImageCreateInfo`, `VkMemoryAllocateInfo`, and `VkInstanceCreateInfo`'s, which loses
+/// the layer's own `VkLayerSettingsCreateInfoEXT`; `VkDeviceCreateInfo`'s is never rewritten).
+/// A node of any other type cannot be copied.
 fn struct_size(s_type: vk::StructureType) -> Option<usize> {
+    if s_type == vk::StructureType::LOADER_INSTANCE_CREATE_INFO {
+        return Some(crate::loader::LAYER_INSTANCE_CREATE_INFO_SIZE);
+    }
     macro_rules! sizes {
         ($($t:ident),* $(,)?) => {
             $(if s_type == vk::$t::STRUCTURE_TYPE { return Some(size_of::<vk::$t>()); })*
@@ -74,6 +78,14 @@ fn struct_size(s_type: vk::StructureType) -> Option<usize> {
         MemoryDedicatedAllocateInfo,
         MemoryOpaqueCaptureAddressAllocateInfo,
         MemoryPriorityAllocateInfoEXT,
+        // VkInstanceCreateInfo
+        DebugReportCallbackCreateInfoEXT,
+        DebugUtilsMessengerCreateInfoEXT,
+        DirectDriverLoadingListLUNARG,
+        ExportMetalObjectCreateInfoEXT,
+        LayerSettingsCreateInfoEXT,
+        ValidationFeaturesEXT,
+        ValidationFlagsEXT,
     );
     None
 }

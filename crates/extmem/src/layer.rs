@@ -20,6 +20,44 @@ pub fn locate() -> Option<PathBuf> {
     exe.ancestors().skip(1).take(3).find(|d| d.join(MANIFEST).is_file()).map(Path::to_path_buf)
 }
 
+/// Where `extmem run` takes the layer from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerSource {
+    /// A build's folder ([`locate`]): the library, the explicit manifest and `implicit/`.
+    Folder(PathBuf),
+    /// An installed implicit manifest the loader finds by itself ([`installed_manifest`]).
+    Installed(PathBuf),
+}
+
+/// The layer `extmem run` uses: the one beside the binary or in `$EXTMEM_LAYER_DIR`, else the
+/// installed one; `None` when there is neither.
+pub fn find() -> Option<LayerSource> {
+    locate().map(LayerSource::Folder).or_else(|| installed_manifest().map(LayerSource::Installed))
+}
+
+/// The layer's implicit manifest where the loader looks for installed layers (the Vulkan
+/// loader's search path on Linux: `$XDG_CONFIG_HOME`, `$XDG_CONFIG_DIRS` (default `/etc/xdg`),
+/// `/etc`, `$XDG_DATA_HOME` (default `~/.local/share`), `$XDG_DATA_DIRS` (default
+/// `/usr/local/share:/usr/share`), each followed by `vulkan/implicit_layer.d`).
+pub fn installed_manifest() -> Option<PathBuf> {
+    let var = |name: &str, default: &str| -> Vec<PathBuf> {
+        let value = std::env::var_os(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.into());
+        std::env::split_paths(&value).collect()
+    };
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    dirs.extend(
+        std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".config"))),
+    );
+    dirs.extend(var("XDG_CONFIG_DIRS", "/etc/xdg"));
+    dirs.push("/etc".into());
+    dirs.extend(
+        std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".local/share"))),
+    );
+    dirs.extend(var("XDG_DATA_DIRS", "/usr/local/share:/usr/share"));
+    dirs.into_iter().map(|d| d.join("vulkan/implicit_layer.d").join(MANIFEST)).find(|m| m.is_file())
+}
+
 /// The environment variable that switches the implicit manifest on.
 pub const IMPLICIT_ENABLE_ENV: &str = "EXTMEM_ENABLE_NV";
 

@@ -4,9 +4,11 @@
 
 use crate::dispatch::{DeviceData, InstanceData, NvDeviceFns, PhysicalDeviceInfo};
 use crate::enumerate;
-use crate::handle_types::{self, BACKING_EXTENSION};
-use crate::log::layer_log;
+use crate::ext::external_marking::buffer_info_down;
+use crate::handle_types::{self, BACKING_EXTENSION, MARK};
+use crate::log::{layer_error, layer_log};
 use crate::pnext::{self, ChainWithout};
+use crate::settings::Settings;
 use ash::vk;
 use std::ffi::{c_char, c_void, CStr};
 
@@ -81,12 +83,14 @@ pub fn device_extensions_down<'a>(
     app: &[&'a CStr],
     api_version: u32,
     info: PhysicalDeviceInfo,
+    settings: &Settings,
 ) -> Result<Option<Vec<&'a CStr>>, vk::Result> {
-    if info.nv_native || !app.contains(&NAME) {
+    let native = info.nv_native && !settings.force_on;
+    if !settings.active() || native || !app.contains(&NAME) {
         return Ok(None);
     }
     if !info.nv_backed {
-        layer_log!("vkCreateDevice: VK_NV_external_memory asked for, but the driver cannot back it");
+        layer_error!("vkCreateDevice: VK_NV_external_memory asked for, but the driver cannot back it");
         return Err(vk::Result::ERROR_EXTENSION_NOT_PRESENT);
     }
     let mut down: Vec<&CStr> = app.iter().copied().filter(|&n| n != NAME).collect();
@@ -117,7 +121,7 @@ pub unsafe fn enumerate_device_extension_properties(
     let enumerate = inst.fns.enumerate_device_extension_properties;
     // SAFETY: as the caller promised.
     let info = unsafe { probe(inst, physical_device) };
-    let ours = info.nv_backed && !info.nv_native;
+    let ours = info.implemented(&inst.settings);
     if !layer_name.is_null() {
         // SAFETY: a non-null layer name is a valid string.
         if unsafe { CStr::from_ptr(layer_name) } == crate::LAYER_NAME {
@@ -137,7 +141,10 @@ pub unsafe fn enumerate_device_extension_properties(
         Ok(list) => list,
         Err(e) => return e,
     };
-    list.push(properties());
+    // Where the driver has the extension itself (`force_on`), it is listed once.
+    if !list.iter().any(|e| e.extension_name_as_c_str() == Ok(NAME)) {
+        list.push(properties());
+    }
     // SAFETY: forwarded.
     unsafe { enumerate::answer(&list, count, out) }
 }
@@ -156,34 +163,136 @@ pub unsafe fn create_image(
     if create_info.is_null() || image.is_null() {
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     }
-    // SAFETY: non-null and valid per the caller.
-    let ci = unsafe { &*create_info };
+    // SAFETY: non-null and valid per the caller; the create info goes down as the layer made it.
+    unsafe { image_info_down(nv, &*create_info, |down| (nv.create_image)(dev.handle, down, allocator, image)) }
+        .unwrap_or_else(|e| e)
+}
+
+/// Calls `call` with an image create info as the layer passes it down: the NV structure
+/// translated, or the core one put in front where the image is marked external. Refuses
+/// invalid NV usage with `VK_ERROR_VALIDATION_FAILED_EXT` before `call`.
+///
+/// # Safety
+/// `ci` must be a valid create info.
+pub unsafe fn image_info_down<R>(
+    nv: &NvDeviceFns,
+    ci: &vk::ImageCreateInfo,
+    call: impl FnOnce(&vk::ImageCreateInfo) -> R,
+) -> Result<R, vk::Result> {
     // SAFETY: the application's chain is valid.
     let Some(nv_info) = (unsafe { pnext::find::<vk::ExternalMemoryImageCreateInfoNV>(ci.p_next) }) else {
-        // SAFETY: nothing to rewrite.
-        return unsafe { (nv.create_image)(dev.handle, create_info, allocator, image) };
+        // SAFETY: a valid create info.
+        if !unsafe { nv.marking.image(ci) } {
+            return Ok(call(ci));
+        }
+        // The core structure goes in front; the application's chain is shared as it is.
+        let mut external =
+            vk::ExternalMemoryImageCreateInfo { p_next: ci.p_next, ..Default::default() }.handle_types(MARK);
+        let mut down = *ci;
+        down.p_next = &mut external as *mut _ as *const c_void;
+        return Ok(call(&down));
     };
     // VUID-VkImageCreateInfo-pNext-00988: not both the NV and the core structure.
     if unsafe { pnext::find::<vk::ExternalMemoryImageCreateInfo>(ci.p_next) }.is_some() {
-        layer_log!("vkCreateImage: VkExternalMemoryImageCreateInfoNV together with VkExternalMemoryImageCreateInfo (VUID-VkImageCreateInfo-pNext-00988)");
-        return vk::Result::ERROR_VALIDATION_FAILED_EXT;
+        layer_error!("vkCreateImage: VkExternalMemoryImageCreateInfoNV together with VkExternalMemoryImageCreateInfo (VUID-VkImageCreateInfo-pNext-00988)");
+        return Err(vk::Result::ERROR_VALIDATION_FAILED_EXT);
     }
     let Some(handle_types) = handle_types::nv_to_khr(nv_info.handle_types) else {
-        layer_log!(
+        layer_error!(
             "vkCreateImage: handle types {:?} cannot be backed here (VUID-VkImageCreateInfo-pNext-00991)",
             nv_info.handle_types
         );
-        return vk::Result::ERROR_VALIDATION_FAILED_EXT;
+        return Err(vk::Result::ERROR_VALIDATION_FAILED_EXT);
     };
+    // An NV structure with no handle types asks for an ordinary image, which is marked like one.
+    // SAFETY: a valid create info.
+    let handle_types = if handle_types.is_empty() && unsafe { nv.marking.image(ci) } { MARK } else { handle_types };
     let mut external = vk::ExternalMemoryImageCreateInfo::default().handle_types(handle_types);
     // SAFETY: the NV node is in the application's chain.
-    unsafe {
+    Ok(unsafe {
         with_replaced(ci.p_next, nv_info as *const _ as *const _, &mut external, handle_types.is_empty(), |p_next| {
             let mut down = *ci;
             down.p_next = p_next;
-            (nv.create_image)(dev.handle, &down, allocator, image)
+            call(&down)
         })
+    })
+}
+
+/// `vkCreateBuffer` on a device where the layer implements VK_NV_external_memory.
+///
+/// # Safety
+/// Arguments as the command takes them.
+pub unsafe fn create_buffer(
+    dev: &DeviceData,
+    nv: &NvDeviceFns,
+    create_info: *const vk::BufferCreateInfo,
+    allocator: *const vk::AllocationCallbacks,
+    buffer: *mut vk::Buffer,
+) -> vk::Result {
+    if create_info.is_null() || buffer.is_null() {
+        return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     }
+    // SAFETY: non-null and valid per the caller; the create info goes down as the layer made it.
+    unsafe {
+        buffer_info_down(&nv.marking, &*create_info, |down| (nv.create_buffer)(dev.handle, down, allocator, buffer))
+    }
+}
+
+/// `vkGetDeviceBufferMemoryRequirements` (1.3 / VK_KHR_maintenance4): answers for the buffer
+/// as `vkCreateBuffer` would create it, marked or not.
+///
+/// # Safety
+/// Arguments as the command takes them; `next` the next element's command.
+pub unsafe fn device_buffer_memory_requirements(
+    dev: &DeviceData,
+    nv: &NvDeviceFns,
+    next: vk::PFN_vkGetDeviceBufferMemoryRequirements,
+    info: *const vk::DeviceBufferMemoryRequirements,
+    out: *mut vk::MemoryRequirements2,
+) {
+    // SAFETY: checked for null; valid per the caller.
+    match unsafe { info.as_ref() }.filter(|i| !i.p_create_info.is_null()) {
+        // SAFETY: as above.
+        Some(i) => unsafe {
+            buffer_info_down(&nv.marking, &*i.p_create_info, |down| {
+                let mut info = *i;
+                info.p_create_info = down;
+                next(dev.handle, &info, out)
+            })
+        },
+        // SAFETY: invalid input goes down untouched, as without the layer.
+        None => unsafe { next(dev.handle, info, out) },
+    }
+}
+
+/// `vkGetDeviceImageMemoryRequirements` (1.3 / VK_KHR_maintenance4): answers for the image as
+/// `vkCreateImage` would create it (NV structure translated, or marked).
+///
+/// # Safety
+/// Arguments as the command takes them; `next` the next element's command.
+pub unsafe fn device_image_memory_requirements(
+    dev: &DeviceData,
+    nv: &NvDeviceFns,
+    next: vk::PFN_vkGetDeviceImageMemoryRequirements,
+    info: *const vk::DeviceImageMemoryRequirements,
+    out: *mut vk::MemoryRequirements2,
+) {
+    // SAFETY: checked for null; valid per the caller.
+    if let Some(i) = unsafe { info.as_ref() }.filter(|i| !i.p_create_info.is_null()) {
+        // SAFETY: as above.
+        let answered = unsafe {
+            image_info_down(nv, &*i.p_create_info, |down| {
+                let mut info = *i;
+                info.p_create_info = down;
+                next(dev.handle, &info, out)
+            })
+        };
+        if answered.is_ok() {
+            return;
+        }
+    }
+    // SAFETY: invalid input goes down untouched, as without the layer.
+    unsafe { next(dev.handle, info, out) }
 }
 
 /// `vkAllocateMemory` on a device where the layer implements the extension.
@@ -209,11 +318,11 @@ pub unsafe fn allocate_memory(
     };
     // VUID-VkMemoryAllocateInfo-pNext-00640: not both the NV and the core structure.
     if unsafe { pnext::find::<vk::ExportMemoryAllocateInfo>(ai.p_next) }.is_some() {
-        layer_log!("vkAllocateMemory: VkExportMemoryAllocateInfoNV together with VkExportMemoryAllocateInfo (VUID-VkMemoryAllocateInfo-pNext-00640)");
+        layer_error!("vkAllocateMemory: VkExportMemoryAllocateInfoNV together with VkExportMemoryAllocateInfo (VUID-VkMemoryAllocateInfo-pNext-00640)");
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     }
     let Some(handle_types) = handle_types::nv_to_khr(nv_info.handle_types) else {
-        layer_log!("vkAllocateMemory: handle types {:?} cannot be backed here", nv_info.handle_types);
+        layer_error!("vkAllocateMemory: handle types {:?} cannot be backed here", nv_info.handle_types);
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     };
     let mut export = vk::ExportMemoryAllocateInfo::default().handle_types(handle_types);
@@ -234,13 +343,13 @@ pub unsafe fn allocate_memory(
 ///
 /// # Safety
 /// `p_next` must be a valid chain containing `nv_node`; `core` must have a null `p_next`.
-unsafe fn with_replaced<T: vk::TaggedStructure>(
+unsafe fn with_replaced<T: vk::TaggedStructure, R>(
     p_next: *const c_void,
     nv_node: *const vk::BaseInStructure,
     core: &mut T,
     drop_core: bool,
-    call: impl FnOnce(*const c_void) -> vk::Result,
-) -> vk::Result {
+    call: impl FnOnce(*const c_void) -> R,
+) -> R {
     // SAFETY: forwarded from the caller.
     let rest = unsafe { ChainWithout::new(p_next, nv_node) };
     let tail = match &rest {

@@ -3,7 +3,7 @@
 
 use crate::dispatch::InstanceData;
 use crate::handle_types;
-use crate::log::layer_log;
+use crate::log::{layer_error, layer_log};
 use ash::vk;
 use std::ffi::CStr;
 
@@ -59,12 +59,41 @@ pub unsafe fn get_external_image_format_properties(
     out: *mut vk::ExternalImageFormatPropertiesNV,
 ) -> vk::Result {
     if out.is_null() {
-        layer_log!("vkGetPhysicalDeviceExternalImageFormatPropertiesNV: pExternalImageFormatProperties is NULL");
+        layer_error!("vkGetPhysicalDeviceExternalImageFormatPropertiesNV: pExternalImageFormatProperties is NULL");
         return vk::Result::ERROR_VALIDATION_FAILED_EXT;
     }
-    let mut image_format_properties = vk::ImageFormatProperties::default();
+    // SAFETY: forwarded from the caller.
+    let answer = unsafe { answer(inst, physical_device, format, ty, tiling, usage, flags, external_handle_type) };
+    // On success every member is written; on VK_ERROR_FORMAT_NOT_SUPPORTED the whole structure
+    // is zero, as `vkGetPhysicalDeviceImageFormatProperties` leaves its output when it refuses.
+    let (result, written) = match answer {
+        Ok(properties) => (vk::Result::SUCCESS, properties),
+        Err(e @ vk::Result::ERROR_FORMAT_NOT_SUPPORTED) => (e, vk::ExternalImageFormatPropertiesNV::default()),
+        Err(e) => return e,
+    };
+    // SAFETY: `out` is non-null and writable.
+    unsafe { out.write(written) };
+    result
+}
+
+/// The answer of [`get_external_image_format_properties`] before it is written out.
+///
+/// # Safety
+/// `physical_device` must belong to `inst`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn answer(
+    inst: &InstanceData,
+    physical_device: vk::PhysicalDevice,
+    format: vk::Format,
+    ty: vk::ImageType,
+    tiling: vk::ImageTiling,
+    usage: vk::ImageUsageFlags,
+    flags: vk::ImageCreateFlags,
+    external_handle_type: vk::ExternalMemoryHandleTypeFlagsNV,
+) -> Result<vk::ExternalImageFormatPropertiesNV, vk::Result> {
     if external_handle_type.is_empty() {
         // The specification: with no handle type, exactly the plain query, other members 0.
+        let mut image_format_properties = vk::ImageFormatProperties::default();
         // SAFETY: valid handles and output.
         let r = unsafe {
             (inst.fns.get_physical_device_image_format_properties)(
@@ -77,22 +106,21 @@ pub unsafe fn get_external_image_format_properties(
                 &mut image_format_properties,
             )
         };
-        if r == vk::Result::SUCCESS {
-            // SAFETY: `out` is non-null and writable.
-            unsafe { out.write(vk::ExternalImageFormatPropertiesNV { image_format_properties, ..Default::default() }) };
-        }
-        return r;
+        return r.result_with_success(vk::ExternalImageFormatPropertiesNV {
+            image_format_properties,
+            ..Default::default()
+        });
     }
     // At most one bit (VUID-...-externalHandleType-07721), and one this platform can back.
     let khr = match handle_types::nv_to_khr(external_handle_type) {
         Some(khr) if external_handle_type.as_raw().count_ones() == 1 => khr,
         _ => {
             layer_log!("external image format query: handle type {external_handle_type:?} is not supported here");
-            return vk::Result::ERROR_FORMAT_NOT_SUPPORTED;
+            return Err(vk::Result::ERROR_FORMAT_NOT_SUPPORTED);
         }
     };
     let Some(query2) = inst.fns.get_physical_device_image_format_properties2 else {
-        return vk::Result::ERROR_FORMAT_NOT_SUPPORTED;
+        return Err(vk::Result::ERROR_FORMAT_NOT_SUPPORTED);
     };
     let mut external_info = vk::PhysicalDeviceExternalImageFormatInfo::default().handle_type(khr);
     let info = vk::PhysicalDeviceImageFormatInfo2::default()
@@ -105,24 +133,18 @@ pub unsafe fn get_external_image_format_properties(
     let mut external = vk::ExternalImageFormatProperties::default();
     let mut properties = vk::ImageFormatProperties2::default().push_next(&mut external);
     // SAFETY: valid handles; both chains are built here.
-    let r = unsafe { query2(physical_device, &info, &mut properties) };
-    if r != vk::Result::SUCCESS {
-        return r;
-    }
+    unsafe { query2(physical_device, &info, &mut properties) }.result()?;
     let image_format_properties = properties.image_format_properties;
     let memory = external.external_memory_properties;
     let usable = vk::ExternalMemoryFeatureFlags::EXPORTABLE | vk::ExternalMemoryFeatureFlags::IMPORTABLE;
     if !memory.external_memory_features.intersects(usable) {
-        return vk::Result::ERROR_FORMAT_NOT_SUPPORTED;
+        return Err(vk::Result::ERROR_FORMAT_NOT_SUPPORTED);
     }
-    let result = vk::ExternalImageFormatPropertiesNV {
+    Ok(vk::ExternalImageFormatPropertiesNV {
         image_format_properties,
         external_memory_features: handle_types::features_to_nv(memory.external_memory_features),
         export_from_imported_handle_types: handle_types::khr_to_nv(memory.export_from_imported_handle_types),
         // The queried type is compatible with itself, whatever the backing reports.
         compatible_handle_types: handle_types::khr_to_nv(memory.compatible_handle_types) | external_handle_type,
-    };
-    // SAFETY: `out` is non-null and writable.
-    unsafe { out.write(result) };
-    vk::Result::SUCCESS
+    })
 }

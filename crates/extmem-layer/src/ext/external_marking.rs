@@ -1,0 +1,288 @@
+//! Marking the buffers and images of a VK_NV_external_memory device external.
+//!
+//! The NV valid-usage rules let an application bind memory allocated with
+//! `VkExportMemoryAllocateInfoNV` to any buffer, and to an image created without
+//! `VkExternalMemoryImageCreateInfoNV`; after translation that memory is core exportable memory,
+//! and core Vulkan requires the resource to name the handle type
+//! (VUID-vkBindBufferMemory-memory-02726, VUID-vkBindImageMemory-memory-02728). The layer cannot
+//! know at creation how a resource will be bound. Marking a resource OPAQUE_FD changes none of
+//! its memory requirements on lavapipe, but NVIDIA's driver drops its host-visible device-local
+//! memory type from every marked buffer and LINEAR image (`examples/external_requirements.rs`).
+//! So a kind of resource is marked only where the driver accepts it as exportable AND its
+//! memory requirements marked equal those unmarked (asked once per kind through
+//! `vkGetDevice{Buffer,Image}MemoryRequirements`, without creating anything); an application
+//! never sees a requirement change because of the layer.
+//! Not marked: resources that already carry one, images with a `PREINITIALIZED` layout
+//! (VUID-VkImageCreateInfo-pNext-01443), DRM-modifier tiling, swapchain-bound images, anything
+//! the driver's external query refuses or limits below the create info, kinds whose
+//! requirements marking would change, and everything on devices without the 1.3 /
+//! VK_KHR_maintenance4 requirement queries (the layer cannot check there).
+
+use crate::handle_types::MARK;
+use crate::pnext;
+use ash::vk;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::Mutex;
+
+/// The external-memory queries of one physical device, for the layer's own questions.
+#[derive(Clone, Copy)]
+pub struct PhysicalDeviceQueries {
+    pub physical_device: vk::PhysicalDevice,
+    pub image_format_properties2: Option<vk::PFN_vkGetPhysicalDeviceImageFormatProperties2>,
+    pub external_buffer_properties: Option<vk::PFN_vkGetPhysicalDeviceExternalBufferProperties>,
+}
+
+/// The device's requirement queries that need no object (core 1.3 or VK_KHR_maintenance4).
+#[derive(Clone, Copy)]
+pub struct RequirementQueries {
+    pub device: vk::Device,
+    pub buffer: Option<vk::PFN_vkGetDeviceBufferMemoryRequirements>,
+    pub image: Option<vk::PFN_vkGetDeviceImageMemoryRequirements>,
+}
+
+/// Answers of the driver's external queries, learnt once per combination.
+pub struct Marking {
+    queries: PhysicalDeviceQueries,
+    requirements: RequirementQueries,
+    buffers: Mutex<HashMap<(vk::BufferUsageFlags, vk::BufferCreateFlags), bool>>,
+    #[allow(clippy::type_complexity)]
+    images: Mutex<HashMap<ImageKey, Option<vk::ImageFormatProperties>>>,
+    images_unchanged: Mutex<HashMap<ImageKey, bool>>,
+}
+
+type ImageKey = (vk::Format, vk::ImageType, vk::ImageTiling, vk::ImageUsageFlags, vk::ImageCreateFlags);
+
+impl Marking {
+    /// Marking for the device made from `queries.physical_device`.
+    pub fn new(queries: PhysicalDeviceQueries, requirements: RequirementQueries) -> Self {
+        Marking {
+            queries,
+            requirements,
+            buffers: Default::default(),
+            images: Default::default(),
+            images_unchanged: Default::default(),
+        }
+    }
+
+    /// Whether a buffer created from `ci` gets [`MARK`].
+    ///
+    /// # Safety
+    /// `ci` must be a valid create info.
+    pub unsafe fn buffer(&self, ci: &vk::BufferCreateInfo) -> bool {
+        // SAFETY: the application's chain is valid.
+        if unsafe { pnext::find::<vk::ExternalMemoryBufferCreateInfo>(ci.p_next) }.is_some() {
+            return false;
+        }
+        let Some(query) = self.queries.external_buffer_properties else { return false };
+        let key = (ci.usage, ci.flags);
+        let mut cache = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        *cache.entry(key).or_insert_with(|| {
+            let info =
+                vk::PhysicalDeviceExternalBufferInfo::default().usage(ci.usage).flags(ci.flags).handle_type(MARK);
+            let mut out = vk::ExternalBufferProperties::default();
+            // SAFETY: valid handle and structures built here.
+            unsafe { query(self.queries.physical_device, &info, &mut out) };
+            // SAFETY: a valid create info.
+            exportable(&out.external_memory_properties) && unsafe { self.buffer_unchanged(ci) }
+        })
+    }
+
+    /// Whether an image created from `ci` (whose chain holds no external-memory structure
+    /// with handle types) gets [`MARK`].
+    ///
+    /// # Safety
+    /// `ci` must be a valid create info.
+    pub unsafe fn image(&self, ci: &vk::ImageCreateInfo) -> bool {
+        // SAFETY: the application's chain is valid.
+        let swapchain = unsafe { pnext::find::<vk::ImageSwapchainCreateInfoKHR>(ci.p_next) }.is_some();
+        // SAFETY: as above.
+        let core = unsafe { pnext::find::<vk::ExternalMemoryImageCreateInfo>(ci.p_next) }.is_some();
+        if core
+            || swapchain
+            || ci.initial_layout != vk::ImageLayout::UNDEFINED
+            || ci.tiling == vk::ImageTiling::DRM_FORMAT_MODIFIER_EXT
+        {
+            return false;
+        }
+        let Some(query) = self.queries.image_format_properties2 else { return false };
+        let key = (ci.format, ci.image_type, ci.tiling, ci.usage, ci.flags);
+        let limits = *self.images.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert_with(|| {
+            let mut external_info = vk::PhysicalDeviceExternalImageFormatInfo::default().handle_type(MARK);
+            let info = vk::PhysicalDeviceImageFormatInfo2::default()
+                .format(ci.format)
+                .ty(ci.image_type)
+                .tiling(ci.tiling)
+                .usage(ci.usage)
+                .flags(ci.flags)
+                .push_next(&mut external_info);
+            let mut external = vk::ExternalImageFormatProperties::default();
+            let mut props = vk::ImageFormatProperties2::default().push_next(&mut external);
+            // SAFETY: valid handle; chains built here.
+            let r = unsafe { query(self.queries.physical_device, &info, &mut props) };
+            let limits = props.image_format_properties;
+            (r == vk::Result::SUCCESS && exportable(&external.external_memory_properties)).then_some(limits)
+        });
+        if !limits.is_some_and(|l| within(ci, &l)) {
+            return false;
+        }
+        // SAFETY: a valid create info, within the external limits.
+        *self
+            .images_unchanged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_insert_with(|| unsafe { self.image_unchanged(ci) })
+    }
+
+    /// Whether marking leaves a buffer's memory requirements as they are.
+    ///
+    /// # Safety
+    /// `ci` must be a valid create info.
+    unsafe fn buffer_unchanged(&self, ci: &vk::BufferCreateInfo) -> bool {
+        let Some(query) = self.requirements.buffer else { return false };
+        let ask = |marked: bool| {
+            let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(MARK);
+            // The application's chain stays out: the same question asked both ways.
+            let mut ci = vk::BufferCreateInfo { p_next: std::ptr::null(), ..*ci };
+            if marked {
+                ci.p_next = &mut external as *mut _ as *const c_void;
+            }
+            let info = vk::DeviceBufferMemoryRequirements::default().create_info(&ci);
+            let mut dedicated = vk::MemoryDedicatedRequirements::default();
+            let mut out = vk::MemoryRequirements2::default().push_next(&mut dedicated);
+            // SAFETY: a live device; structures built here.
+            unsafe { query(self.requirements.device, &info, &mut out) };
+            requirements(&out.memory_requirements, &dedicated)
+        };
+        ask(false) == ask(true)
+    }
+
+    /// Whether marking leaves an image's memory requirements as they are.
+    ///
+    /// # Safety
+    /// `ci` must be a valid create info that the external query admits.
+    unsafe fn image_unchanged(&self, ci: &vk::ImageCreateInfo) -> bool {
+        let Some(query) = self.requirements.image else { return false };
+        let ask = |marked: bool| {
+            let mut external = vk::ExternalMemoryImageCreateInfo::default().handle_types(MARK);
+            let mut ci = vk::ImageCreateInfo { p_next: std::ptr::null(), ..*ci };
+            if marked {
+                ci.p_next = &mut external as *mut _ as *const c_void;
+            }
+            let info = vk::DeviceImageMemoryRequirements::default().create_info(&ci);
+            let mut dedicated = vk::MemoryDedicatedRequirements::default();
+            let mut out = vk::MemoryRequirements2::default().push_next(&mut dedicated);
+            // SAFETY: a live device; structures built here (no plane aspect: not disjoint).
+            unsafe { query(self.requirements.device, &info, &mut out) };
+            requirements(&out.memory_requirements, &dedicated)
+        };
+        ask(false) == ask(true)
+    }
+}
+
+/// What an application sees of a resource's needs: size, alignment, memory types, dedication.
+fn requirements(r: &vk::MemoryRequirements, d: &vk::MemoryDedicatedRequirements) -> (u64, u64, u32, u32, u32) {
+    (r.size, r.alignment, r.memory_type_bits, d.prefers_dedicated_allocation, d.requires_dedicated_allocation)
+}
+
+/// Calls `call` with a buffer create info as the layer passes it down (marked where it can be).
+///
+/// # Safety
+/// `ci` must be a valid create info.
+pub unsafe fn buffer_info_down<R>(
+    marking: &Marking,
+    ci: &vk::BufferCreateInfo,
+    call: impl FnOnce(&vk::BufferCreateInfo) -> R,
+) -> R {
+    // SAFETY: a valid create info.
+    if !unsafe { marking.buffer(ci) } {
+        return call(ci);
+    }
+    // The core structure goes in front; the application's chain is shared as it is.
+    let mut external =
+        vk::ExternalMemoryBufferCreateInfo { p_next: ci.p_next, ..Default::default() }.handle_types(MARK);
+    let mut down = *ci;
+    down.p_next = &mut external as *mut _ as *const c_void;
+    call(&down)
+}
+
+/// The driver can export the handle type and lists it as compatible with itself.
+fn exportable(p: &vk::ExternalMemoryProperties) -> bool {
+    p.external_memory_features.contains(vk::ExternalMemoryFeatureFlags::EXPORTABLE)
+        && p.compatible_handle_types.contains(MARK)
+}
+
+/// The image fits the limits the external query gave (VUID-VkImageCreateInfo-extent-02252 and
+/// its siblings are checked against them).
+fn within(ci: &vk::ImageCreateInfo, l: &vk::ImageFormatProperties) -> bool {
+    ci.extent.width <= l.max_extent.width
+        && ci.extent.height <= l.max_extent.height
+        && ci.extent.depth <= l.max_extent.depth
+        && ci.mip_levels <= l.max_mip_levels
+        && ci.array_layers <= l.max_array_layers
+        && l.sample_counts.contains(ci.samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "system" fn exportable_buffers(
+        _: vk::PhysicalDevice,
+        _: *const vk::PhysicalDeviceExternalBufferInfo<'_>,
+        out: *mut vk::ExternalBufferProperties<'_>,
+    ) {
+        // SAFETY: the caller passes a valid output structure.
+        let p = unsafe { &mut (*out).external_memory_properties };
+        p.external_memory_features = vk::ExternalMemoryFeatureFlags::EXPORTABLE;
+        p.compatible_handle_types = MARK;
+    }
+
+    /// NVIDIA's answer (driver 580): the marked buffer loses memory type 4.
+    unsafe extern "system" fn marking_drops_a_type(
+        _: vk::Device,
+        info: *const vk::DeviceBufferMemoryRequirements<'_>,
+        out: *mut vk::MemoryRequirements2<'_>,
+    ) {
+        // SAFETY: valid structures from the caller.
+        let marked = unsafe { !(*(*info).p_create_info).p_next.is_null() };
+        // SAFETY: as above.
+        let r = unsafe { &mut (*out).memory_requirements };
+        *r = vk::MemoryRequirements { size: 4096, alignment: 16, memory_type_bits: if marked { 0xf } else { 0x1f } };
+    }
+
+    /// lavapipe's answer: the same either way.
+    unsafe extern "system" fn marking_changes_nothing(
+        _: vk::Device,
+        _: *const vk::DeviceBufferMemoryRequirements<'_>,
+        out: *mut vk::MemoryRequirements2<'_>,
+    ) {
+        // SAFETY: a valid output structure from the caller.
+        unsafe {
+            (*out).memory_requirements = vk::MemoryRequirements { size: 4096, alignment: 16, memory_type_bits: 1 }
+        };
+    }
+
+    fn marking(buffer: Option<vk::PFN_vkGetDeviceBufferMemoryRequirements>) -> Marking {
+        Marking::new(
+            PhysicalDeviceQueries {
+                physical_device: vk::PhysicalDevice::null(),
+                image_format_properties2: None,
+                external_buffer_properties: Some(exportable_buffers),
+            },
+            RequirementQueries { device: vk::Device::null(), buffer, image: None },
+        )
+    }
+
+    #[test]
+    fn a_buffer_is_marked_only_where_marking_changes_no_requirement() {
+        let ci = vk::BufferCreateInfo::default().size(4096).usage(vk::BufferUsageFlags::STORAGE_BUFFER);
+        // SAFETY: a valid create info; the fakes above stand for the driver.
+        unsafe {
+            assert!(marking(Some(marking_changes_nothing)).buffer(&ci));
+            assert!(!marking(Some(marking_drops_a_type)).buffer(&ci));
+            assert!(!marking(None).buffer(&ci), "marked without a way to check the requirements");
+        }
+    }
+}
