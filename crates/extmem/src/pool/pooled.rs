@@ -22,7 +22,7 @@ pub(super) fn linear_row_pitch(ctx: &Context, resource: Resource) -> u64 {
     }
 }
 
-/// A sub-allocation of a [`Pool`] with its image or buffer bound: the producer's reference.
+/// A sub-allocation of a [`Pool`](super::Pool) with its image or buffer bound: the producer's reference.
 /// Dropping it destroys the resource and releases the producer's hold (the range is reused
 /// once every consumer released it too). Make sure the GPU is done with it first.
 pub struct Pooled {
