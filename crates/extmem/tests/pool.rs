@@ -97,9 +97,22 @@ fn a_hand_off_is_metadata_and_both_sides_see_the_same_bytes() {
     link.wait_held(&second.handle()).unwrap();
     assert_eq!(open_fds(), fds, "a pooled hand-off opened descriptors");
     assert!(image.image().is_some() && second.handle().offset >= h.end(), "the image overlaps the buffer");
+    // A LINEAR image carries its row pitch, so that other APIs can address its rows.
+    let linear = pool
+        .image(
+            ImageDesc::new_2d(vk::Format::R8G8B8A8_UNORM, 100, 10, vk::ImageUsageFlags::TRANSFER_DST)
+                .tiling(vk::ImageTiling::LINEAR),
+        )
+        .unwrap();
+    assert!(linear.desc().row_pitch >= 400, "row pitch {}", linear.desc().row_pitch);
+    link.share(&linear).unwrap();
+    let linear_import = serve(&mut importer, &b).unwrap();
+    link.wait_held(&linear.handle()).unwrap();
+    assert_eq!(linear_import.desc().row_pitch, linear.desc().row_pitch);
+    release(&mut importer, &b, linear_import);
     release(&mut importer, &b, image);
     release(&mut importer, &b, imported);
-    drop((first, second));
+    drop((first, second, linear));
     link.poll().unwrap();
     assert_eq!(pool.stats().live, 0);
     drop((importer, link));
