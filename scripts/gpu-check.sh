@@ -19,7 +19,7 @@ if [ "${1:-}" = --prepare ]; then
         | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "pool", "pool_wire", "cuda_pool"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "cuda_export", "pool", "pool_wire", "cuda_pool"):
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     cargo bench -p extmem-layer --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json,sys
@@ -27,10 +27,12 @@ for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["bench"]:
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
-    mkdir -p .dev/bin/python && cp target/release/libextmem.so .dev/bin/python/extmem.abi3.so
-    # The Python module as users install it: an abi3 wheel built by maturin.
+    # The Python package laid out by hand (python/extmem around the compiled module), the fallback.
+    mkdir -p .dev/bin/python/extmem && cp python/extmem/* .dev/bin/python/extmem/
+    cp target/release/libextmem.so .dev/bin/python/extmem/_extmem.abi3.so
+    # The Python module as users install it: an abi3 wheel built by maturin from pyproject.toml.
     python3 -m maturin --version >/dev/null 2>&1 || python3 -m pip install -q maturin
-    rm -rf .dev/wheels target/wheels && python3 -m maturin build --release --strip -m crates/extmem-py/Cargo.toml
+    rm -rf .dev/wheels target/wheels && python3 -m maturin build --release --strip
     mkdir -p .dev/wheels && cp target/wheels/extmem-*.whl .dev/wheels/
     rm -rf .dev/bin/implicit && cp -r target/release/implicit .dev/bin/implicit
     cc -std=c11 -O1 -o .dev/bin/nv_client tests/c/nv_client.c -lvulkan
@@ -38,7 +40,7 @@ for l in sys.stdin:
     cargo build --release -p extmem-layer --example external_requirements && cp target/release/examples/external_requirements .dev/bin/
     cargo build --release -p extmem-cuda --example frame_ring && cp target/release/examples/frame_ring .dev/bin/
     cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf .dev/bin/ 2>/dev/null || true
-    strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem.abi3.so .dev/bin/submit_cost .dev/bin/frame_ring .dev/bin/external_requirements
+    strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem/_extmem.abi3.so .dev/bin/submit_cost .dev/bin/frame_ring .dev/bin/external_requirements
     if [ ! -e .dev/debs/libvulkan1_*.deb ]; then
         o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
         mkdir -p /tmp/amd64/partial && apt-get $o update -qq
@@ -57,6 +59,9 @@ fi
 nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -e "$nvidia_icd" ] && export VK_DRIVER_FILES="$nvidia_icd"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+# NVIDIA's EGL driver for the GL consumer (libglvnd finds no vendor file there by itself).
+nvidia_egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+[ -e "$nvidia_egl" ] && [ -z "${__EGL_VENDOR_LIBRARY_FILENAMES:-}" ] && export __EGL_VENDOR_LIBRARY_FILENAMES="$nvidia_egl"
 [ -e .dev/bin/DejaVuSans.ttf ] && export EXTMEM_FONT=.dev/bin/DejaVuSans.ttf
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt" || true
 status=0
@@ -98,12 +103,28 @@ run .dev/bin/extmem demo --validate --host-memory --frames 5
 run .dev/bin/extmem demo --host-memory --cuda --frames 5
 run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch python/examples/torch_consumer.py --frames 10
 run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch python/examples/torch_consumer.py --buffer --sync host --frames 3
+run .dev/bin/extmem demo --gl --validate --frames 20
+run .dev/bin/extmem demo --gl --sync host --frames 5
+run .dev/bin/extmem demo --gl --buffer --frames 5
+run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch-producer python/examples/torch_producer.py --frames 5
+run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch-producer python/examples/torch_producer.py --sync host --frames 3
 run .dev/bin/frame_ring 1000 general
 run .dev/bin/frame_ring 1000 transfer
 if [ "${1:-}" = --no-bench ]; then
     exit $status
 fi
 run .dev/bin/submit_cost
+# PyTorch -> Vulkan: first hand-off and per-frame round trip (4 bytes touched), semaphore and host,
+# for bench --cuda's Vulkan -> CUDA figures below (the same crossing the other way).
+# The round trips share a 4 KiB buffer (the hand-off's own cost); the first hand-off is also
+# taken at 8 MiB (1080p RGBA) and 256 MiB.
+tp() { run env PYTHONPATH=$pymod .dev/bin/extmem demo --torch-producer python/examples/torch_producer.py "$@"; }
+for sync in semaphore host; do
+    tp --sync $sync --width 1024 --height 1 --frames 2 --bench 1000 > "$out/torch-producer-$sync.txt"
+done
+tp --frames 1 > "$out/torch-producer-8M.txt"
+tp --frames 1 --width 8192 --height 8192 > "$out/torch-producer-256M.txt"
+cat "$out"/torch-producer-*.txt
 run .dev/bin/extmem bench --cuda --json --png "$out/bench-cuda.png" > "$out/bench-cuda.json"
 run .dev/bin/extmem bench --json --png "$out/bench-vulkan.png" > "$out/bench-khr.json"
 run .dev/bin/extmem bench --nv --sizes 4K,16M,1G --json > "$out/bench-nv.json"

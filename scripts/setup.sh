@@ -3,7 +3,11 @@
 # Sourced by scripts/demo.sh and scripts/test.sh.
 set -euo pipefail
 
-packages=(libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools gcc libc6-dev python3 fonts-dejavu-core)
+# python3-venv: the Python module is installed with pip into a virtual environment (.venv).
+# libegl1 libegl-mesa0 libgl1-mesa-dri libgles2: OpenGL through EGL (llvmpipe and zink) for the
+# GL consumer; extmem loads them at run time, so they are needed for its tests only.
+packages=(libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools gcc libc6-dev python3
+    python3-venv fonts-dejavu-core libegl1 libegl-mesa0 libgl1-mesa-dri libgles2)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

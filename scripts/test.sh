@@ -10,6 +10,14 @@ cargo fmt --all --check || { echo "tests: formatting differs; run 'cargo fmt --a
 cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 cargo build --workspace --locked
+# The Python module as users install it (pip install . in a virtual environment), with numpy for
+# the CPU consumer's test; the tests run the freshly built module with this Python.
+[ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
+.venv/bin/pip install -q --upgrade numpy .
+.venv/bin/python -c 'import extmem, importlib.resources as r
+assert all((r.files("extmem") / f).is_file() for f in ("_extmem.pyi", "py.typed")), "type stubs missing"
+print("pip install .: extmem", extmem.__version__, "with its type stubs")'
+export EXTMEM_PYTHON="$PWD/.venv/bin/python"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"

@@ -4,8 +4,8 @@ torch tensor on the same GPU memory (DLPack, no copy), checked byte for byte on 
 written back.
 
 Run it through the demo:  extmem demo --torch python/examples/torch_consumer.py
-(needs torch with CUDA and the extmem module: build crates/extmem-py and put
-target/<profile>/libextmem.so on PYTHONPATH as extmem.abi3.so; scripts/gpu-check.sh does).
+(needs torch with CUDA and the extmem module: `pip install .` from the repository root, in a
+virtual environment).
 """
 import argparse
 import sys
@@ -35,10 +35,8 @@ def main() -> int:
     while True:
         try:
             frame = consumer.wait_ready(stream=stream)
-        except RuntimeError as e:
-            if "Bye" in str(e):
-                return 0
-            raise
+        except extmem.EndOfStream:
+            return 0
         # The producer's pattern runs over the texels row by row, tightly packed.
         seen = tensor.contiguous().view(-1)
         expected = torch.frombuffer(bytearray(extmem.pattern(n, frame)), dtype=torch.uint8).cuda()

@@ -49,6 +49,20 @@ pub struct Args {
     /// python/examples/torch_consumer.py: PyTorch gets each frame as a tensor through DLPack.
     #[arg(long, value_name = "SCRIPT")]
     torch: Option<std::path::PathBuf>,
+    /// The reverse direction: this Python script (run with python3, e.g.
+    /// python/examples/torch_producer.py) is a PyTorch producer that makes CUDA memory
+    /// exportable and fills it; this process imports it into Vulkan and checks it (NVIDIA only).
+    /// The buffer holds width*height*4 bytes.
+    #[arg(long, value_name = "SCRIPT", conflicts_with_all = ["cuda", "torch", "host_memory", "gl", "khr", "buffer"])]
+    torch_producer: Option<std::path::PathBuf>,
+    /// With --torch-producer: after the checked frames, the script times this many round trips
+    /// that touch 4 bytes each and prints the first hand-off and the per-frame cost.
+    #[arg(long, default_value_t = 0, requires = "torch_producer")]
+    bench: u64,
+    /// The consumer is an OpenGL process (EGL without a window): it imports the image as a
+    /// texture (the buffer as a buffer object), checks it and writes back through GL.
+    #[arg(long, conflicts_with_all = ["cuda", "torch", "host_memory"])]
+    gl: bool,
     /// Make the memory exportable with the core KHR structures instead of the NV extension.
     #[arg(long)]
     khr: bool,
@@ -116,6 +130,17 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let ctx = Context::new(
         &ContextOptions::default().path(path).validation(args.validate).app_name("extmem demo").queue(args.queue),
     )?;
+    if let Some(script) = &args.torch_producer {
+        let options = crate::demo_torch_producer::Options {
+            script,
+            frames: args.frames,
+            bench: args.bench,
+            bytes: args.width as u64 * args.height as u64 * 4,
+            sync: args.sync,
+            t0: log.t0,
+        };
+        return crate::demo_torch_producer::run(&ctx, &options);
+    }
     log.step(match path {
         PathKind::Nv => format!("{}: instance with VK_NV_external_memory_capabilities, device with VK_NV_external_memory (through the extmem layer)", ctx.device_name()),
         _ => format!("{}: core external memory (no layer)", ctx.device_name()),
@@ -128,12 +153,20 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         }
         None => {
             let queue = format!("{:?}", args.queue).to_lowercase();
-            let extra: &[&str] = if args.cuda { &["--cuda"] } else { &["--queue", &queue] };
+            let extra: &[&str] = if args.cuda {
+                &["--cuda"]
+            } else if args.gl {
+                &["--gl"]
+            } else {
+                &["--queue", &queue]
+            };
             Peer::spawn(args.validate, log.t0, extra)?
         }
     };
     let consumer_kind = if args.torch.is_some() {
         "PyTorch"
+    } else if args.gl {
+        "OpenGL"
     } else if args.cuda {
         "CUDA"
     } else {
@@ -143,7 +176,11 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let handle_type = if args.host_memory { HandleType::HostAllocation } else { HandleType::OpaqueFd };
     log.step(format!("{consumer_kind} consumer process {} connected (same uid checked)", peer.child.id()));
 
-    let usage = vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::SAMPLED;
+    let mut usage =
+        vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::SAMPLED;
+    if args.gl {
+        usage |= vk::ImageUsageFlags::COLOR_ATTACHMENT; // GL writes it through a framebuffer
+    }
     let shared = if buffer {
         let size = args.width as u64 * args.height as u64 * 4;
         let desc = BufferDesc { size, usage: vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST };

@@ -27,6 +27,9 @@ pub struct Args {
     /// Consume with CUDA instead of a second VkInstance.
     #[arg(long)]
     cuda: bool,
+    /// Consume with OpenGL (EGL, no window) instead of a second VkInstance.
+    #[arg(long, conflicts_with = "cuda")]
+    gl: bool,
     /// Consume pooled hand-offs (`bench --pool`): see `peer_pool`.
     #[arg(long)]
     pool: bool,
@@ -62,6 +65,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     }
     if args.cuda {
         return crate::peer_cuda::run(&channel, start, quiet, args.probe);
+    }
+    if args.gl {
+        return crate::peer_gl::run(&channel, start, quiet);
     }
     let ctx =
         Context::new(&ContextOptions::default().validation(args.validate).app_name("extmem peer").queue(args.queue))?;

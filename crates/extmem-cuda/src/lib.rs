@@ -17,11 +17,13 @@ use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 
 mod counter;
+pub mod export;
 pub mod ipc;
 mod memory;
 pub mod pool;
 mod semaphore;
 pub use counter::CounterWait;
+pub use export::ExportableMemory;
 pub use ipc::{DeviceAllocation, IpcMapping};
 use memory::Backing;
 pub use memory::CudaMemory;

@@ -1,88 +1,43 @@
-//! The DLPack C structures (dlpack.h, v0.8 ABI) and a capsule that owns an imported CUDA
-//! mapping until the consumer's deleter runs.
+//! The DLPack C ABI (dlpack.h 1.0: the legacy `DLManagedTensor` and the versioned
+//! `DLManagedTensorVersioned`) and the capsules that hand a tensor to a consumer while keeping
+//! the shared memory alive until the consumer's deleter runs.
+//!
+//! Written out here rather than taken from a crate: `dlpark` 0.10 (the maintained one) needs
+//! pyo3 0.30, which cannot be linked beside this module's pyo3 0.27, and Rust 1.88.
 
-use extmem_cuda::CudaMemory;
+use crate::layout::Layout;
 use pyo3::ffi;
 use pyo3::prelude::*;
+use std::any::Any;
 use std::ffi::{c_void, CStr};
-use std::sync::Arc;
 
+/// `kDLCPU`.
+pub const KDL_CPU: i32 = 1;
 /// `kDLCUDA`.
 pub const KDL_CUDA: i32 = 2;
-const KDL_UINT: u8 = 1;
-const KDL_FLOAT: u8 = 2;
+/// `kDLUInt`.
+pub const KDL_UINT: u8 = 1;
+/// `kDLFloat`.
+pub const KDL_FLOAT: u8 = 2;
+/// `DLPACK_FLAG_BITMASK_IS_COPIED`.
+const FLAG_IS_COPIED: u64 = 1 << 1;
+/// The DLPack version of the versioned capsule.
+pub const VERSION: (u32, u32) = (1, 0);
 
-/// Shape, element type and strides of the tensor a descriptor describes.
-pub struct Layout {
-    /// Dimensions.
-    pub shape: Vec<i64>,
-    /// Strides in elements (`None`: compact row-major).
-    pub strides: Option<Vec<i64>>,
-    code: u8,
-    bits: u8,
-}
-
-impl Layout {
-    /// A buffer is 1-D uint8; a LINEAR 2D image of a known format is height x width x channels
-    /// with its row pitch; anything else has no tensor layout.
-    pub fn of(desc: &extmem::Descriptor) -> Result<Layout, String> {
-        use extmem::vk::{Format as F, ImageTiling};
-        match desc.resource {
-            extmem::ResourceDesc::Buffer(b) => {
-                Ok(Layout { shape: vec![b.size as i64], strides: None, code: KDL_UINT, bits: 8 })
-            }
-            extmem::ResourceDesc::Image(i) => {
-                let (code, bits, channels) = match i.format {
-                    F::R8G8B8A8_UNORM | F::R8G8B8A8_UINT | F::R8G8B8A8_SRGB | F::B8G8R8A8_UNORM | F::B8G8R8A8_SRGB => {
-                        (KDL_UINT, 8, 4)
-                    }
-                    F::R8_UNORM | F::R8_UINT => (KDL_UINT, 8, 1),
-                    F::R32_SFLOAT => (KDL_FLOAT, 32, 1),
-                    F::R16G16B16A16_SFLOAT => (KDL_FLOAT, 16, 4),
-                    F::R32G32B32A32_SFLOAT => (KDL_FLOAT, 32, 4),
-                    f => return Err(format!("{f:?} images have no tensor dtype here; share a buffer")),
-                };
-                let element = bits as u64 / 8;
-                if i.tiling != ImageTiling::LINEAR || desc.row_pitch == 0 || desc.row_pitch % element != 0 {
-                    return Err(format!(
-                        "a {:?} {:?} image: its bytes are in the driver's tiling, not a tensor layout; share a buffer or a LINEAR image",
-                        i.format, i.tiling
-                    ));
-                }
-                if i.extent.depth != 1 || i.array_layers != 1 {
-                    return Err("only single-layer 2D images map to a tensor".into());
-                }
-                let (h, w, c) = (i.extent.height as i64, i.extent.width as i64, channels);
-                Ok(Layout {
-                    shape: vec![h, w, c],
-                    strides: Some(vec![(desc.row_pitch / element) as i64, c, 1]),
-                    code,
-                    bits,
-                })
-            }
-            other => Err(format!("{other:?} has no tensor layout here; share a buffer or a LINEAR image")),
-        }
-    }
-
-    /// The bytes from the first element to one past the last.
-    pub fn span_bytes(&self) -> u64 {
-        let element = self.bits as u64 / 8;
-        match &self.strides {
-            None => self.shape.iter().product::<i64>() as u64 * element,
-            Some(st) => (self.shape.iter().zip(st).map(|(n, s)| (n - 1) * s).sum::<i64>() + 1) as u64 * element,
-        }
-    }
-}
-const CAPSULE_NAME: &CStr = c"dltensor";
-const USED_NAME: &CStr = c"used_dltensor";
+const LEGACY_NAME: &CStr = c"dltensor";
+const LEGACY_USED: &CStr = c"used_dltensor";
+const VERSIONED_NAME: &CStr = c"dltensor_versioned";
+const VERSIONED_USED: &CStr = c"used_dltensor_versioned";
 
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct DLDevice {
     device_type: i32,
     device_id: i32,
 }
 
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct DLDataType {
     code: u8,
     bits: u8,
@@ -107,18 +62,47 @@ struct DLManagedTensor {
     deleter: Option<unsafe extern "C" fn(*mut DLManagedTensor)>,
 }
 
-/// What the managed tensor owns: its shape, strides and a reference on the mapping.
+#[repr(C)]
+struct DLPackVersion {
+    major: u32,
+    minor: u32,
+}
+
+#[repr(C)]
+struct DLManagedTensorVersioned {
+    version: DLPackVersion,
+    manager_ctx: *mut c_void,
+    deleter: Option<unsafe extern "C" fn(*mut DLManagedTensorVersioned)>,
+    flags: u64,
+    dl_tensor: DLTensor,
+}
+
+/// Where the tensor lives and what keeps it alive.
+pub struct Target {
+    /// The first byte.
+    pub data: *mut c_void,
+    /// Bytes from `data` that may be addressed.
+    pub len: u64,
+    /// `(device type, device id)`.
+    pub device: (i32, i32),
+    /// Held until the consumer deletes the tensor (the imported mapping, or a copy).
+    pub keep: Box<dyn Any>,
+    /// The bytes are a copy (sets `DLPACK_FLAG_BITMASK_IS_COPIED` in a versioned capsule).
+    pub copied: bool,
+}
+
+/// What the managed tensor owns: its shape, strides and whatever keeps the memory alive.
 struct Owner {
     shape: Vec<i64>,
     strides: Option<Vec<i64>>,
-    _memory: Arc<CudaMemory>,
+    _keep: Box<dyn Any>,
 }
 
-/// Frees a managed tensor made by [`capsule`].
+/// Frees a legacy managed tensor made by [`capsule`].
 ///
 /// # Safety
 /// `t` must come from [`capsule`] and not have been deleted before.
-unsafe extern "C" fn deleter(t: *mut DLManagedTensor) {
+unsafe extern "C" fn legacy_deleter(t: *mut DLManagedTensor) {
     if t.is_null() {
         return;
     }
@@ -129,15 +113,30 @@ unsafe extern "C" fn deleter(t: *mut DLManagedTensor) {
     }
 }
 
-/// The capsule's destructor: deletes the tensor unless a consumer took it (and renamed the
-/// capsule `used_dltensor`, taking over the deleter call).
-unsafe extern "C" fn capsule_destructor(capsule: *mut ffi::PyObject) {
-    // SAFETY: called by Python with our capsule.
+/// Frees a versioned managed tensor made by [`capsule`].
+///
+/// # Safety
+/// As [`legacy_deleter`].
+unsafe extern "C" fn versioned_deleter(t: *mut DLManagedTensorVersioned) {
+    if t.is_null() {
+        return;
+    }
+    // SAFETY: as in `legacy_deleter`.
     unsafe {
-        if ffi::PyCapsule_IsValid(capsule, USED_NAME.as_ptr()) == 1 {
+        let t = Box::from_raw(t);
+        drop(Box::from_raw(t.manager_ctx as *mut Owner));
+    }
+}
+
+/// The legacy capsule's destructor: deletes the tensor unless a consumer took it (renaming the
+/// capsule `used_dltensor` and taking over the deleter call).
+unsafe extern "C" fn legacy_destructor(capsule: *mut ffi::PyObject) {
+    // SAFETY: called by Python with one of our capsules.
+    unsafe {
+        if ffi::PyCapsule_IsValid(capsule, LEGACY_USED.as_ptr()) == 1 {
             return;
         }
-        let t = ffi::PyCapsule_GetPointer(capsule, CAPSULE_NAME.as_ptr()) as *mut DLManagedTensor;
+        let t = ffi::PyCapsule_GetPointer(capsule, LEGACY_NAME.as_ptr()) as *mut DLManagedTensor;
         if t.is_null() {
             ffi::PyErr_Clear();
             return;
@@ -148,36 +147,86 @@ unsafe extern "C" fn capsule_destructor(capsule: *mut ffi::PyObject) {
     }
 }
 
-/// A `dltensor` capsule for `memory` laid out as `layout` on CUDA device `device`.
-pub fn capsule(py: Python<'_>, memory: Arc<CudaMemory>, layout: &Layout, device: i32) -> PyResult<Py<PyAny>> {
-    if layout.span_bytes() > memory.len() as u64 {
-        return Err(pyo3::exceptions::PyValueError::new_err("the tensor would reach past the imported memory"));
+/// As [`legacy_destructor`], for `dltensor_versioned` capsules.
+unsafe extern "C" fn versioned_destructor(capsule: *mut ffi::PyObject) {
+    // SAFETY: called by Python with one of our capsules.
+    unsafe {
+        if ffi::PyCapsule_IsValid(capsule, VERSIONED_USED.as_ptr()) == 1 {
+            return;
+        }
+        let t = ffi::PyCapsule_GetPointer(capsule, VERSIONED_NAME.as_ptr()) as *mut DLManagedTensorVersioned;
+        if t.is_null() {
+            ffi::PyErr_Clear();
+            return;
+        }
+        if let Some(d) = (*t).deleter {
+            d(t);
+        }
     }
-    let data = memory.device_ptr() as *mut c_void;
+}
+
+/// A capsule for `target` laid out as `layout`: `dltensor_versioned` (DLPack 1.0) when
+/// `versioned`, else the legacy `dltensor`.
+pub fn capsule(py: Python<'_>, target: Target, layout: &Layout, versioned: bool) -> PyResult<Py<PyAny>> {
+    if layout.span_bytes() > target.len {
+        return Err(crate::errors::LayoutError::new_err(format!(
+            "the tensor spans {} bytes, the memory holds {}",
+            layout.span_bytes(),
+            target.len
+        )));
+    }
     let owner = Box::into_raw(Box::new(Owner {
         shape: layout.shape.clone(),
         strides: layout.strides.clone(),
-        _memory: memory,
+        _keep: target.keep,
     }));
-    let managed = Box::into_raw(Box::new(DLManagedTensor {
-        dl_tensor: DLTensor {
-            data,
-            device: DLDevice { device_type: KDL_CUDA, device_id: device },
-            ndim: layout.shape.len() as i32,
-            dtype: DLDataType { code: layout.code, bits: layout.bits, lanes: 1 },
-            // SAFETY: `owner` (and its vectors) live until the deleter runs.
-            shape: unsafe { (*owner).shape.as_mut_ptr() },
-            strides: unsafe { (*owner).strides.as_mut().map_or(std::ptr::null_mut(), |s| s.as_mut_ptr()) },
-            byte_offset: 0,
-        },
-        manager_ctx: owner as *mut c_void,
-        deleter: Some(deleter),
-    }));
-    // SAFETY: a valid pointer and a static name; on failure the boxes are freed here.
+    let tensor = DLTensor {
+        data: target.data,
+        device: DLDevice { device_type: target.device.0, device_id: target.device.1 },
+        ndim: layout.shape.len() as i32,
+        dtype: DLDataType { code: layout.code, bits: layout.bits, lanes: 1 },
+        // SAFETY: `owner` (and its vectors) live until the deleter runs.
+        shape: unsafe { (*owner).shape.as_mut_ptr() },
+        strides: unsafe { (*owner).strides.as_mut().map_or(std::ptr::null_mut(), |s| s.as_mut_ptr()) },
+        byte_offset: 0,
+    };
+    if versioned {
+        let managed = Box::into_raw(Box::new(DLManagedTensorVersioned {
+            version: DLPackVersion { major: VERSION.0, minor: VERSION.1 },
+            manager_ctx: owner as *mut c_void,
+            deleter: Some(versioned_deleter),
+            flags: if target.copied { FLAG_IS_COPIED } else { 0 },
+            dl_tensor: tensor,
+        }));
+        // SAFETY: a live pointer and a static name; on failure the boxes are freed here.
+        unsafe { wrap(py, managed as *mut c_void, VERSIONED_NAME, versioned_destructor, || versioned_deleter(managed)) }
+    } else {
+        let managed = Box::into_raw(Box::new(DLManagedTensor {
+            dl_tensor: tensor,
+            manager_ctx: owner as *mut c_void,
+            deleter: Some(legacy_deleter),
+        }));
+        // SAFETY: as above.
+        unsafe { wrap(py, managed as *mut c_void, LEGACY_NAME, legacy_destructor, || legacy_deleter(managed)) }
+    }
+}
+
+/// `PyCapsule_New`, freeing the tensor with `free` where that fails.
+///
+/// # Safety
+/// `ptr` must be a tensor that `destructor` and `free` know how to delete.
+unsafe fn wrap(
+    py: Python<'_>,
+    ptr: *mut c_void,
+    name: &'static CStr,
+    destructor: unsafe extern "C" fn(*mut ffi::PyObject),
+    free: impl FnOnce(),
+) -> PyResult<Py<PyAny>> {
+    // SAFETY: the caller's promise; `name` is static as the capsule requires.
     unsafe {
-        let c = ffi::PyCapsule_New(managed as *mut c_void, CAPSULE_NAME.as_ptr(), Some(capsule_destructor));
+        let c = ffi::PyCapsule_New(ptr, name.as_ptr(), Some(destructor));
         if c.is_null() {
-            deleter(managed);
+            free();
             return Err(PyErr::fetch(py));
         }
         Ok(Py::from_owned_ptr(py, c))

@@ -102,3 +102,18 @@ pub struct Descriptor {
     /// strided tensor, say). 0 otherwise.
     pub row_pitch: u64,
 }
+
+impl Descriptor {
+    /// The driver UUID of memory another API made (CUDA's `cuMemExportToShareableHandle`: CUDA
+    /// has no driver UUID). An importer checks the device UUID only and, with no exporter's
+    /// memory type to repeat, picks a `DEVICE_LOCAL` type among the resource's `memoryTypeBits`
+    /// and the descriptor's `memory_type_bits`. Importing such an opaque fd is outside the
+    /// letter of the Vulkan specification (opaque fds are specified for memory exported by
+    /// Vulkan or an API with matching UUIDs); NVIDIA's driver supports it.
+    pub const NO_DRIVER_UUID: [u8; 16] = [0; 16];
+
+    /// Whether the memory was made by another API ([`Descriptor::NO_DRIVER_UUID`]).
+    pub fn from_other_api(&self) -> bool {
+        self.driver_uuid == Self::NO_DRIVER_UUID
+    }
+}

@@ -55,7 +55,10 @@ impl SharedMemory {
             }
             return Self::import_host(ctx, desc, fd);
         }
-        if h == HandleType::OpaqueFd && (desc.device_uuid != ctx.device_uuid() || desc.driver_uuid != ctx.driver_uuid())
+        // Memory another API made (CUDA) has no driver UUID: the device UUID must match.
+        let other_api = h == HandleType::OpaqueFd && desc.from_other_api();
+        if h == HandleType::OpaqueFd
+            && (desc.device_uuid != ctx.device_uuid() || (!other_api && desc.driver_uuid != ctx.driver_uuid()))
         {
             return Err(Error::Import(format!(
                 "the memory comes from another device or driver (device UUID {} / driver UUID {}, this side {} / {}): \
@@ -91,11 +94,24 @@ impl SharedMemory {
         }
         let count = ctx.memory_properties().memory_type_count;
         let type_bits = match h {
+            HandleType::OpaqueFd if other_api => desc.memory_type_bits,
             HandleType::OpaqueFd => 1u32.checked_shl(desc.memory_type_index).unwrap_or(0),
             _ => fd_memory_type_bits(ctx, h, &fd)?,
         } & requirements.memory_type_bits;
-        let memory_type_index =
-            if h == HandleType::OpaqueFd { desc.memory_type_index } else { type_bits.trailing_zeros() };
+        let memory_type_index = if other_api {
+            // No exporter's type to repeat: device-local memory among the allowed types.
+            ctx.memory_type(type_bits, vk::MemoryPropertyFlags::DEVICE_LOCAL, vk::MemoryPropertyFlags::empty())
+                .ok_or_else(|| {
+                    Error::Import(format!(
+                        "memory from another API needs a DEVICE_LOCAL memory type; none among {type_bits:#b} (the resource takes {:#b})",
+                        requirements.memory_type_bits
+                    ))
+                })?
+        } else if h == HandleType::OpaqueFd {
+            desc.memory_type_index
+        } else {
+            type_bits.trailing_zeros()
+        };
         if memory_type_index >= count || type_bits & (1 << memory_type_index) == 0 {
             return Err(Error::Import(format!(
                 "memory type {} does not fit: this device has {count} memory type(s), the resource takes {:#b}",

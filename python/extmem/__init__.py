@@ -1,0 +1,54 @@
+"""extmem: receive memory a Vulkan process shares (extmem's socket protocol) and use it from
+PyTorch, numpy or any DLPack consumer without a copy.
+
+CUDA memory comes as a kDLCUDA tensor (``torch.from_dlpack``), host memory as a kDLCPU one
+(``numpy.from_dlpack``). The other direction, PyTorch filling memory a Vulkan process uses, is
+``extmem.Producer`` (NVIDIA only). See ``help(extmem.Consumer)``, ``help(extmem.Producer)`` and
+``help(extmem.SharedBuffer)``.
+"""
+
+from ._extmem import (
+    DLPACK_VERSION,
+    Consumer,
+    CudaError,
+    EndOfStream,
+    Error,
+    ImportRefusedError,
+    IoError,
+    LayerError,
+    LayoutError,
+    LoaderError,
+    NoDeviceError,
+    PeerError,
+    Producer,
+    ProtocolError,
+    SharedBuffer,
+    UnsupportedError,
+    VulkanError,
+    __version__,
+    pattern,
+    writeback_seed,
+)
+
+__all__ = [
+    "DLPACK_VERSION",
+    "Consumer",
+    "CudaError",
+    "EndOfStream",
+    "Error",
+    "ImportRefusedError",
+    "IoError",
+    "LayerError",
+    "LayoutError",
+    "LoaderError",
+    "NoDeviceError",
+    "PeerError",
+    "Producer",
+    "ProtocolError",
+    "SharedBuffer",
+    "UnsupportedError",
+    "VulkanError",
+    "__version__",
+    "pattern",
+    "writeback_seed",
+]
