@@ -54,6 +54,10 @@ pub struct Args {
     /// device's maxMemoryAllocationSize.
     #[arg(long)]
     pool: bool,
+    /// With --pool: pooled hand-offs to this PyTorch consumer script too
+    /// (python/examples/torch_pool_consumer.py).
+    #[arg(long, value_name = "SCRIPT", requires = "pool")]
+    torch: Option<std::path::PathBuf>,
     /// Also draw the hand-off latencies into this PNG file.
     #[arg(long, value_name = "FILE")]
     png: Option<std::path::PathBuf>,
@@ -135,9 +139,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     }
     if args.pool {
         let default_sizes = args.sizes.join(",") == "4K,64K,1M,16M,256M,1G";
-        let (repeat, nv, json, png) = (args.repeat, args.nv, args.json, args.png);
+        let (repeat, nv, json, png, torch) = (args.repeat, args.nv, args.json, args.png, args.torch);
         let sizes = (!default_sizes).then_some(sizes);
-        return crate::bench_pool::main(crate::bench_pool::Options { sizes, repeat, nv, json, png });
+        return crate::bench_pool::main(crate::bench_pool::Options { sizes, repeat, nv, json, png, torch });
     }
     if args.cuda {
         return cuda_main(&args, sizes);

@@ -30,6 +30,7 @@ pub struct Options {
     pub nv: bool,
     pub json: bool,
     pub png: Option<std::path::PathBuf>,
+    pub torch: Option<std::path::PathBuf>,
 }
 
 /// Pooled hand-offs timed per size (after one untimed warm-up).
@@ -59,6 +60,9 @@ pub(crate) struct Row {
     pub(crate) cuda_pool_first_hand_off_ms: Option<f64>,
     pub(crate) cuda_ipc_fresh_ms: Option<f64>,
     pub(crate) cuda_ipc_cached_ms: Option<f64>,
+    /// Pooled hand-off to a PyTorch process (`--torch`): until it holds the device pointer.
+    pub(crate) torch_pool_us: Option<f64>,
+    pub(crate) torch_pool_first_hand_off_ms: Option<f64>,
 }
 
 pub(crate) fn buffer_desc(size: u64) -> BufferDesc {
@@ -205,6 +209,9 @@ pub fn main(o: Options) -> extmem::Result<ExitCode> {
     let stats = pool.stats();
     drop(pool);
     let cuda = crate::bench_pool_cuda::run(&ctx, &mut rows, o.repeat)?;
+    if let Some(script) = &o.torch {
+        crate::bench_pool_cuda::torch(&ctx, &mut rows, script)?;
+    }
     if let Some(png) = &o.png {
         plot(png, &ctx, &sizes, &rows)?;
     }

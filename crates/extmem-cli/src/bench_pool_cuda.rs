@@ -79,3 +79,24 @@ pub fn run(ctx: &Arc<Context>, rows: &mut [Row], repeat: usize) -> extmem::Resul
     }
     Ok(Ok(()))
 }
+
+/// Pooled hand-offs to a PyTorch consumer process (`extmem.PoolConsumer`): fills the torch
+/// columns of `rows`.
+pub fn torch(ctx: &Arc<Context>, rows: &mut [Row], script: &std::path::Path) -> extmem::Result<()> {
+    let mut cmd = std::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()));
+    cmd.arg(script);
+    let peer = Peer::spawn_command(cmd, monotonic_ns())?;
+    let pool = Pool::new(ctx, PoolOptions::default())?;
+    {
+        let mut link = PoolLink::new(&pool, &peer.channel);
+        for row in rows.iter_mut() {
+            let (_, first, warm) = pooled(&pool, &mut link, row.bytes)?;
+            (row.torch_pool_first_hand_off_ms, row.torch_pool_us) = (Some(first), Some(warm));
+            eprintln!("  {:>11} bytes Vulkan -> PyTorch: pooled {warm:.1} us", row.bytes);
+        }
+    }
+    if !peer.finish()? {
+        return Err(extmem::Error::Peer("the PyTorch pool consumer failed".into()));
+    }
+    Ok(())
+}

@@ -12,18 +12,20 @@ use cudarc::driver::sys;
 use extmem::pool::{BlockDesc, PoolHandle, PooledDesc, RemoteBlocks};
 use extmem::{vk, BufferDesc, Descriptor, ResourceDesc};
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 /// The blocks of one producer's pool mapped into CUDA, and the sub-allocations held in them.
 #[derive(Default)]
 pub struct PoolMapper {
-    blocks: RemoteBlocks<CudaMemory>,
+    blocks: RemoteBlocks<Arc<CudaMemory>>,
 }
 
-/// A sub-allocation seen by CUDA: a device pointer into a mapped block.
-#[derive(Debug, PartialEq, Eq)]
+/// A sub-allocation seen by CUDA: a device pointer into a mapped block (which it keeps
+/// mapped while it lives).
 pub struct PooledPointer {
     desc: PooledDesc,
     ptr: sys::CUdeviceptr,
+    block: Arc<CudaMemory>,
 }
 
 impl PoolMapper {
@@ -50,7 +52,7 @@ impl PoolMapper {
             row_pitch: 0,
         };
         let mapped = cuda.import_memory(&whole, fd)?;
-        self.blocks.insert_block(*desc, mapped).map_err(|e| Error::Import(e.to_string()))
+        self.blocks.insert_block(*desc, Arc::new(mapped)).map_err(|e| Error::Import(e.to_string()))
     }
 
     /// The device pointer of a hand-off: the block's mapping plus the offset. Refused when the
@@ -67,17 +69,23 @@ impl PoolMapper {
             }
         }
         let (_, mapped) = self.blocks.hold(&desc.handle).map_err(|e| Error::Import(e.to_string()))?;
-        Ok(PooledPointer { desc: *desc, ptr: mapped.device_ptr() + desc.handle.offset })
+        Ok(PooledPointer { desc: *desc, ptr: mapped.device_ptr() + desc.handle.offset, block: mapped.clone() })
     }
 
     /// Forgets a held pointer: the handle to send back in `PoolRelease`.
     pub fn release(&mut self, pointer: PooledPointer) -> Result<PoolHandle> {
-        self.blocks.release(&pointer.desc.handle).map_err(|e| Error::Import(e.to_string()))?;
+        self.release_handle(&pointer.desc.handle)?;
         Ok(pointer.desc.handle)
     }
 
+    /// Forgets the hold on `handle` where its pointer is shared (a tensor may still hold the
+    /// block mapped; the caller promises not to touch the range any more).
+    pub fn release_handle(&mut self, handle: &PoolHandle) -> Result<()> {
+        self.blocks.release(handle).map_err(|e| Error::Import(e.to_string()))
+    }
+
     /// A mapped block (its whole range).
-    pub fn block(&self, block: u32) -> Option<&CudaMemory> {
+    pub fn block(&self, block: u32) -> Option<&Arc<CudaMemory>> {
         self.blocks.block(block)
     }
 }
@@ -98,5 +106,10 @@ impl PooledPointer {
     /// What was handed over (a `LINEAR` image's row pitch is in it).
     pub fn desc(&self) -> &PooledDesc {
         &self.desc
+    }
+    /// The mapped block it lies in (kept mapped while this is held: a tensor on the pointer
+    /// keeps it).
+    pub fn block(&self) -> &Arc<CudaMemory> {
+        &self.block
     }
 }
