@@ -90,6 +90,12 @@ impl PoolMapper {
     }
 }
 
+impl std::fmt::Debug for PooledPointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledPointer").field("desc", &self.desc).field("ptr", &self.ptr).finish()
+    }
+}
+
 impl PooledPointer {
     /// The device pointer (the sub-allocation's first byte).
     pub fn device_ptr(&self) -> sys::CUdeviceptr {

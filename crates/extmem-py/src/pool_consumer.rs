@@ -63,7 +63,14 @@ impl PoolConsumer {
             match message {
                 Message::PoolBlock(block) => {
                     if self.cuda.is_none() {
-                        self.cuda = Some(Arc::new(Cuda::for_device_uuid(block.device_uuid).py()?));
+                        match Cuda::for_device_uuid(block.device_uuid) {
+                            Ok(c) => self.cuda = Some(Arc::new(c)),
+                            Err(e) => {
+                                // The producer hears why, and no block is kept (its fd closes).
+                                let _ = protocol::refused(&self.channel, &::extmem::Error::Import(e.to_string()));
+                                return Err(e).py();
+                            }
+                        }
                     }
                     let fd = fds.pop().ok_or_else(|| ProtocolError::new_err("a pool block without its fd"))?;
                     let cuda = self.cuda.as_ref().expect("set above");
