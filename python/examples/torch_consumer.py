@@ -31,7 +31,10 @@ def main() -> int:
     # Synchronised on torch's own stream: the GPU orders this stream's work after the producer's
     # frame (a shared timeline semaphore), and the frame goes back once the work queued on it is
     # done; no host thread waits for the GPU in between.
-    stream = torch.cuda.current_stream().cuda_stream
+    # The frame's GPU (not necessarily cuda:0 when a producer runs on each GPU) is the device
+    # whose stream orders the work.
+    torch.cuda.set_device(tensor.device)
+    stream = torch.cuda.current_stream(tensor.device).cuda_stream
     while True:
         try:
             frame = consumer.wait_ready(stream=stream)
@@ -39,14 +42,14 @@ def main() -> int:
             return 0
         # The producer's pattern runs over the texels row by row, tightly packed.
         seen = tensor.contiguous().view(-1)
-        expected = torch.frombuffer(bytearray(extmem.pattern(n, frame)), dtype=torch.uint8).cuda()
+        expected = torch.frombuffer(bytearray(extmem.pattern(n, frame)), dtype=torch.uint8).to(tensor.device)
         wrong = (seen != expected).nonzero()
         if wrong.numel():
             at = wrong[0].item()
             print(f"[torch] FAIL frame {frame}: byte {at} is {seen[at].item()}, expected {expected[at].item()}")
             return 1
         back = torch.frombuffer(bytearray(extmem.pattern(n, extmem.writeback_seed(frame))), dtype=torch.uint8)
-        tensor.copy_(back.cuda().view(tensor.shape))
+        tensor.copy_(back.to(tensor.device).view(tensor.shape))
         consumer.done(frame, stream=stream)
         print(f"[torch]    frame {frame}: all {n} bytes match on the GPU; wrote its own pattern back", flush=True)
 

@@ -44,6 +44,11 @@ pub struct Args {
     /// fast path and copies. Default sizes then: 4M,64M,1G,4G.
     #[arg(long)]
     cuda: bool,
+    /// With --cuda, on a host with two GPUs: a frame of GPU 0 for a consumer on GPU 1 by CUDA
+    /// peer copy, by staging through host memory and by Vulkan through host memory, beside
+    /// the same-GPU zero-copy path. Default sizes then: 1080p and 4K RGBA8 frames, 256M.
+    #[arg(long, requires = "cuda")]
+    peer: bool,
     /// Vulkan queue kinds: general, compute, transfer (a transfer-only family runs on the copy
     /// engines). With --cuda the steady state and the crossings are measured on each; without,
     /// the first one is used.
@@ -136,6 +141,11 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>().map_err(extmem::Error::Unsupported)?;
     if args.png.is_some() {
         crate::plot::check_font()?;
+    }
+    if args.peer {
+        let default_sizes = args.sizes.join(",") == "4K,64K,1M,16M,256M,1G";
+        let sizes = if default_sizes { vec![1920 * 1080 * 4, 3840 * 2160 * 4, 256 << 20] } else { sizes };
+        return crate::bench_peer::main(&sizes, args.frames.max(10), args.json);
     }
     if args.pool {
         let default_sizes = args.sizes.join(",") == "4K,64K,1M,16M,256M,1G";

@@ -33,9 +33,24 @@ fn features(f: &Option<Features>) -> String {
     }
 }
 
-fn print(c: &Capabilities) {
+/// The CUDA device ordinal of each Vulkan device (same device UUID), in this process's CUDA
+/// numbering (`CUDA_VISIBLE_DEVICES` reorders it); `Err` says why CUDA could not be asked.
+fn cuda_ordinals(list: &[Capabilities]) -> Result<Vec<Option<usize>>, String> {
+    if !extmem_cuda::available() {
+        return Err("no CUDA driver (libcuda.so.1) here".into());
+    }
+    let uuids = extmem_cuda::device_uuids().map_err(|e| e.to_string())?;
+    Ok(list.iter().map(|c| uuids.iter().position(|u| caps::hex(u) == c.device_uuid)).collect())
+}
+
+fn print(c: &Capabilities, cuda: Result<Option<usize>, &str>) {
     println!("device {}: {} ({}, Vulkan {})", c.index, c.name, c.device_type, c.api_version);
     println!("  device UUID {}  driver UUID {}", c.device_uuid, c.driver_uuid);
+    match cuda {
+        Ok(Some(n)) => println!("  CUDA device {n} (same device UUID: CUDA consumers of its memory run there)"),
+        Ok(None) => println!("  CUDA: no device with this UUID"),
+        Err(why) => println!("  CUDA: not asked ({why})"),
+    }
     println!("  images: {}", c.image_query);
     println!("  buffers: {}", c.buffer_query);
     println!("  {:<16} {:<10} {:<28} {:<28}", "memory handle", "extension", "image", "buffer");
@@ -103,12 +118,17 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             Err(e) => (caps::query_all(false, &q)?, Some(format!("NV view unavailable: {e}"))),
         }
     };
+    let cuda = cuda_ordinals(&list);
     if args.json {
-        let out = serde_json::json!({ "devices": list, "note": nv_note });
+        let mut devices = serde_json::to_value(&list).expect("serialisable");
+        for (i, d) in devices.as_array_mut().into_iter().flatten().enumerate() {
+            d["cuda_ordinal"] = serde_json::json!(cuda.as_ref().ok().and_then(|o| o[i]));
+        }
+        let out = serde_json::json!({ "devices": devices, "note": nv_note, "cuda_note": cuda.as_ref().err() });
         println!("{}", serde_json::to_string_pretty(&out).expect("serialisable"));
     } else {
-        for c in &list {
-            print(c);
+        for (i, c) in list.iter().enumerate() {
+            print(c, cuda.as_ref().map(|o| o[i]).map_err(|e| e.as_str()));
         }
         if let Some(n) = nv_note {
             println!("{n}");

@@ -82,6 +82,9 @@ pub struct Args {
     /// see `extmem bench --cuda`).
     #[arg(long, default_value = "general")]
     queue: QueueKind,
+    /// Multi-GPU options (every GPU at once, a CUDA consumer on another GPU).
+    #[command(flatten)]
+    gpus: crate::demo_gpus::GpuArgs,
 }
 
 /// Frame synchronisation between the two processes.
@@ -120,6 +123,9 @@ impl Log {
 }
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
+    if args.gpus.all_gpus {
+        return crate::demo_gpus::all_gpus(args.cuda || args.torch.is_some());
+    }
     let path = if args.khr { PathKind::Khr } else { PathKind::Nv };
     let mut log = Log { t0: monotonic_ns(), steps: Vec::new(), quiet: args.json };
     if args.json {
@@ -153,14 +159,15 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         }
         None => {
             let queue = format!("{:?}", args.queue).to_lowercase();
-            let extra: &[&str] = if args.cuda {
-                &["--cuda"]
+            let mut extra: Vec<String> = if args.cuda {
+                vec!["--cuda".into()]
             } else if args.gl {
-                &["--gl"]
+                vec!["--gl".into()]
             } else {
-                &["--queue", &queue]
+                vec!["--queue".into(), queue]
             };
-            Peer::spawn(args.validate, log.t0, extra)?
+            extra.extend(args.gpus.peer_args());
+            Peer::spawn(args.validate, log.t0, &extra.iter().map(String::as_str).collect::<Vec<_>>())?
         }
     };
     let consumer_kind = if args.torch.is_some() {

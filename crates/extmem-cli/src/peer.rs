@@ -36,6 +36,12 @@ pub struct Args {
     /// The Vulkan queue kind (general, compute, transfer).
     #[arg(long, default_value = "general")]
     queue: extmem::QueueKind,
+    /// With --cuda: consume on this CUDA device, whichever GPU the memory is on.
+    #[arg(long, requires = "cuda")]
+    consumer_gpu: Option<usize>,
+    /// With --consumer-gpu: copy memory of another GPU peer to peer instead of refusing it.
+    #[arg(long, requires = "consumer_gpu")]
+    peer_copy: bool,
 }
 
 /// Fault injection for the tests: `EXTMEM_PEER_DIE_AT=<step>` makes the peer die at once
@@ -60,6 +66,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let channel = Channel::connect(&args.socket)?;
     maybe_die("connected");
     let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
+    if let Some(ordinal) = args.consumer_gpu {
+        return crate::peer_cuda_other_gpu::run(&channel, start, quiet, ordinal, args.peer_copy);
+    }
     if args.pool {
         return crate::peer_pool::run(&channel, args.cuda, args.validate);
     }

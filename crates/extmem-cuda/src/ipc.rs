@@ -27,6 +27,10 @@ impl DeviceAllocation {
     pub fn device_ptr(&self) -> sys::CUdeviceptr {
         self.ptr
     }
+    /// The context the memory belongs to.
+    pub(crate) fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
     /// The size in bytes.
     pub fn len(&self) -> usize {
         self.len

@@ -20,6 +20,7 @@ mod counter;
 pub mod export;
 pub mod ipc;
 mod memory;
+pub mod multi_gpu;
 pub mod pool;
 mod semaphore;
 pub use counter::CounterWait;
@@ -27,6 +28,7 @@ pub use export::ExportableMemory;
 pub use ipc::{DeviceAllocation, IpcMapping};
 use memory::Backing;
 pub use memory::CudaMemory;
+pub use multi_gpu::{HostStaging, PeerImport};
 pub use pool::{PoolMapper, PooledPointer};
 pub use semaphore::CudaSemaphore;
 
@@ -51,6 +53,12 @@ pub enum Error {
     /// The descriptor cannot be imported into CUDA.
     #[error("import refused: {0}")]
     Import(String),
+    /// The memory is on another GPU than the consumer's (the message names both UUIDs).
+    #[error("{0}")]
+    OtherGpu(String),
+    /// Imported memory is not on the GPU its descriptor names.
+    #[error("{0}")]
+    WrongDevice(String),
 }
 
 /// The crate's result type.
@@ -184,11 +192,12 @@ impl Cuda {
             return Err(Error::Import(format!("CUDA imports opaque fds and host memory, not {}", desc.handle_type)));
         }
         if desc.device_uuid != self.uuid {
-            return Err(Error::Import(format!(
-                "the memory comes from device {}, this CUDA context is on {}",
-                hex(&desc.device_uuid),
-                hex(&self.uuid)
-            )));
+            return Err(multi_gpu::other_gpu(
+                &desc.device_uuid,
+                &self.uuid,
+                "an opaque fd imports only on the GPU that made it. Import on that GPU and copy peer to peer \
+                 (Cuda::import_memory_peer, `extmem demo --cuda --peer-copy`), or share host memory",
+            ));
         }
         let len = match desc.resource {
             ResourceDesc::Buffer(b) => b.size,
