@@ -3,9 +3,9 @@
 
 mod bench;
 mod bench_cuda;
+mod bench_peer;
 mod bench_pool;
 mod bench_pool_cuda;
-mod bench_peer;
 mod caps;
 mod child;
 mod demo;
