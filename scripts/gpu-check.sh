@@ -13,13 +13,13 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = --prepare ]; then
     cargo build --release --workspace --locked
     rm -rf .dev/bin && mkdir -p .dev/bin/deps .dev/debs
-    cp target/release/extmem target/release/libVkLayer_extmem.so target/release/VkLayer_extmem.json .dev/bin/
+    cp target/release/extmem target/release/extmem-hostile-peer target/release/libVkLayer_extmem.so target/release/VkLayer_extmem.json .dev/bin/
     # Test and bench binaries, found from cargo's JSON messages.
     cargo test --release --workspace --locked --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "cuda_export", "pool", "pool_wire", "cuda_pool"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "cuda_export", "hardening", "hostile_peer", "socket_folder", "pool", "pool_wire", "cuda_pool"):
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     cargo bench -p extmem-layer --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json,sys
@@ -40,7 +40,7 @@ for l in sys.stdin:
     cargo build --release -p extmem-layer --example external_requirements && cp target/release/examples/external_requirements .dev/bin/
     cargo build --release -p extmem-cuda --example frame_ring && cp target/release/examples/frame_ring .dev/bin/
     cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf .dev/bin/ 2>/dev/null || true
-    strip .dev/bin/extmem .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem/_extmem.abi3.so .dev/bin/submit_cost .dev/bin/frame_ring .dev/bin/external_requirements
+    strip .dev/bin/extmem .dev/bin/extmem-hostile-peer .dev/bin/deps/* .dev/bin/libVkLayer_extmem.so .dev/bin/python/extmem/_extmem.abi3.so .dev/bin/submit_cost .dev/bin/frame_ring .dev/bin/external_requirements
     if [ ! -e .dev/debs/libvulkan1_*.deb ]; then
         o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
         mkdir -p /tmp/amd64/partial && apt-get $o update -qq
@@ -88,7 +88,9 @@ run .dev/bin/extmem caps --json > "$out/caps.json"
 # Does marking a resource external change its memory requirements on this driver? (The layer
 # marks the buffers and images of VK_NV_external_memory devices; see README.)
 run .dev/bin/external_requirements | tee "$out/external-requirements.txt" | tail -n 1
-for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/sentinel_sweep-* .dev/bin/deps/external_marking-* .dev/bin/deps/validation_orders-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-*; do
+# The hostile-peer test starts this program as its peer (its build path does not exist here).
+export EXTMEM_HOSTILE_PEER="$PWD/.dev/bin/extmem-hostile-peer"
+for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/sentinel_sweep-* .dev/bin/deps/external_marking-* .dev/bin/deps/validation_orders-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-* .dev/bin/deps/hardening-* .dev/bin/deps/hostile_peer-* .dev/bin/deps/socket_folder-*; do
     run "$t" --test-threads=1
 done
 run .dev/bin/extmem run --validate -- .dev/bin/nv_client --export --require-global

@@ -23,6 +23,8 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 # The package and install.sh, installed into empty roots and removed again.
 bash scripts/test-install.sh 2>&1 | tee -a "$log"
+# The fuzz targets (fuzz/: wire decoder, import rules, the layer's pNext rewriting), seconds each.
+bash scripts/fuzz.sh "${EXTMEM_FUZZ_SECONDS:-5}"
 # One closing line for the whole workspace (cargo prints one per test binary).
 # Tests that need a GPU (CUDA, external semaphores) pass here after printing a SKIPPED line.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }

@@ -28,10 +28,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "4K,64K,1M,16M,256M,1G")]
     sizes: Vec<String>,
     /// Repetitions per size (the median is reported).
-    #[arg(long, default_value_t = 5)]
-    repeat: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    repeat: u64,
     /// Frames per steady-state run.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     frames: u64,
     /// Make the producer's memory exportable through VK_NV_external_memory (the layer).
     #[arg(long)]
@@ -66,6 +66,10 @@ pub struct Args {
     /// Also draw the hand-off latencies into this PNG file.
     #[arg(long, value_name = "FILE")]
     png: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    soak: crate::soak::SoakArgs,
+    #[command(flatten)]
+    timeouts: crate::child::Timeouts,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -76,7 +80,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
         Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    num.parse::<u64>().map(|n| n * mult).map_err(|_| format!("size {s:?} is not a number with an optional K, M or G"))
+    let bad = || format!("size {s:?} is not a number of 1 or more bytes with an optional K, M or G (at most 1T)");
+    match num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)) {
+        Some(n) if (1..=1 << 40).contains(&n) => Ok(n),
+        _ => Err(bad()),
+    }
 }
 
 #[derive(Serialize)]
@@ -126,8 +134,7 @@ fn zero_copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
     let t = Instant::now();
     let data = shared.read(Handoff::host())?;
-    let fd: OwnedFd = rustix::fs::memfd_create("extmem-bench", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| extmem::Error::Io { context: "memfd_create".into(), source: e.into() })?;
+    let fd: OwnedFd = extmem::host::sealed_memfd("extmem-bench", data.len() as u64)?;
     let mut file = std::fs::File::from(fd);
     file.write_all(&data).map_err(|e| extmem::Error::Io { context: "writing the host copy".into(), source: e })?;
     peer.channel.send(&Message::HostBytes { len: data.len() as u64 }, &[file.as_fd()])?;
@@ -137,6 +144,10 @@ fn copy(peer: &Peer, shared: &SharedMemory) -> extmem::Result<f64> {
 }
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
+    crate::child::set_timeouts(args.timeouts);
+    if let Some(duration) = args.soak.soak {
+        return crate::soak::main(&args.soak, duration, args.nv);
+    }
     let sizes: Vec<u64> =
         args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_, _>>().map_err(extmem::Error::Unsupported)?;
     if args.png.is_some() {
@@ -250,7 +261,7 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
     // SAFETY: no other thread exists yet; the child inherits the variable.
     unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     eprintln!("extmem bench --cuda: first hand-off to a CUDA process, medians of {}", args.repeat);
-    let first = crate::bench_cuda::first_hand_off(&sizes, args.repeat.max(1))?;
+    let first = crate::bench_cuda::first_hand_off(&sizes, args.repeat as usize)?;
     eprintln!("steady state, {} frames each", args.frames.max(10) * 10);
     let mut steady = Vec::new();
     for &queue in &args.queue {

@@ -26,7 +26,7 @@ use std::time::Instant;
 /// What `bench --pool` takes from the command line.
 pub struct Options {
     pub sizes: Option<Vec<u64>>,
-    pub repeat: usize,
+    pub repeat: u64,
     pub nv: bool,
     pub json: bool,
     pub png: Option<std::path::PathBuf>,
@@ -169,7 +169,7 @@ pub fn main(o: Options) -> extmem::Result<ExitCode> {
         for row in rows.iter_mut() {
             let size = row.bytes;
             let shared = SharedMemory::new_buffer(&ctx, buffer_desc(size), HandleType::OpaqueFd, Dedicated::Always)?;
-            let repeat = if size > 64 << 20 { o.repeat.min(3) } else { o.repeat }.max(1);
+            let repeat = if size > 64 << 20 { o.repeat.min(3) } else { o.repeat }.max(1) as usize;
             let mut spans = Vec::new();
             let mut steps: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
             for _ in 0..repeat {
@@ -208,7 +208,7 @@ pub fn main(o: Options) -> extmem::Result<ExitCode> {
     drop(probe);
     let stats = pool.stats();
     drop(pool);
-    let cuda = crate::bench_pool_cuda::run(&ctx, &mut rows, o.repeat)?;
+    let cuda = crate::bench_pool_cuda::run(&ctx, &mut rows, o.repeat as usize)?;
     if let Some(script) = &o.torch {
         crate::bench_pool_cuda::torch(&ctx, &mut rows, script)?;
     }

@@ -25,13 +25,13 @@ use std::time::Instant;
 #[derive(clap::Args)]
 pub struct Args {
     /// Frames to hand back and forth (each checked byte for byte on both sides).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     frames: u64,
     /// Image width.
-    #[arg(long, default_value_t = 1920)]
+    #[arg(long, default_value_t = 1920, value_parser = clap::value_parser!(u32).range(1..=65536))]
     width: u32,
     /// Image height.
-    #[arg(long, default_value_t = 1080)]
+    #[arg(long, default_value_t = 1080, value_parser = clap::value_parser!(u32).range(1..=65536))]
     height: u32,
     /// Share a buffer of width*height*4 bytes instead of an image.
     #[arg(long)]
@@ -43,7 +43,7 @@ pub struct Args {
     host_memory: bool,
     /// The consumer is CUDA (a process without Vulkan) instead of a second VkInstance; shares a
     /// buffer (CUDA sees linear bytes, not an image's tiling).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "torch")]
     cuda: bool,
     /// The consumer is this Python script (run with python3), e.g.
     /// python/examples/torch_consumer.py: PyTorch gets each frame as a tensor through DLPack.
@@ -82,6 +82,8 @@ pub struct Args {
     /// see `extmem bench --cuda`).
     #[arg(long, default_value = "general")]
     queue: QueueKind,
+    #[command(flatten)]
+    timeouts: crate::child::Timeouts,
     /// Multi-GPU options (every GPU at once, a CUDA consumer on another GPU).
     #[command(flatten)]
     gpus: crate::demo_gpus::GpuArgs,
@@ -123,6 +125,7 @@ impl Log {
 }
 
 pub fn main(args: Args) -> extmem::Result<ExitCode> {
+    crate::child::set_timeouts(args.timeouts);
     if args.gpus.all_gpus {
         return crate::demo_gpus::all_gpus(args.cuda || args.torch.is_some());
     }

@@ -8,6 +8,8 @@ mod bench_pool;
 mod bench_pool_cuda;
 mod caps;
 mod child;
+#[cfg(test)]
+mod consumer_flags;
 mod demo;
 mod demo_gpus;
 mod demo_torch_producer;
@@ -18,6 +20,8 @@ mod peer_gl;
 mod peer_pool;
 mod plot;
 mod run;
+mod signals;
+mod soak;
 mod timing;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +55,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    signals::install();
     let cli = Cli::parse();
     // `run` hands its program exactly one way to the layer; every other subcommand enables the
     // layer by name in its own instances, so the loader must see a build's layer folder.

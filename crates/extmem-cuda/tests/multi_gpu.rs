@@ -110,7 +110,8 @@ fn reordered_cuda_visible_devices_still_match_by_uuid() {
     let Some(gpus) = gpus("reordered CUDA_VISIBLE_DEVICES") else { return };
     let pairs = |text: &str| -> Vec<(String, usize)> {
         text.lines()
-            .filter_map(|l| l.strip_prefix("PAIR "))
+            // libtest may print the test's name on the line before the child's own output.
+            .filter_map(|l| l.find("PAIR ").map(|at| &l[at + "PAIR ".len()..]))
             .map(|l| {
                 let w: Vec<&str> = l.split_whitespace().collect();
                 (w[0].to_owned(), w[2].parse().unwrap())

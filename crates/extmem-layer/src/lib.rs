@@ -19,6 +19,12 @@ mod log;
 mod pnext;
 mod settings;
 
+/// What the fuzz targets (`fuzz/` at the repository root) drive: the `pNext` chain rewriting.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::pnext::{find, nodes, ChainWithout};
+}
+
 use ash::vk;
 use loader::{NegotiateLayerInterface, LAYER_INTERFACE_VERSION, LAYER_NEGOTIATE_INTERFACE_STRUCT};
 use std::ffi::{c_char, CStr};

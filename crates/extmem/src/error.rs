@@ -27,6 +27,9 @@ pub enum Error {
     /// The extmem layer could not be found or enabled.
     #[error("extmem layer: {0}")]
     Layer(String),
+    /// A description breaks a Vulkan valid-usage rule or the device's limits (named field).
+    #[error("invalid description: {0}")]
+    Invalid(String),
     /// An import was refused before the driver was asked, because it could not work.
     #[error("import refused: {0}")]
     Import(String),

@@ -8,8 +8,47 @@
 
 use crate::context::Context;
 use crate::error::{Error, IoResultExt, Result, VkResultExt};
+use crate::handle::HandleType;
 use ash::vk;
+use rustix::fs::SealFlags;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+/// The seals on every memfd extmem shares: its size can no longer change, so the receiver's
+/// mapping can never fault (SIGBUS) because the sender shrank the file after the size check.
+pub const SEALS: SealFlags = SealFlags::SHRINK.union(SealFlags::GROW);
+
+/// A new memfd of `len` bytes (close-on-exec), sealed with [`SEALS`]: what every sender of host
+/// memory uses (the receiving side refuses a memfd without the seals). Its bytes stay writable.
+pub fn sealed_memfd(name: &str, len: u64) -> Result<OwnedFd> {
+    use rustix::fs::MemfdFlags;
+    let fd =
+        rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).io(|| "memfd_create".into())?;
+    rustix::fs::ftruncate(&fd, len).io(|| format!("growing the memfd to {len} bytes"))?;
+    rustix::fs::fcntl_add_seals(&fd, SEALS).io(|| "sealing the memfd (F_SEAL_SHRINK | F_SEAL_GROW)".into())?;
+    Ok(fd)
+}
+
+/// Refuses host memory another process sent unless it is a memfd sealed with [`SEALS`] that
+/// holds at least `len` bytes (`len` > 0).
+pub fn check_received(fd: &OwnedFd, len: u64) -> Result<()> {
+    if len == 0 {
+        return Err(Error::Import("the peer announced 0 bytes of host memory; nothing can be mapped".into()));
+    }
+    crate::fdkind::check_kind(HandleType::HostAllocation, crate::fdkind::classify(fd.as_fd())?, None)?;
+    let seals = rustix::fs::fcntl_get_seals(fd).io(|| "reading the memfd's seals".into())?;
+    if !seals.contains(SEALS) {
+        return Err(Error::Import(
+            "the host memory's memfd is not sealed against shrinking and growing (F_SEAL_SHRINK | F_SEAL_GROW): \
+             the sender could shrink it under this mapping; senders use extmem::host::sealed_memfd"
+                .into(),
+        ));
+    }
+    let size = rustix::fs::fstat(fd).io(|| "fstat of the shared host memory".into())?.st_size;
+    if (size as u64) < len {
+        return Err(Error::Import(format!("the host memory file holds {size} bytes, the descriptor says {len}")));
+    }
+    Ok(())
+}
 
 /// A shared, read-write mapping of a memfd, unmapped on drop.
 pub struct HostMapping {
@@ -27,18 +66,13 @@ unsafe impl Sync for HostMapping {}
 impl HostMapping {
     /// A new memfd of `len` bytes (close-on-exec), mapped.
     pub fn create(len: usize) -> Result<HostMapping> {
-        let fd = rustix::fs::memfd_create("extmem", rustix::fs::MemfdFlags::CLOEXEC).io(|| "memfd_create".into())?;
-        rustix::fs::ftruncate(&fd, len as u64).io(|| format!("growing the memfd to {len} bytes"))?;
-        Self::map(fd, len)
+        Self::map(sealed_memfd("extmem", len as u64)?, len)
     }
 
-    /// Maps the first `len` bytes of a memfd (or any mappable file) another process sent. The
-    /// file must hold at least `len` bytes.
+    /// Maps the first `len` bytes of a memfd another process sent. It must be sealed (see
+    /// [`check_received`]) and hold at least `len` bytes.
     pub fn open(fd: OwnedFd, len: usize) -> Result<HostMapping> {
-        let size = rustix::fs::fstat(&fd).io(|| "fstat of the shared host memory".into())?.st_size;
-        if (size as u64) < len as u64 {
-            return Err(Error::Import(format!("the host memory file holds {size} bytes, the descriptor says {len}")));
-        }
+        check_received(&fd, len as u64)?;
         Self::map(fd, len)
     }
 

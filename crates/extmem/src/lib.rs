@@ -14,22 +14,28 @@
 //! - [`sync`]: queue-family ownership hand-off (`VK_QUEUE_FAMILY_EXTERNAL`, `GENERAL`) and
 //!   frame synchronisation between the two sides.
 //!
-//! File descriptor ownership follows the specification: a successful import takes the
-//! descriptor, a failed one does not, and this crate then closes it (it was moved in as an
-//! `OwnedFd`), so no descriptor is ever closed twice or leaked.
+//! File descriptor ownership: `import` takes an `OwnedFd` and hands the driver a duplicate; a
+//! successful import takes the duplicate, and after a failed one the duplicate is closed only
+//! if the driver left it open (drivers differ; see [`fdkind`]), so no descriptor is ever
+//! closed twice or leaked.
+//! Before any driver sees a received descriptor, [`fdkind`] checks what kind of file it is and
+//! [`rules`] checks the description against Vulkan's valid-usage rules and the device's limits.
 
 pub mod caps;
 mod context;
 mod desc;
 mod error;
+pub mod fdkind;
 pub mod frames;
 mod handle;
 pub mod host;
 pub mod layer;
+pub mod limits;
 #[cfg(feature = "testing")]
 pub mod pattern;
 pub mod pool;
 mod pool_desc;
+pub mod rules;
 mod shared;
 pub mod sync;
 pub mod transport;

@@ -17,11 +17,13 @@ use std::ffi::{c_char, CStr};
 use std::sync::{Arc, Mutex};
 
 /// The device extensions a context enables when the device has them.
-const OPTIONAL_EXTENSIONS: [&CStr; 4] = [
+const OPTIONAL_EXTENSIONS: [&CStr; 5] = [
     ash::khr::external_semaphore_fd::NAME,
     ash::khr::external_fence_fd::NAME,
     ash::ext::external_memory_dma_buf::NAME,
     ash::ext::external_memory_host::NAME,
+    // Device memory in use, for the soak benchmark's samples.
+    ash::ext::memory_budget::NAME,
 ];
 
 /// An instance, a physical device, a device and a queue, set up for sharing memory.
@@ -330,6 +332,16 @@ impl Drop for Partial {
     }
 }
 
+/// `$EXTMEM_DEVICE` as a device index; a value that is not one is an error, not ignored.
+fn device_from_env() -> Result<Option<usize>> {
+    match std::env::var("EXTMEM_DEVICE") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| {
+            Error::NoDevice(format!("EXTMEM_DEVICE={v:?} is not a device index (0, 1, ...: see `extmem caps`)"))
+        }),
+        _ => Ok(None),
+    }
+}
+
 fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Result<vk::PhysicalDevice> {
     // SAFETY: a live instance.
     let devices = unsafe { instance.enumerate_physical_devices() }.vk("vkEnumeratePhysicalDevices")?;
@@ -338,7 +350,10 @@ fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Result<vk::Ph
             "the loader found no Vulkan driver (Debian: apt-get install mesa-vulkan-drivers)".into(),
         ));
     }
-    let wanted = wanted.or_else(|| std::env::var("EXTMEM_DEVICE").ok().and_then(|v| v.parse().ok()));
+    let wanted = match wanted {
+        Some(i) => Some(i),
+        None => device_from_env()?,
+    };
     if let Some(i) = wanted {
         return devices.get(i).copied().ok_or_else(|| {
             Error::NoDevice(format!("device {i} asked for, but there are {} (see `extmem caps`)", devices.len()))

@@ -9,7 +9,7 @@ use crate::handle::HandleType;
 use crate::pool_desc::BlockDesc;
 use crate::shared::Resource;
 use ash::vk;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
 
 /// Allocates an exportable block of `size` bytes of memory type `memory_type_index`.
 pub(crate) fn allocate(ctx: &Context, size: u64, memory_type_index: u32) -> Result<vk::DeviceMemory> {
@@ -33,8 +33,9 @@ pub(crate) fn export(ctx: &Context, memory: vk::DeviceMemory) -> Result<OwnedFd>
     Ok(fd)
 }
 
-/// Imports a block another process exported. `fd` is taken in every case: Vulkan owns it
-/// after a successful import, this function closes it otherwise.
+/// Imports a block another process exported. `fd` is taken in every case: Vulkan owns a
+/// duplicate after a successful import; the original, and the duplicate where the driver
+/// left it open, are closed here.
 pub(crate) fn import(ctx: &Context, desc: &BlockDesc, fd: OwnedFd) -> Result<vk::DeviceMemory> {
     if desc.device_uuid != ctx.device_uuid() || desc.driver_uuid != ctx.driver_uuid() {
         return Err(Error::Import(format!(
@@ -52,31 +53,26 @@ pub(crate) fn import(ctx: &Context, desc: &BlockDesc, fd: OwnedFd) -> Result<vk:
             desc.block, desc.memory_type_index
         )));
     }
-    check_fd_kind(&fd, desc)?;
-    let mut import = vk::ImportMemoryFdInfoKHR::default().handle_type(desc.handle_type.to_vk()).fd(fd.as_raw_fd());
+    // The same checks and descriptor handling as every other import (`shared/import.rs`):
+    // the fd's kind before any driver sees it, and the driver given a duplicate, closed exactly
+    // once whether or not the driver takes it on failure.
+    crate::fdkind::check(ctx, desc.handle_type, fd.as_fd())?;
+    let given = rustix::io::fcntl_dupfd_cloexec(&fd, 0).io(|| "duplicate the descriptor for the driver".into())?;
+    let given = given.into_raw_fd();
+    let mut import = vk::ImportMemoryFdInfoKHR::default().handle_type(desc.handle_type.to_vk()).fd(given);
     let info = vk::MemoryAllocateInfo::default()
         .allocation_size(desc.size)
         .memory_type_index(desc.memory_type_index)
         .push_next(&mut import);
-    // SAFETY: a valid allocate info; the descriptor stays open for the call.
-    let memory = unsafe { ctx.device().allocate_memory(&info, None) }.vk("vkAllocateMemory (pool block import)")?;
-    // Imported: Vulkan owns the descriptor now (on failure `fd` was closed by the `?` above).
-    let _ = fd.into_raw_fd();
-    Ok(memory)
-}
-
-/// Drivers read from or block on descriptors that are not theirs (a pipe hangs lavapipe's
-/// import): only a regular file (a memfd) or a character device is let through.
-fn check_fd_kind(fd: &OwnedFd, desc: &BlockDesc) -> Result<()> {
-    let stat = rustix::fs::fstat(fd).io(|| format!("fstat of pool block {}'s descriptor", desc.block))?;
-    let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
-    if !matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::CharacterDevice) {
-        return Err(Error::Import(format!(
-            "pool block {} came with a {kind:?} descriptor, not device memory: refused before the driver saw it",
-            desc.block
-        )));
+    // SAFETY: a valid allocate info; the duplicate stays open for the call.
+    match unsafe { ctx.device().allocate_memory(&info, None) } {
+        // Vulkan owns the duplicate now; the original is ours to close (dropped here).
+        Ok(memory) => Ok(memory),
+        Err(result) => {
+            crate::fdkind::release_after_failed_import(ctx, fd, given);
+            Err(Error::Vulkan { call: "vkAllocateMemory (pool block import)", result })
+        }
     }
-    Ok(())
 }
 
 /// Frees a block's memory (every resource bound to it is destroyed and idle).

@@ -48,6 +48,7 @@ impl SharedMemory {
                 handle_type.extension()
             )));
         }
+        crate::limits::check_create(ctx, &desc, handle_type)?;
         if handle_type == HandleType::HostAllocation {
             return Self::create_host(ctx, desc);
         }

@@ -6,7 +6,7 @@ use super::{features, what, Cleanup, ImportSteps, SharedMemory};
 use crate::caps;
 use crate::context::Context;
 use crate::desc::{Descriptor, ResourceDesc};
-use crate::error::{Error, Result, VkResultExt};
+use crate::error::{Error, IoResultExt, Result};
 use crate::handle::HandleType;
 use crate::host::HostMapping;
 use crate::sync::Holder;
@@ -23,7 +23,8 @@ impl SharedMemory {
     /// for opaque descriptors, the memory type, and that the allocation holds the resource.
     ///
     /// `fd` is taken in every case: on success Vulkan owns it (it is closed when the memory is
-    /// freed); on failure this function closes it. It is never closed twice. (Host-allocation
+    /// freed); on failure this function closes it, unless the driver already did (see
+    /// [`crate::fdkind::owner_after_failed_import`]). It is never closed twice. (Host-allocation
     /// memory: `fd` is the memfd, which the returned memory keeps mapped and closes on drop.)
     pub fn import(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
         Self::import_with_steps(ctx, desc, fd, &mut ImportSteps::default())
@@ -45,6 +46,9 @@ impl SharedMemory {
                 h.extension()
             )));
         }
+        // Before any driver sees them: what the fd is, and the descriptor's Vulkan rules.
+        crate::fdkind::check(ctx, h, std::os::fd::AsFd::as_fd(&fd))?;
+        crate::limits::check_import(ctx, desc)?;
         if h == HandleType::HostAllocation {
             if !features(ctx, &desc.resource, h).is_some_and(|f| f.importable) {
                 return Err(Error::Import(format!(
@@ -92,6 +96,18 @@ impl SharedMemory {
                 desc.allocation_size
             )));
         }
+        // VUID-VkMemoryDedicatedAllocateInfo-{buffer-01435,image-01433} and the dedicated
+        // binding's offset 0 (VUID-vkBind*Memory-memory-01508/01509).
+        if desc.dedicated && (desc.offset != 0 || desc.allocation_size != requirements.size) {
+            return Err(Error::Import(format!(
+                "a dedicated allocation holds exactly its {}: allocation_size must be {} and offset 0, the descriptor \
+                 says allocation_size {} at offset {}",
+                what(&desc.resource),
+                requirements.size,
+                desc.allocation_size,
+                desc.offset
+            )));
+        }
         let count = ctx.memory_properties().memory_type_count;
         let type_bits = match h {
             HandleType::OpaqueFd if other_api => desc.memory_type_bits,
@@ -118,7 +134,11 @@ impl SharedMemory {
                 desc.memory_type_index, requirements.memory_type_bits
             )));
         }
-        let mut import = vk::ImportMemoryFdInfoKHR::default().handle_type(h.to_vk()).fd(fd.as_raw_fd());
+        // The driver gets a duplicate: whether it closes it on failure differs by driver.
+        let given = rustix::io::fcntl_dupfd_cloexec(&fd, 0)
+            .io(|| "duplicate the descriptor for the driver".into())?
+            .into_raw_fd();
+        let mut import = vk::ImportMemoryFdInfoKHR::default().handle_type(h.to_vk()).fd(given);
         let mut dedicated_info = dedicated_info(resource);
         let mut info = vk::MemoryAllocateInfo::default()
             .allocation_size(desc.allocation_size)
@@ -128,11 +148,17 @@ impl SharedMemory {
             info = info.push_next(&mut dedicated_info);
         }
         // SAFETY: a valid allocate info; the descriptor stays open for the call.
-        let memory = unsafe { d.allocate_memory(&info, None) }.vk("vkAllocateMemory (import)")?;
+        let memory = match unsafe { d.allocate_memory(&info, None) } {
+            Ok(memory) => memory,
+            Err(result) => {
+                // Closed exactly once: by us, or already by a driver that takes it even on failure.
+                crate::fdkind::release_after_failed_import(ctx, fd, given);
+                return Err(Error::Vulkan { call: "vkAllocateMemory (import)", result });
+            }
+        };
+        // The import succeeded: Vulkan owns the duplicate; the original is ours to close.
+        drop(fd);
         steps.allocate_ns = clock.lap();
-        // The import succeeded: Vulkan owns the descriptor now. (On failure `fd` was dropped,
-        // and so closed, by the `?` above.)
-        let _ = fd.into_raw_fd();
         cleanup.memory = Some(memory);
         bind(d, resource, memory, desc.offset)?;
         steps.bind_ns = clock.lap();

@@ -1,9 +1,11 @@
 //! Moving shared memory between processes: the wire format of what an importer needs to know
 //! ([`message`]) and a Unix socket that carries it with the file descriptors ([`socket`]).
 
+pub mod liveness;
 pub mod message;
 mod pool_wire;
 mod resource_wire;
+pub mod private_dir;
 pub mod socket;
 
 pub use crate::desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};

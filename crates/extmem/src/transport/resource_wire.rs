@@ -37,8 +37,7 @@ pub(super) fn encode_resource(resource: &ResourceDesc, out: &mut Vec<u8>) {
 
 /// Formats a descriptor may name: the core ones and the common extension ranges.
 fn known_format(f: i32) -> bool {
-    matches!(f, 1..=184 | 1_000_156_000..=1_000_156_033 | 1_000_054_000..=1_000_054_007
-        | 1_000_066_000..=1_000_066_013 | 1_000_330_000..=1_000_330_003 | 1_000_340_000..=1_000_340_001)
+    crate::rules::known_format(vk::Format::from_raw(f))
 }
 
 /// The resource of kind `kind` (image 1, buffer 2), which must fit the `room` bytes from

@@ -8,6 +8,7 @@
 
 use crate::desc::Descriptor;
 use crate::error::{Error, IoResultExt, Result};
+use crate::transport::liveness::{wait_readable, ProcessWatch};
 use crate::transport::message::{Message, MAX_MESSAGE};
 use rustix::fs::Mode;
 use rustix::net::{
@@ -41,13 +42,13 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds a socket at `path` (mode 0600; its folder is created 0700 when missing).
+    /// Binds a socket at `path` (mode 0600). Its folder must be this user's and mode 0700 (it is
+    /// made so when missing; see [`crate::transport::private_dir`]); sockets that killed
+    /// processes left there are removed first.
     pub fn bind(path: &Path) -> Result<Listener> {
-        if let Some(dir) = path.parent() {
-            if !dir.exists() {
-                std::fs::create_dir_all(dir).io(|| format!("creating {}", dir.display()))?;
-                rustix::fs::chmod(dir, Mode::from_raw_mode(0o700)).io(|| format!("chmod 0700 {}", dir.display()))?;
-            }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::transport::private_dir::ensure(dir)?;
+            crate::transport::private_dir::sweep_stale(dir);
         }
         if path.exists() {
             return Err(Error::Io {
@@ -74,7 +75,13 @@ impl Listener {
 
     /// Waits up to `timeout` for a peer and accepts it if it runs as the same user.
     pub fn accept(&self, timeout: Duration) -> Result<Channel> {
-        wait_readable(self.fd.as_fd(), timeout, "no peer connected")?;
+        self.accept_watching(timeout, None)
+    }
+
+    /// [`Listener::accept`] that also fails as soon as `watch`'s process (the peer that was
+    /// started to connect) exits without connecting.
+    pub fn accept_watching(&self, timeout: Duration, watch: Option<&ProcessWatch>) -> Result<Channel> {
+        wait_readable(self.fd.as_fd(), watch, timeout, "no peer connected")?;
         let fd =
             net::accept_with(&self.fd, SocketFlags::CLOEXEC).io(|| format!("accepting on {}", self.path.display()))?;
         Channel::checked(fd)
@@ -92,21 +99,12 @@ fn seqpacket() -> Result<OwnedFd> {
         .io(|| "creating a Unix seqpacket socket".into())
 }
 
-fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration, what: &str) -> Result<()> {
-    let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
-    let ts = rustix::event::Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: timeout.subsec_nanos() as i64 };
-    let n = rustix::event::poll(&mut fds, Some(&ts)).io(|| "poll".into())?;
-    if n == 0 {
-        return Err(Error::Peer(format!("{what} within {:.1} s", timeout.as_secs_f64())));
-    }
-    Ok(())
-}
-
 /// One end of a connection.
 pub struct Channel {
     fd: OwnedFd,
     peer_pid: Option<i32>,
     timeout: Duration,
+    watch: Option<ProcessWatch>,
 }
 
 impl Channel {
@@ -142,7 +140,7 @@ impl Channel {
                 me.as_raw()
             )));
         }
-        Ok(Channel { fd, peer_pid: Some(cred.pid.as_raw_nonzero().get()), timeout: DEFAULT_TIMEOUT })
+        Ok(Channel { fd, peer_pid: Some(cred.pid.as_raw_nonzero().get()), timeout: DEFAULT_TIMEOUT, watch: None })
     }
 
     /// The peer's process id, as the kernel reported it at connection time.
@@ -153,6 +151,12 @@ impl Channel {
     /// How long [`Channel::recv`] waits (default 30 s).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+
+    /// Also ends waits as soon as `watch`'s process exits (a peer whose children keep the
+    /// socket open, or that is stuck in dying, is noticed at once rather than at the timeout).
+    pub fn watch(&mut self, watch: ProcessWatch) {
+        self.watch = Some(watch);
     }
 
     /// Sends a message with exactly the descriptors it carries.
@@ -191,7 +195,7 @@ impl Channel {
 
     /// Receives one message and its descriptors, checking both; waits at most the timeout.
     pub fn recv(&self) -> Result<(Message, Vec<OwnedFd>)> {
-        wait_readable(self.fd.as_fd(), self.timeout, "the peer sent nothing")?;
+        wait_readable(self.fd.as_fd(), self.watch.as_ref(), self.timeout, "the peer sent nothing")?;
         let mut buf = vec![0u8; MAX_MESSAGE + 1];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -240,7 +244,7 @@ impl Channel {
     pub fn recv_plain(&self, expected: &str) -> Result<Message> {
         match self.recv()? {
             (Message::Verdict { ok: false, detail }, _) => {
-                Err(Error::Peer(format!("the peer reports a failure: {detail}")))
+                Err(Error::Peer(format!("the peer reports a failure: {}", detail.escape_debug())))
             }
             (Message::Bye, _) if expected != "Bye" => {
                 Err(Error::Peer(format!("the peer said Bye while {expected} was due")))
@@ -252,7 +256,9 @@ impl Channel {
 
 fn unexpected(wanted: &str, got: &Message) -> Error {
     match got {
-        Message::Verdict { ok: false, detail } => Error::Peer(format!("the peer reports a failure: {detail}")),
+        Message::Verdict { ok: false, detail } => {
+            Error::Peer(format!("the peer reports a failure: {}", detail.escape_debug()))
+        }
         other => Error::Protocol(format!("expected {wanted}, got {}", other.name())),
     }
 }
