@@ -18,7 +18,14 @@ try:
     handle, buffer = consumer.receive()
 except extmem.CudaError as e:
     print(f"refused: {e}")
-    sys.exit(3)
+    # Stay until the producer's Bye: the hand-off after the block is refused too.
+    while True:
+        try:
+            consumer.receive()
+        except extmem.EndOfStream:
+            sys.exit(3)
+        except extmem.Error:
+            pass
 block, offset, size, generation = handle
 assert buffer.device == "cuda" and len(buffer) <= size, (buffer, handle)
 consumer.release(handle)
@@ -54,6 +61,7 @@ fn a_python_pool_consumer_holds_or_refuses_with_the_reason() {
             let e = e.to_string();
             assert!(e.contains("refused") && e.contains("CUDA"), "{e}");
             assert_eq!(pool.holders(&p.handle()), Some(0), "a refused hand-off is still held");
+            channel.send(&extmem::Message::Bye, &[]).unwrap();
             assert_eq!(child.wait().unwrap().code(), Some(3), "the Python consumer did not raise CudaError");
             use std::io::Write;
             // Past the harness's capture, as the other GPU tests say it.
