@@ -78,11 +78,19 @@ fn a_hand_off_is_metadata_and_both_sides_see_the_same_bytes() {
     link.wait_held(&first.handle()).unwrap();
     assert!(link.has_block(first.handle().block));
     let h = first.handle();
-    let (mine, theirs) = (map(&producer, first.memory(), &h).unwrap(), map(&consumer, imported.memory(), &h).unwrap());
-    mine.iter_mut().enumerate().for_each(|(i, v)| *v = (i * 7) as u8);
-    assert!(theirs.iter().enumerate().all(|(i, v)| *v == (i * 7) as u8), "the consumer sees other bytes");
-    unmap(&producer, first.memory());
-    unmap(&consumer, imported.memory());
+    let flags = producer.memory_properties().memory_types[pool.memory_type_index() as usize].property_flags;
+    if flags.contains(vk::MemoryPropertyFlags::HOST_VISIBLE) {
+        let (mine, theirs) =
+            (map(&producer, first.memory(), &h).unwrap(), map(&consumer, imported.memory(), &h).unwrap());
+        mine.iter_mut().enumerate().for_each(|(i, v)| *v = (i * 7) as u8);
+        assert!(theirs.iter().enumerate().all(|(i, v)| *v == (i * 7) as u8), "the consumer sees other bytes");
+        unmap(&producer, first.memory());
+        unmap(&consumer, imported.memory());
+    } else {
+        use std::io::Write;
+        // Device-local blocks (NVIDIA): the CUDA pool test checks the bytes there.
+        let _ = writeln!(std::io::stderr(), "SKIPPED the byte check: the pool's memory is not host-visible here");
+    }
 
     // The second hand-off in the same block sends no descriptor.
     let fds = open_fds();

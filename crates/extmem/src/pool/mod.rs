@@ -263,6 +263,11 @@ impl Pool {
         self.inner.lock().ledger.holders(handle)
     }
 
+    /// The memory type of every block.
+    pub fn memory_type_index(&self) -> u32 {
+        self.inner.memory_type_index
+    }
+
     /// The device's `maxMemoryAllocationSize`: no block, so no sub-allocation, is larger.
     pub fn max_allocation_size(&self) -> u64 {
         self.inner.max_allocation
