@@ -9,7 +9,7 @@ rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly -
 cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
-for t in message_decode import_rules layer_chain; do
+for t in message_decode import_rules layer_chain pool_checks; do
     mkdir -p "$scratch/$t"
     if ! cargo +nightly fuzz run "$t" "$scratch/$t" "fuzz/seeds/$t" -- -max_total_time="$seconds" >"$scratch/$t.log" 2>&1; then
         tail -n 60 "$scratch/$t.log" >&2

@@ -6,6 +6,7 @@
 # On the build machine:  bash scripts/gpu-check.sh --prepare   (builds into .dev/)
 # On the GPU machine:    bash scripts/gpu-check.sh             (writes results to $OUT or .dev/out)
 #                        bash scripts/gpu-check.sh --no-bench  (tests and demos only)
+#                        bash scripts/gpu-check.sh --pool      (the pool's tests and `bench --pool` only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ if [ "${1:-}" = --prepare ]; then
         | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "cuda_export", "hardening", "hostile_peer", "socket_folder", "app_device", "vulkano", "textures"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "cuda_export", "hardening", "hostile_peer", "socket_folder", "app_device", "vulkano", "textures", "pool", "pool_wire", "cuda_pool"):
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     cargo bench -p extmem-layer --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json,sys
@@ -57,6 +58,17 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu
 status=0
 run() { echo "== $*" >&2; "$@" || { echo "FAILED ($?): $*"; status=1; }; }
 echo "Python module from $pymod"
+if [ "${1:-}" = --pool ]; then
+    # The pool: its tests, then pooled hand-offs beside today's (step-timed) for Vulkan and CUDA.
+    for t in .dev/bin/deps/pool-* .dev/bin/deps/pool_wire-* .dev/bin/deps/cuda_pool-*; do
+        run "$t" --test-threads=1
+    done
+    run .dev/bin/extmem bench --pool --json --png "$out/bench-pool.png" > "$out/bench-pool.json"
+    run .dev/bin/extmem bench --pool --sizes 4K,1G --repeat 5 > "$out/bench-pool.txt"
+    run env PYTHONPATH=$pymod .dev/bin/extmem bench --pool --torch python/examples/torch_pool_consumer.py \
+        --json > "$out/bench-pool-torch.json"
+    exit $status
+fi
 run .dev/bin/extmem caps
 run .dev/bin/extmem caps --json > "$out/caps.json"
 # Does marking a resource external change its memory requirements on this driver? (The layer
@@ -112,6 +124,7 @@ cat "$out"/torch-producer-*.txt
 run .dev/bin/extmem bench --cuda --json --png "$out/bench-cuda.png" > "$out/bench-cuda.json"
 run .dev/bin/extmem bench --json --png "$out/bench-vulkan.png" > "$out/bench-khr.json"
 run .dev/bin/extmem bench --nv --sizes 4K,16M,1G --json > "$out/bench-nv.json"
+run .dev/bin/extmem bench --pool --json --png "$out/bench-pool.png" > "$out/bench-pool.json"
 for b in .dev/bin/deps/layer-*; do
     run "$b" --bench --warm-up-time 1 --measurement-time 3 2>&1 | tee "$out/layer-bench.txt"
 done

@@ -3,7 +3,8 @@ PyTorch, numpy or any DLPack consumer without a copy.
 
 CUDA memory comes as a kDLCUDA tensor (``torch.from_dlpack``), host memory as a kDLCPU one
 (``numpy.from_dlpack``). The other direction, PyTorch filling memory a Vulkan process uses, is
-``extmem.Producer`` (NVIDIA only). See ``help(extmem.Consumer)``, ``help(extmem.Producer)`` and
+``extmem.Producer`` (NVIDIA only); pooled hand-offs (blocks imported once, each hand-off an
+offset) are ``extmem.PoolConsumer``. See ``help(extmem.Consumer)``, ``help(extmem.Producer)`` and
 ``help(extmem.SharedBuffer)``.
 """
 
@@ -20,6 +21,7 @@ from ._extmem import (
     LoaderError,
     NoDeviceError,
     PeerError,
+    PoolConsumer,
     Producer,
     ProtocolError,
     SharedBuffer,
@@ -43,6 +45,7 @@ __all__ = [
     "LoaderError",
     "NoDeviceError",
     "PeerError",
+    "PoolConsumer",
     "Producer",
     "ProtocolError",
     "SharedBuffer",

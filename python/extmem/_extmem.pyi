@@ -87,6 +87,16 @@ class Consumer:
     def wait_bye(self) -> None:
         """Waits for the producer's Bye."""
 
+class PoolConsumer:
+    """The consuming end of an extmem pool: blocks imported into CUDA once, hand-offs as offsets."""
+
+    def __init__(self, socket: str) -> None:
+        """Connects to the producer's socket (same user only)."""
+    def receive(self) -> Tuple[Tuple[int, int, int, int], SharedBuffer]:
+        """Waits for the next pooled hand-off: (handle, buffer); raises EndOfStream on Bye."""
+    def release(self, handle: Tuple[int, int, int, int]) -> None:
+        """Gives a received sub-allocation back to the producer."""
+
 class Producer:
     """The producing end: shares exportable CUDA memory with a Vulkan consumer (NVIDIA only)."""
 

@@ -54,6 +54,15 @@ pub struct Args {
     /// the first one is used.
     #[arg(long, value_delimiter = ',', default_value = "general,transfer")]
     queue: Vec<QueueKind>,
+    /// Pooled hand-offs (extmem::pool) beside today's, for a Vulkan and a CUDA consumer (CUDA
+    /// where present), with today's steps timed. Default sizes then: 4K to 4G, up to the
+    /// device's maxMemoryAllocationSize.
+    #[arg(long)]
+    pool: bool,
+    /// With --pool: pooled hand-offs to this PyTorch consumer script too
+    /// (python/examples/torch_pool_consumer.py).
+    #[arg(long, value_name = "SCRIPT", requires = "pool")]
+    torch: Option<std::path::PathBuf>,
     /// Also draw the hand-off latencies into this PNG file.
     #[arg(long, value_name = "FILE")]
     png: Option<std::path::PathBuf>,
@@ -149,6 +158,12 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         let sizes = if default_sizes { vec![1920 * 1080 * 4, 3840 * 2160 * 4, 256 << 20] } else { sizes };
         return crate::bench_peer::main(&sizes, args.frames.max(10), args.json);
     }
+    if args.pool {
+        let default_sizes = args.sizes.join(",") == "4K,64K,1M,16M,256M,1G";
+        let (repeat, nv, json, png, torch) = (args.repeat, args.nv, args.json, args.png, args.torch);
+        let sizes = (!default_sizes).then_some(sizes);
+        return crate::bench_pool::main(crate::bench_pool::Options { sizes, repeat, nv, json, png, torch });
+    }
     if args.cuda {
         return cuda_main(&args, sizes);
     }
@@ -169,12 +184,10 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     for &size in &sizes {
         let shared = buffer(&ctx, size)?;
         let repeat = if size > 64 << 20 { args.repeat.min(3) } else { args.repeat }.max(1);
-        // Interleaved, so that drift in the machine's load hits both alike.
-        let (mut z, mut c) = (Vec::new(), Vec::new());
-        for _ in 0..repeat {
-            z.push(zero_copy(&peer, &shared)?);
-            c.push(copy(&peer, &shared)?);
-        }
+        // Zero-copy first, then copying: a copy leaves gigabytes of pages to free in both
+        // processes, which landed in the next zero-copy hand-off's timing when interleaved.
+        let z = (0..repeat).map(|_| zero_copy(&peer, &shared)).collect::<extmem::Result<Vec<f64>>>()?;
+        let c = (0..repeat).map(|_| copy(&peer, &shared)).collect::<extmem::Result<Vec<f64>>>()?;
         let (zero_copy_ms, copy_ms) = (median(z), median(c));
         say(format!("  {:>10} bytes: zero-copy {zero_copy_ms:>9.3} ms, copy {copy_ms:>9.3} ms", size));
         handoffs.push(HandOff { bytes: size, zero_copy_ms, copy_ms, copy_over_zero_copy: copy_ms / zero_copy_ms });
@@ -261,7 +274,8 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
         let series = [
             ("Vulkan -> CUDA, plain allocation", pick(|f| f.vulkan_plain_ms)),
             ("Vulkan -> CUDA, dedicated allocation", pick(|f| f.vulkan_dedicated_ms)),
-            ("CUDA IPC", pick(|f| f.cuda_ipc_ms)),
+            ("CUDA IPC, one allocation re-opened (cached)", pick(|f| f.cuda_ipc_cached_ms)),
+            ("CUDA IPC, fresh cuMemAlloc allocation", pick(|f| f.cuda_ipc_fresh_ms)),
             ("staging through pinned host memory", pick(|f| f.pinned_staging_ms)),
         ];
         crate::plot::latency(png, "First hand-off to a CUDA process", &sizes, &series)?;
@@ -277,14 +291,18 @@ fn cuda_main(args: &Args, sizes: Vec<u64>) -> extmem::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("First hand-off to a CUDA process (ms, median)");
-    println!("{:>12} {:>14} {:>14} {:>10} {:>15}", "bytes", "Vulkan plain", "dedicated", "CUDA IPC", "pinned staging");
+    println!(
+        "{:>12} {:>14} {:>14} {:>18} {:>15} {:>15}",
+        "bytes", "Vulkan plain", "dedicated", "CUDA IPC (cached)", "CUDA IPC fresh", "pinned staging"
+    );
     for f in out["first_hand_off"].as_array().into_iter().flatten() {
         println!(
-            "{:>12} {:>14.3} {:>14.3} {:>10.3} {:>15.3}",
+            "{:>12} {:>14.3} {:>14.3} {:>18.3} {:>15.3} {:>15.3}",
             f["bytes"],
             f["vulkan_plain_ms"].as_f64().unwrap_or(0.0),
             f["vulkan_dedicated_ms"].as_f64().unwrap_or(0.0),
-            f["cuda_ipc_ms"].as_f64().unwrap_or(0.0),
+            f["cuda_ipc_cached_ms"].as_f64().unwrap_or(0.0),
+            f["cuda_ipc_fresh_ms"].as_f64().unwrap_or(0.0),
             f["pinned_staging_ms"].as_f64().unwrap_or(0.0)
         );
     }

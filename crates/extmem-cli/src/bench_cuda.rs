@@ -3,7 +3,8 @@
 //! A. First hand-off by size, to a CUDA process (export + send + cuImportExternalMemory +
 //!    cuExternalMemoryGetMappedBuffer, acknowledged), with plain and dedicated Vulkan
 //!    allocations, against CUDA IPC between two processes (cuIpcGetMemHandle + send +
-//!    cuIpcOpenMemHandle, acknowledged) and against staging the bytes through pinned host
+//!    cuIpcOpenMemHandle, acknowledged) of one allocation re-opened each time (cached by the
+//!    driver) and of a fresh cuMemAlloc allocation each time, and against staging the bytes through pinned host
 //!    memory (device to pinned host, pinned host to device).
 //! B. Steady state in one process, per frame: Vulkan fills the frame on the GPU, CUDA copies it
 //!    out of the shared memory (its use of the frame), and hands it back; synchronised by the
@@ -36,7 +37,10 @@ pub struct FirstHandOff {
     pub bytes: u64,
     pub vulkan_plain_ms: f64,
     pub vulkan_dedicated_ms: f64,
-    pub cuda_ipc_ms: f64,
+    /// CUDA IPC of one allocation opened again and again (the driver serves it from a cache).
+    pub cuda_ipc_cached_ms: f64,
+    /// CUDA IPC of a fresh `cuMemAlloc` allocation each time (never opened before).
+    pub cuda_ipc_fresh_ms: f64,
     pub pinned_staging_ms: f64,
 }
 
@@ -98,7 +102,9 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
     let mut out = Vec::new();
     for &size in sizes {
         let len = size as usize;
-        let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        // The last fresh allocation, freed once the consumer closed its mapping.
+        let mut fresh_prev: Option<DeviceAllocation> = None;
         let plain = buffer(&ctx, size, Dedicated::Never)?;
         let dedicated = buffer(&ctx, size, Dedicated::Always)?;
         let ipc = DeviceAllocation::new(&cuda, len).map_err(cu)?;
@@ -122,7 +128,16 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
             peer.channel.send(&Message::CudaIpc { handle, len: size, device_uuid: cuda.uuid() }, &[])?;
             ack(&peer)?;
             times[2].push(ms_since(t));
-            ack(&peer)?; // released (not timed)
+            ack(&peer)?; // released (not timed): the last fresh allocation's mapping is closed
+            drop(fresh_prev.take());
+            let fresh = DeviceAllocation::new(&cuda, len).map_err(cu)?;
+            let t = Instant::now();
+            let handle = fresh.ipc_handle().map_err(cu)?;
+            peer.channel.send(&Message::CudaIpc { handle, len: size, device_uuid: cuda.uuid() }, &[])?;
+            ack(&peer)?;
+            times[4].push(ms_since(t));
+            ack(&peer)?;
+            fresh_prev = Some(fresh);
             let t = Instant::now();
             // SAFETY: `len` bytes each; synchronous copies.
             unsafe {
@@ -131,15 +146,20 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
             }
             times[3].push(ms_since(t));
         }
-        let [a, b, c, d] = times.map(median);
-        eprintln!("  {size:>11} bytes: Vulkan plain {a:.3} ms, dedicated {b:.3} ms, CUDA IPC {c:.3} ms, pinned staging {d:.3} ms");
+        let [a, b, c, d, e] = times.map(median);
+        eprintln!(
+            "  {size:>11} bytes: Vulkan plain {a:.3} ms, dedicated {b:.3} ms, CUDA IPC re-opened (cached) {c:.3} ms, \
+             fresh {e:.3} ms, pinned staging {d:.3} ms"
+        );
         out.push(FirstHandOff {
             bytes: size,
             vulkan_plain_ms: a,
             vulkan_dedicated_ms: b,
-            cuda_ipc_ms: c,
+            cuda_ipc_cached_ms: c,
+            cuda_ipc_fresh_ms: e,
             pinned_staging_ms: d,
         });
+        drop(fresh_prev);
     }
     if !peer.finish()? {
         return Err(extmem::Error::Peer("the CUDA consumer failed".into()));

@@ -4,6 +4,8 @@
 mod bench;
 mod bench_cuda;
 mod bench_peer;
+mod bench_pool;
+mod bench_pool_cuda;
 mod caps;
 mod child;
 #[cfg(test)]
@@ -15,6 +17,7 @@ mod peer;
 mod peer_cuda;
 mod peer_cuda_other_gpu;
 mod peer_gl;
+mod peer_pool;
 mod plot;
 mod run;
 mod signals;

@@ -30,6 +30,9 @@ pub struct Args {
     /// Consume with OpenGL (EGL, no window) instead of a second VkInstance.
     #[arg(long, conflicts_with = "cuda")]
     gl: bool,
+    /// Consume pooled hand-offs (`bench --pool`): see `peer_pool`.
+    #[arg(long)]
+    pool: bool,
     /// The Vulkan queue kind (general, compute, transfer).
     #[arg(long, default_value = "general")]
     queue: extmem::QueueKind,
@@ -43,8 +46,8 @@ pub struct Args {
 
 /// Fault injection for the tests: `EXTMEM_PEER_DIE_AT=<step>` makes the peer die at once
 /// (SIGKILL, as a crash or the OOM killer would; no unwinding, no core file) at that step:
-/// `connected`, `share` or `frame`.
-fn maybe_die(step: &str) {
+/// `connected`, `share`, `frame` or `pool-share`.
+pub(crate) fn maybe_die(step: &str) {
     if std::env::var("EXTMEM_PEER_DIE_AT").is_ok_and(|s| s == step) {
         eprintln!("[consumer] dying at {step} (EXTMEM_PEER_DIE_AT)");
         let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
@@ -65,6 +68,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
     let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
     if let Some(ordinal) = args.consumer_gpu {
         return crate::peer_cuda_other_gpu::run(&channel, start, quiet, ordinal, args.peer_copy);
+    }
+    if args.pool {
+        return crate::peer_pool::run(&channel, args.cuda, args.validate);
     }
     if args.cuda {
         return crate::peer_cuda::run(&channel, start, quiet, args.probe);
@@ -166,6 +172,10 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 let map = extmem::host::HostMapping::open(fd, len as usize)?;
                 // SAFETY: the producer wrote the bytes before sending them; nothing writes now.
                 local.write(unsafe { map.bytes() }, Handoff::host())?;
+                // Unmapped and closed before the reply: the last close frees the memfd's pages
+                // (tens of ms per GiB), which otherwise delayed the next hand-off's import and
+                // was counted in the zero-copy timing.
+                drop(map);
                 channel.send(&Message::Verdict { ok: true, detail: "copied".into() }, &[])?;
             }
             Message::Bye => break,

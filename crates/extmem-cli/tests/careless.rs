@@ -120,16 +120,17 @@ fn a_consumers_failure_text_reaches_the_terminal_escaped() {
     // Answers the share with a failed verdict whose text clears the screen and forges a PASS line.
     let forger = script(
         &dir,
-        r#"import socket, struct, sys
+        &r#"import socket, struct, sys
 path = sys.argv[sys.argv.index("--socket") + 1]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect(path)
 s.recvmsg(4096, socket.CMSG_SPACE(16))
 detail = b"\x1b[2J\nPASS: 1 frame(s), forged"
 body = struct.pack("<BH", 0, len(detail)) + detail
-s.send(b"EXTM" + struct.pack("<HHI", 1, 4, len(body)) + body)
+s.send(b"EXTM" + struct.pack("<HHI", WIRE_VERSION, 4, len(body)) + body)
 s.recv(4096)
-"#,
+"#
+        .replace("WIRE_VERSION", &extmem::transport::message::VERSION.to_string()),
     );
     let mut cmd = extmem(&dir);
     cmd.args(["demo", "--width", "16", "--height", "16", "--torch"]).arg(&forger);

@@ -21,6 +21,7 @@ pub mod export;
 pub mod ipc;
 mod memory;
 pub mod multi_gpu;
+pub mod pool;
 mod semaphore;
 pub use counter::CounterWait;
 pub use export::ExportableMemory;
@@ -28,6 +29,7 @@ pub use ipc::{DeviceAllocation, IpcMapping};
 use memory::Backing;
 pub use memory::CudaMemory;
 pub use multi_gpu::{HostStaging, PeerImport};
+pub use pool::{PoolMapper, PooledPointer};
 pub use semaphore::CudaSemaphore;
 
 /// Why a CUDA operation failed.

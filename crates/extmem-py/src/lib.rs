@@ -27,6 +27,7 @@ mod consumer;
 mod dlpack;
 mod errors;
 mod layout;
+mod pool_consumer;
 mod producer;
 mod shared;
 
@@ -51,6 +52,7 @@ fn extmem_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DLPACK_VERSION", dlpack::VERSION)?;
     m.add_class::<consumer::Consumer>()?;
+    m.add_class::<pool_consumer::PoolConsumer>()?;
     m.add_class::<shared::SharedBuffer>()?;
     m.add_class::<producer::Producer>()?;
     m.add_function(wrap_pyfunction!(pattern, m)?)?;

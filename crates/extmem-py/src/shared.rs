@@ -26,6 +26,13 @@ pub enum Memory {
         /// The CUDA device ordinal.
         device: i32,
     },
+    /// A sub-allocation of a pool block mapped into CUDA device `device` (`extmem.PoolConsumer`).
+    Pooled {
+        /// The sub-allocation's pointer, into `block`, which it keeps mapped.
+        pointer: Arc<extmem_cuda::PooledPointer>,
+        /// The CUDA device ordinal.
+        device: i32,
+    },
     /// Host memory (a memfd) mapped into this process.
     Host {
         /// The mapping.
@@ -38,7 +45,9 @@ pub enum Memory {
 impl Memory {
     fn device(&self) -> (i32, i32) {
         match self {
-            Memory::Cuda { device, .. } | Memory::Exported { device, .. } => (KDL_CUDA, *device),
+            Memory::Cuda { device, .. } | Memory::Exported { device, .. } | Memory::Pooled { device, .. } => {
+                (KDL_CUDA, *device)
+            }
             Memory::Host { .. } => (KDL_CPU, 0),
         }
     }
@@ -47,6 +56,7 @@ impl Memory {
         match self {
             Memory::Cuda { memory, .. } => (memory.device_ptr() as *mut c_void, memory.len() as u64),
             Memory::Exported { memory, .. } => (memory.device_ptr() as *mut c_void, memory.len() as u64),
+            Memory::Pooled { pointer, .. } => (pointer.device_ptr() as *mut c_void, pointer.len()),
             Memory::Host { mapping, offset } => {
                 // SAFETY: `offset` lies inside the mapping (checked when it was received).
                 (unsafe { mapping.ptr().cast::<u8>().add(*offset as usize) }.cast(), mapping.len() as u64 - offset)
@@ -58,6 +68,7 @@ impl Memory {
         match self {
             Memory::Cuda { memory, .. } => Box::new(memory.clone()),
             Memory::Exported { memory, .. } => Box::new(memory.clone()),
+            Memory::Pooled { pointer, .. } => Box::new(pointer.clone()),
             Memory::Host { mapping, .. } => Box::new(mapping.clone()),
         }
     }
@@ -166,7 +177,7 @@ impl SharedBuffer {
     #[getter]
     fn device(&self) -> &'static str {
         match self.memory {
-            Memory::Cuda { .. } | Memory::Exported { .. } => "cuda",
+            Memory::Cuda { .. } | Memory::Exported { .. } | Memory::Pooled { .. } => "cuda",
             Memory::Host { .. } => "cpu",
         }
     }
@@ -183,6 +194,7 @@ impl SharedBuffer {
         match &self.memory {
             Memory::Cuda { memory, .. } => Ok(memory.device_ptr()),
             Memory::Exported { memory, .. } => Ok(memory.device_ptr()),
+            Memory::Pooled { pointer, .. } => Ok(pointer.device_ptr()),
             Memory::Host { .. } => Err(PyValueError::new_err("host memory has no CUDA device pointer; use data_ptr")),
         }
     }

@@ -29,9 +29,18 @@ fn open_fds() -> usize {
 /// map host copies, probe frames; the first error ends it.
 fn serve(ctx: &Arc<Context>, channel: &Channel) -> extmem::Result<()> {
     let mut shared: Option<SharedMemory> = None;
+    let mut pool = extmem::pool::PoolImporter::new(ctx);
+    let mut pooled = Vec::new();
     loop {
         let (message, mut fds) = channel.recv()?;
         match message {
+            Message::PoolBlock(block) => {
+                pool.add_block(&block, fds.pop().expect("recv checks the descriptor count"))?
+            }
+            Message::PoolShare(desc) => {
+                pooled.push(pool.bind(&desc)?);
+                extmem::pool::protocol::held(channel, &desc.handle)?;
+            }
             Message::Share(desc) => {
                 let fd = fds.pop().expect("recv checks the descriptor count");
                 shared = Some(SharedMemory::import(ctx, &desc, fd)?);
@@ -97,7 +106,7 @@ fn every_class_of_hostile_input_is_refused_clearly_without_hang_or_leak() {
     // The good path first: the harness itself works, and lazily made state (the driver's export
     // probe, staging buffers, the loader's own descriptors) exists before counting.
     assert_eq!(run_case(&ctx, &dir, "good"), Ok(()));
-    let cases: [(&str, &str); 18] = [
+    let cases: [(&str, &str); 25] = [
         ("good", ""),
         ("pipe", "a pipe or FIFO"),
         ("fifo", "a pipe or FIFO"),
@@ -118,6 +127,13 @@ fn every_class_of_hostile_input_is_refused_clearly_without_hang_or_leak() {
         ("undefined-usage", "usage"),
         ("die-after-share", "closed the connection"),
         ("die-mid-frames", "closed the connection"),
+        ("pool-good", ""),
+        ("pool-pipe", "a pipe or FIFO"),
+        ("pool-block-twice", "sent twice"),
+        ("pool-unknown-block", "never sent"),
+        ("pool-outside", "outside"),
+        ("pool-overlap", "overlaps"),
+        ("pool-die-after-block", "closed the connection"),
     ];
     for (case, says) in cases {
         let before = open_fds();

@@ -36,6 +36,10 @@ pub enum Error {
     /// A message from the peer was malformed; any descriptors that came with it were closed.
     #[error("bad message from peer: {0}")]
     Protocol(String),
+    /// A pool refused a handle or a hand-off: unknown, stale (released and reused) or forged
+    /// handles, ranges outside a block, overlapping sub-allocations, blocks never sent.
+    #[error("pool: {0}")]
+    Pool(String),
     /// The peer closed the connection, died, or did not answer in time.
     #[error("peer: {0}")]
     Peer(String),

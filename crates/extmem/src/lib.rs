@@ -7,6 +7,8 @@
 //!   an [`std::os::fd::OwnedFd`] and import from one, with the checks the specification
 //!   implies done before the driver is asked.
 //! - [`transport`]: a versioned descriptor and a Unix socket that carries it with the fd.
+//! - [`pool`]: an exportable memory pool: blocks exported once, sub-allocations handed over
+//!   as metadata to several consumers, each with its own references.
 //! - [`frames`]: the frame protocol ([`frames::Frame`]'s timeline values, [`frames::FrameProtocol`]).
 //! - [`Handoff`]: how a read, write or fill is ordered with the other side.
 //! - [`Context::from_app`] and [`external`]: extmem inside a program that made its own
@@ -35,6 +37,8 @@ pub mod layer;
 pub mod limits;
 #[cfg(feature = "testing")]
 pub mod pattern;
+pub mod pool;
+mod pool_desc;
 pub mod rules;
 mod shared;
 pub mod sync;
@@ -47,5 +51,5 @@ pub use context::{AppDevice, Context, ContextOptions, PathKind, QueueAccess, Que
 pub use desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
 pub use error::{Error, Result};
 pub use handle::HandleType;
-pub use shared::{Dedicated, Handoff, SharedMemory};
+pub use shared::{Dedicated, Handoff, ImportSteps, SharedMemory};
 pub use transport::Message;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Every case this peer knows.
-const CASES: [&str; 19] = [
+const CASES: [&str; 26] = [
     "good",
     "pipe",
     "fifo",
@@ -29,6 +29,13 @@ const CASES: [&str; 19] = [
     "die-connected",
     "die-after-share",
     "die-mid-frames",
+    "pool-good",
+    "pool-pipe",
+    "pool-block-twice",
+    "pool-unknown-block",
+    "pool-outside",
+    "pool-overlap",
+    "pool-die-after-block",
 ];
 
 fn die() -> ! {
@@ -82,6 +89,9 @@ fn main() {
         let host = buffer(&ctx, HandleType::HostAllocation);
         host.descriptor()
     };
+    if let Some(pool_case) = case.strip_prefix("pool-") {
+        return pool(&ctx, &channel, pool_case);
+    }
     match case.as_str() {
         "good" | "die-after-share" | "die-mid-frames" => {
             channel.send(&Message::Share(desc), &[real.as_fd()]).expect("send");
@@ -167,4 +177,66 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// The pool protocol's hostile cases: a real block first (except `pipe`), then the bad input.
+fn pool(ctx: &Arc<Context>, channel: &Channel, case: &str) {
+    use extmem::pool::{Pool, PoolHandle, PoolLink, PoolOptions, PooledDesc};
+    let pool = Pool::new(ctx, PoolOptions::default().block_size(1 << 20)).expect("pool");
+    let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
+    let p = pool.buffer(BufferDesc { size: 65536, usage }).expect("pooled buffer");
+    let good = p.desc();
+    let send_share = |desc: PooledDesc| {
+        channel.send(&Message::PoolShare(desc), &[]).expect("send");
+        channel.recv()
+    };
+    let with = |handle: PoolHandle| PooledDesc { handle, ..good };
+    if case == "pipe" {
+        let (r, _w) = rustix::pipe::pipe().expect("pipe");
+        let block = extmem::pool::BlockDesc {
+            block: 0,
+            size: 1 << 20,
+            handle_type: HandleType::OpaqueFd,
+            memory_type_index: 0,
+            device_uuid: ctx.device_uuid(),
+            driver_uuid: ctx.driver_uuid(),
+        };
+        channel.send(&Message::PoolBlock(block), &[r.as_fd()]).expect("send");
+        let _ = channel.recv();
+        return;
+    }
+    let mut link = PoolLink::new(&pool, channel);
+    link.send_block(good.handle.block).expect("send the block");
+    let _ = match case {
+        "good" => {
+            link.share(&p).expect("share");
+            link.wait_held(&p.handle()).expect("the importer refused a good pooled hand-off");
+            channel.send(&Message::Bye, &[]).expect("bye");
+            return;
+        }
+        "die-after-block" => die(),
+        "block-twice" => {
+            let block = extmem::pool::BlockDesc {
+                block: good.handle.block,
+                size: 1 << 20,
+                handle_type: HandleType::OpaqueFd,
+                memory_type_index: 0,
+                device_uuid: ctx.device_uuid(),
+                driver_uuid: ctx.driver_uuid(),
+            };
+            channel.send(&Message::PoolBlock(block), &[memfd(1 << 20).as_fd()]).expect("send");
+            channel.recv()
+        }
+        "unknown-block" => send_share(with(PoolHandle { block: 9, ..good.handle })),
+        "outside" => send_share(with(PoolHandle { offset: (1 << 20) - 4096, ..good.handle })),
+        "overlap" => {
+            link.share(&p).expect("share");
+            link.wait_held(&p.handle()).expect("the importer refused a good pooled hand-off");
+            send_share(with(PoolHandle { offset: good.handle.offset + 4096, generation: 99, ..good.handle }))
+        }
+        other => {
+            eprintln!("pool case {other:?} has no sender");
+            std::process::exit(2);
+        }
+    };
 }

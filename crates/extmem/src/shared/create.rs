@@ -172,7 +172,7 @@ impl SharedMemory {
 }
 
 /// Creates the image or buffer, external for `h` (the NV way when `nv` and it is an image).
-pub(super) fn create_resource(ctx: &Context, desc: &ResourceDesc, h: HandleType, nv: bool) -> Result<Resource> {
+pub(crate) fn create_resource(ctx: &Context, desc: &ResourceDesc, h: HandleType, nv: bool) -> Result<Resource> {
     let d = ctx.device();
     match *desc {
         ResourceDesc::Image(i) => {
@@ -203,7 +203,7 @@ pub(super) fn create_resource(ctx: &Context, desc: &ResourceDesc, h: HandleType,
 }
 
 /// Memory requirements, and whether the driver prefers / requires a dedicated allocation.
-pub(super) fn requirements(d: &ash::Device, r: Resource) -> (vk::MemoryRequirements, bool, bool) {
+pub(crate) fn requirements(d: &ash::Device, r: Resource) -> (vk::MemoryRequirements, bool, bool) {
     let mut dedicated = vk::MemoryDedicatedRequirements::default();
     let mut req = vk::MemoryRequirements2::default().push_next(&mut dedicated);
     // SAFETY: a live resource.
@@ -228,7 +228,7 @@ pub(super) fn dedicated_info(r: Resource) -> vk::MemoryDedicatedAllocateInfo<'st
     }
 }
 
-pub(super) fn bind(d: &ash::Device, r: Resource, memory: vk::DeviceMemory, offset: u64) -> Result<()> {
+pub(crate) fn bind(d: &ash::Device, r: Resource, memory: vk::DeviceMemory, offset: u64) -> Result<()> {
     // SAFETY: a live resource and memory that holds it at `offset`.
     unsafe {
         match r {

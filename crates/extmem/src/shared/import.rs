@@ -2,7 +2,7 @@
 //! is asked, then the import and the binding.
 
 use super::create::{bind, create_resource, dedicated_info, requirements};
-use super::{features, what, Cleanup, SharedMemory};
+use super::{features, what, Cleanup, ImportSteps, SharedMemory};
 use crate::caps;
 use crate::context::Context;
 use crate::desc::{Descriptor, ResourceDesc};
@@ -27,6 +27,17 @@ impl SharedMemory {
     /// [`crate::fdkind::owner_after_failed_import`]). It is never closed twice. (Host-allocation
     /// memory: `fd` is the memfd, which the returned memory keeps mapped and closes on drop.)
     pub fn import(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
+        Self::import_with_steps(ctx, desc, fd, &mut ImportSteps::default())
+    }
+
+    /// [`SharedMemory::import`], timing its steps into `steps` (benchmarks).
+    pub fn import_with_steps(
+        ctx: &Arc<Context>,
+        desc: &Descriptor,
+        fd: OwnedFd,
+        steps: &mut ImportSteps,
+    ) -> Result<SharedMemory> {
+        let mut clock = steps.clock();
         let h = desc.handle_type;
         if !ctx.supports_handle_type(h) {
             return Err(Error::Import(format!(
@@ -77,10 +88,12 @@ impl SharedMemory {
             return Err(Error::Import(format!("a dedicated allocation with the resource at offset {}", desc.offset)));
         }
         let d = ctx.device();
+        steps.checks_ns = clock.lap();
         let mut cleanup = Cleanup { device: d, resource: None, memory: None };
         let resource = create_resource(ctx, &desc.resource, h, false)?;
         cleanup.resource = Some(resource);
         let (requirements, _, _) = requirements(d, resource);
+        steps.create_resource_ns = clock.lap();
         let needed = desc.offset.saturating_add(requirements.size);
         if needed > desc.allocation_size {
             return Err(Error::Import(format!(
@@ -153,8 +166,10 @@ impl SharedMemory {
         };
         // The import succeeded: Vulkan owns the duplicate; the original is ours to close.
         drop(fd);
+        steps.allocate_ns = clock.lap();
         cleanup.memory = Some(memory);
         bind(d, resource, memory, desc.offset)?;
+        steps.bind_ns = clock.lap();
         std::mem::forget(cleanup);
         Ok(SharedMemory {
             ctx: ctx.clone(),

@@ -2,11 +2,12 @@
 //! what it tells about itself. Creation is in [`create`], import and its checks in
 //! [`import`], reads, writes and fills in [`transfer`] (through [`staging`]).
 
-mod create;
+pub(crate) mod create;
 mod handoff;
 mod import;
 mod raw;
 mod staging;
+mod steps;
 mod transfer;
 
 use crate::caps;
@@ -22,6 +23,7 @@ use staging::Staging;
 pub use handoff::Handoff;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
+pub use steps::ImportSteps;
 
 /// Whether exported memory is a dedicated allocation for its resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -38,7 +40,7 @@ pub enum Dedicated {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Resource {
+pub(crate) enum Resource {
     Image(vk::Image, ImageDesc),
     Buffer(vk::Buffer, BufferDesc),
 }
@@ -231,7 +233,7 @@ fn what(desc: &ResourceDesc) -> String {
     }
 }
 
-fn features(ctx: &Context, desc: &ResourceDesc, h: HandleType) -> Option<caps::Features> {
+pub(crate) fn features(ctx: &Context, desc: &ResourceDesc, h: HandleType) -> Option<caps::Features> {
     match desc {
         ResourceDesc::Image(i) => caps::image_features(ctx.instance(), ctx.physical_device(), i, h),
         ResourceDesc::Buffer(b) => caps::buffer_features(ctx.instance(), ctx.physical_device(), b, h),

@@ -7,15 +7,18 @@
 //! Decoding is strict: wrong magic or version, a length that disagrees with the bytes, an
 //! unknown type, trailing bytes and values out of range are all rejected with the field named.
 
-use crate::desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
+use super::pool_wire;
+use super::resource_wire::{check_row_pitch, decode_resource, encode_resource, resource_kind};
+use crate::desc::Descriptor;
 use crate::error::{Error, Result};
 use crate::handle::HandleType;
+use crate::pool_desc::{BlockDesc, PoolHandle, PooledDesc};
 use ash::vk;
 
 /// The first bytes of every message.
 pub const MAGIC: [u8; 4] = *b"EXTM";
-/// The protocol version this crate speaks.
-pub const VERSION: u16 = 1;
+/// The protocol version this crate speaks (2: the pool messages).
+pub const VERSION: u16 = 2;
 /// No message is longer than this (header included).
 pub const MAX_MESSAGE: usize = 2048;
 /// The largest allocation a descriptor may describe (1 TiB).
@@ -67,6 +70,15 @@ pub enum Message {
     ShareSemaphore,
     /// The sender is done and will close the connection.
     Bye,
+    /// A block of an exportable pool; its descriptor comes with the message. Sent once per
+    /// block and consumer; the consumer imports it once and keeps it.
+    PoolBlock(BlockDesc),
+    /// A resource in a sub-allocation of a block sent before: metadata only, no descriptor.
+    PoolShare(PooledDesc),
+    /// The consumer holds a bound resource (or a device pointer) for the sub-allocation.
+    PoolHeld(PoolHandle),
+    /// The consumer released the sub-allocation; it no longer touches those bytes.
+    PoolRelease(PoolHandle),
 }
 
 const T_SHARE: u16 = 1;
@@ -77,12 +89,16 @@ const T_BYE: u16 = 5;
 const T_HOST_BYTES: u16 = 6;
 const T_SHARE_SEMAPHORE: u16 = 7;
 const T_CUDA_IPC: u16 = 8;
+const T_POOL_BLOCK: u16 = 9;
+const T_POOL_SHARE: u16 = 10;
+const T_POOL_HELD: u16 = 11;
+const T_POOL_RELEASE: u16 = 12;
 
 impl Message {
     /// How many file descriptors travel with this message.
     pub fn fd_count(&self) -> usize {
         match self {
-            Message::Share(_) | Message::HostBytes { .. } | Message::ShareSemaphore => 1,
+            Message::Share(_) | Message::HostBytes { .. } | Message::ShareSemaphore | Message::PoolBlock(_) => 1,
             _ => 0,
         }
     }
@@ -98,6 +114,10 @@ impl Message {
             Message::ShareSemaphore => "ShareSemaphore",
             Message::CudaIpc { .. } => "CudaIpc",
             Message::Bye => "Bye",
+            Message::PoolBlock(_) => "PoolBlock",
+            Message::PoolShare(_) => "PoolShare",
+            Message::PoolHeld(_) => "PoolHeld",
+            Message::PoolRelease(_) => "PoolRelease",
         }
     }
 
@@ -139,6 +159,22 @@ impl Message {
                 T_CUDA_IPC
             }
             Message::Bye => T_BYE,
+            Message::PoolBlock(b) => {
+                pool_wire::encode_block(b, &mut body);
+                T_POOL_BLOCK
+            }
+            Message::PoolShare(p) => {
+                pool_wire::encode_pooled(p, &mut body);
+                T_POOL_SHARE
+            }
+            Message::PoolHeld(h) => {
+                pool_wire::encode_handle(h, &mut body);
+                T_POOL_HELD
+            }
+            Message::PoolRelease(h) => {
+                pool_wire::encode_handle(h, &mut body);
+                T_POOL_RELEASE
+            }
         };
         let mut out = Vec::with_capacity(HEADER + body.len());
         out.extend_from_slice(&MAGIC);
@@ -188,6 +224,10 @@ impl Message {
                 device_uuid: r.array("device UUID")?,
             },
             T_HOST_BYTES => Message::HostBytes { len: r.u64("length")? },
+            T_POOL_BLOCK => Message::PoolBlock(pool_wire::decode_block(&mut r)?),
+            T_POOL_SHARE => Message::PoolShare(pool_wire::decode_pooled(&mut r)?),
+            T_POOL_HELD => Message::PoolHeld(pool_wire::decode_handle(&mut r)?),
+            T_POOL_RELEASE => Message::PoolRelease(pool_wire::decode_handle(&mut r)?),
             other => return Err(bad(format!("unknown message type {other}"))),
         };
         if r.at != bytes.len() {
@@ -197,39 +237,39 @@ impl Message {
     }
 }
 
-fn bad(detail: impl Into<String>) -> Error {
+pub(super) fn bad(detail: impl Into<String>) -> Error {
     Error::Protocol(detail.into())
 }
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8]> {
+    pub(super) fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8]> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
         let end = end.ok_or_else(|| bad(format!("truncated at {field} (byte {} of {})", self.at, self.bytes.len())))?;
         let s = &self.bytes[self.at..end];
         self.at = end;
         Ok(s)
     }
-    fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N]> {
+    pub(super) fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N]> {
         Ok(self.take(N, field)?.try_into().expect("length checked"))
     }
-    fn u16(&mut self, field: &str) -> Result<u16> {
+    pub(super) fn u16(&mut self, field: &str) -> Result<u16> {
         Ok(u16::from_le_bytes(self.array(field)?))
     }
-    fn u32(&mut self, field: &str) -> Result<u32> {
+    pub(super) fn u32(&mut self, field: &str) -> Result<u32> {
         Ok(u32::from_le_bytes(self.array(field)?))
     }
-    fn i32(&mut self, field: &str) -> Result<i32> {
+    pub(super) fn i32(&mut self, field: &str) -> Result<i32> {
         Ok(i32::from_le_bytes(self.array(field)?))
     }
-    fn u64(&mut self, field: &str) -> Result<u64> {
+    pub(super) fn u64(&mut self, field: &str) -> Result<u64> {
         Ok(u64::from_le_bytes(self.array(field)?))
     }
-    fn bool(&mut self, field: &str) -> Result<bool> {
+    pub(super) fn bool(&mut self, field: &str) -> Result<bool> {
         match self.array::<1>(field)?[0] {
             0 => Ok(false),
             1 => Ok(true),
@@ -238,14 +278,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-const KIND_IMAGE: u8 = 1;
-const KIND_BUFFER: u8 = 2;
-
-fn encode_descriptor(d: &Descriptor, out: &mut Vec<u8>) {
-    out.push(match d.resource {
-        ResourceDesc::Image(_) => KIND_IMAGE,
-        ResourceDesc::Buffer(_) => KIND_BUFFER,
-    });
+pub(super) fn encode_descriptor(d: &Descriptor, out: &mut Vec<u8>) {
+    out.push(resource_kind(&d.resource));
     out.extend_from_slice(&d.handle_type.to_vk().as_raw().to_le_bytes());
     out.extend_from_slice(&d.allocation_size.to_le_bytes());
     out.extend_from_slice(&d.memory_type_index.to_le_bytes());
@@ -256,25 +290,7 @@ fn encode_descriptor(d: &Descriptor, out: &mut Vec<u8>) {
     out.extend_from_slice(&d.device_uuid);
     out.extend_from_slice(&d.driver_uuid);
     out.extend_from_slice(&d.row_pitch.to_le_bytes());
-    match d.resource {
-        ResourceDesc::Image(i) => {
-            out.extend_from_slice(&i.format.as_raw().to_le_bytes());
-            for v in [i.extent.width, i.extent.height, i.extent.depth, i.mip_levels, i.array_layers] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.extend_from_slice(&i.tiling.as_raw().to_le_bytes());
-            out.extend_from_slice(&i.usage.as_raw().to_le_bytes());
-        }
-        ResourceDesc::Buffer(b) => {
-            out.extend_from_slice(&b.size.to_le_bytes());
-            out.extend_from_slice(&b.usage.as_raw().to_le_bytes());
-        }
-    }
-}
-
-/// Formats a descriptor may name: the core ones and the common extension ranges.
-fn known_format(f: i32) -> bool {
-    crate::rules::known_format(vk::Format::from_raw(f))
+    encode_resource(&d.resource, out);
 }
 
 fn decode_descriptor(r: &mut Reader<'_>) -> Result<Descriptor> {
@@ -306,73 +322,8 @@ fn decode_descriptor(r: &mut Reader<'_>) -> Result<Descriptor> {
     let device_uuid = r.array("device UUID")?;
     let driver_uuid = r.array("driver UUID")?;
     let row_pitch = r.u64("row pitch")?;
-    let resource = match kind {
-        KIND_IMAGE => {
-            let format = r.i32("format")?;
-            if !known_format(format) {
-                return Err(bad(format!("format {format} is not a Vulkan format")));
-            }
-            let (w, h, d) = (r.u32("width")?, r.u32("height")?, r.u32("depth")?);
-            let (mips, layers) = (r.u32("mip levels")?, r.u32("array layers")?);
-            if [w, h, d].iter().any(|&v| v == 0 || v > 65_536) {
-                return Err(bad(format!("extent {w}x{h}x{d} is outside 1..=65536")));
-            }
-            let max_mips = 32 - w.max(h).max(d).leading_zeros();
-            if mips == 0 || mips > max_mips {
-                return Err(bad(format!("{mips} mip levels for extent {w}x{h}x{d} (at most {max_mips})")));
-            }
-            if layers == 0 || layers > 4096 {
-                return Err(bad(format!("{layers} array layers is outside 1..=4096")));
-            }
-            let tiling = vk::ImageTiling::from_raw(r.i32("tiling")?);
-            if ![vk::ImageTiling::OPTIMAL, vk::ImageTiling::LINEAR, vk::ImageTiling::DRM_FORMAT_MODIFIER_EXT]
-                .contains(&tiling)
-            {
-                return Err(bad(format!("tiling {} is unknown", tiling.as_raw())));
-            }
-            let usage = r.u32("usage")?;
-            if usage == 0 {
-                return Err(bad("image usage is empty"));
-            }
-            ResourceDesc::Image(ImageDesc {
-                format: vk::Format::from_raw(format),
-                extent: vk::Extent3D { width: w, height: h, depth: d },
-                mip_levels: mips,
-                array_layers: layers,
-                tiling,
-                usage: vk::ImageUsageFlags::from_raw(usage),
-            })
-        }
-        KIND_BUFFER => {
-            let size = r.u64("buffer size")?;
-            if size == 0 || size > allocation_size - offset {
-                return Err(bad(format!(
-                    "buffer of {size} bytes at offset {offset} does not fit {allocation_size} bytes"
-                )));
-            }
-            let usage = r.u32("usage")?;
-            if usage == 0 {
-                return Err(bad("buffer usage is empty"));
-            }
-            ResourceDesc::Buffer(BufferDesc { size, usage: vk::BufferUsageFlags::from_raw(usage) })
-        }
-        other => return Err(bad(format!("resource kind {other} is neither image (1) nor buffer (2)"))),
-    };
-    if row_pitch != 0 {
-        let ResourceDesc::Image(i) = resource else {
-            return Err(bad("a row pitch for a buffer"));
-        };
-        let rows = i.extent.height as u64 * i.extent.depth as u64;
-        if i.tiling != vk::ImageTiling::LINEAR
-            || row_pitch < i.extent.width as u64
-            || row_pitch.saturating_mul(rows) > allocation_size - offset
-        {
-            return Err(bad(format!(
-                "row pitch {row_pitch} does not fit a {:?} {}x{} image in {allocation_size} bytes",
-                i.tiling, i.extent.width, i.extent.height
-            )));
-        }
-    }
+    let resource = decode_resource(r, kind, allocation_size - offset, offset)?;
+    check_row_pitch(&resource, row_pitch, allocation_size - offset)?;
     Ok(Descriptor {
         resource,
         row_pitch,

@@ -3,7 +3,9 @@
 
 pub mod liveness;
 pub mod message;
+mod pool_wire;
 pub mod private_dir;
+mod resource_wire;
 pub mod socket;
 
 pub use crate::desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
