@@ -25,7 +25,7 @@ def main() -> int:
             break
         tensor = torch.from_dlpack(buffer)
         block, offset, size, generation = handle
-        if not tensor.is_cuda or tensor.numel() > size or tensor.data_ptr() != buffer.device_ptr():
+        if not tensor.is_cuda or tensor.numel() > size or tensor.data_ptr() != buffer.device_ptr:
             print(f"FAIL: hand-off {handle}: tensor {tensor.shape} on {tensor.device}", file=sys.stderr)
             return 1
         del tensor
