@@ -31,7 +31,8 @@ def main() -> int:
         del tensor
         consumer.release(handle)
         count += 1
-    print(f"torch pool consumer: {count} pooled hand-offs, each a tensor at its offset")
+    # stderr: the bench may be printing JSON on stdout.
+    print(f"torch pool consumer: {count} pooled hand-offs, each a tensor at its offset", file=sys.stderr)
     return 0
 
 

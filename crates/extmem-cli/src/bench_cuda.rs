@@ -100,7 +100,11 @@ pub fn first_hand_off(sizes: &[u64], repeat: usize) -> extmem::Result<Vec<FirstH
     let cuda = Cuda::for_vulkan(&ctx).map_err(cu)?;
     let peer = Peer::spawn(false, monotonic_ns(), &["--cuda", "--probe"])?;
     let mut out = Vec::new();
-    for &size in sizes {
+    // A size above the device's largest allocation is measured at that largest allocation
+    // (NVIDIA's: 4 GiB less 2 MiB), as `bench --pool` does.
+    let max = extmem::limits::device_limits(&ctx).max_memory_allocation_size;
+    let sizes: Vec<u64> = sizes.iter().map(|&s| s.min(max)).collect();
+    for &size in &sizes {
         let len = size as usize;
         let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         // The last fresh allocation, freed once the consumer closed its mapping.
