@@ -120,17 +120,11 @@ impl PooledImport {
     }
     /// The buffer, when it is one.
     pub fn buffer(&self) -> Option<vk::Buffer> {
-        match self.resource {
-            Resource::Buffer(b, _) => Some(b),
-            Resource::Image(..) => None,
-        }
+        self.resource.buffer()
     }
     /// The image, when it is one.
     pub fn image(&self) -> Option<vk::Image> {
-        match self.resource {
-            Resource::Image(i, _) => Some(i),
-            Resource::Buffer(..) => None,
-        }
+        self.resource.image()
     }
     /// The imported block's memory (the resource is at the handle's offset).
     pub fn memory(&self) -> vk::DeviceMemory {

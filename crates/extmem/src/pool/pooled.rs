@@ -43,17 +43,11 @@ impl Pooled {
     }
     /// The buffer, when it holds one.
     pub fn buffer(&self) -> Option<vk::Buffer> {
-        match self.resource {
-            Resource::Buffer(b, _) => Some(b),
-            Resource::Image(..) => None,
-        }
+        self.resource.buffer()
     }
     /// The image, when it holds one.
     pub fn image(&self) -> Option<vk::Image> {
-        match self.resource {
-            Resource::Image(i, _) => Some(i),
-            Resource::Buffer(..) => None,
-        }
+        self.resource.image()
     }
     /// The block's memory (the resource is at [`PoolHandle::offset`] in it).
     pub fn memory(&self) -> vk::DeviceMemory {

@@ -45,6 +45,23 @@ pub(crate) enum Resource {
     Buffer(vk::Buffer, BufferDesc),
 }
 
+impl Resource {
+    /// The image, when it is one.
+    pub(crate) fn image(self) -> Option<vk::Image> {
+        match self {
+            Resource::Image(i, _) => Some(i),
+            Resource::Buffer(..) => None,
+        }
+    }
+    /// The buffer, when it is one.
+    pub(crate) fn buffer(self) -> Option<vk::Buffer> {
+        match self {
+            Resource::Buffer(b, _) => Some(b),
+            Resource::Image(..) => None,
+        }
+    }
+}
+
 /// Memory that can cross an instance or process boundary, with the image or buffer bound to
 /// it. Dropping it destroys both (after the device is idle for them).
 ///
@@ -176,17 +193,11 @@ impl SharedMemory {
     }
     /// The image, when the memory holds one.
     pub fn image(&self) -> Option<vk::Image> {
-        match self.resource {
-            Resource::Image(i, _) => Some(i),
-            Resource::Buffer(..) => None,
-        }
+        self.resource.image()
     }
     /// The buffer, when the memory holds one.
     pub fn buffer(&self) -> Option<vk::Buffer> {
-        match self.resource {
-            Resource::Buffer(b, _) => Some(b),
-            Resource::Image(..) => None,
-        }
+        self.resource.buffer()
     }
     /// What the memory holds.
     pub fn desc(&self) -> ResourceDesc {
