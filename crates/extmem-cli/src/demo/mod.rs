@@ -135,6 +135,8 @@ pub fn run(matches: &ArgMatches, _tree: &Command) -> Result<ExitCode> {
     if args.gpus.consumer_gpu.is_some() && plan.consumer != Consumer::Cuda {
         return Err(CliError::Usage("--consumer-gpu is for --consumer cuda".into()));
     }
+    // Refused before any process starts: a CPU consumer cannot wait for a GPU semaphore.
+    args.sync.check(plan.gpu_waits())?;
     if args.gpus.all_gpus {
         return gpus::all_gpus(matches!(plan.consumer, Consumer::Cuda | Consumer::Torch));
     }

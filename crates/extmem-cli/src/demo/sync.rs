@@ -16,17 +16,25 @@ pub enum SyncMode {
 }
 
 impl SyncMode {
+    /// Refuses `semaphore` for a consumer that cannot wait for one (`gpu_waits` false).
+    pub fn check(self, gpu_waits: bool) -> Result<()> {
+        if self == SyncMode::Semaphore && !gpu_waits {
+            return Err(CliError::Usage(
+                "--sync semaphore: this consumer runs on the CPU and cannot wait for a GPU semaphore (use --sync host \
+                 or auto)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The timeline semaphore to share, or `None` for host synchronisation. `gpu_waits` says
     /// whether the other side can wait for a semaphore at all (a CPU consumer cannot): `auto`
     /// then means host, and `semaphore` is refused.
     pub fn semaphore(self, ctx: &std::sync::Arc<Context>, gpu_waits: bool) -> Result<Option<SharedSemaphore>> {
+        self.check(gpu_waits)?;
         match self {
             SyncMode::Host => Ok(None),
-            SyncMode::Semaphore if !gpu_waits => Err(CliError::Usage(
-                "--sync semaphore: this consumer runs on the CPU and cannot wait for a GPU semaphore (use --sync host \
-                 or auto)"
-                    .into(),
-            )),
             SyncMode::Semaphore => Ok(Some(SharedSemaphore::new_timeline(ctx)?)),
             SyncMode::Auto if !gpu_waits => Ok(None),
             SyncMode::Auto => Ok(can_share_semaphores(ctx, SemaphoreKind::Timeline)

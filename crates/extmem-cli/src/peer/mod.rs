@@ -38,7 +38,7 @@ struct Args {
     /// Consume with OpenGL (EGL, no window) instead of a second VkInstance.
     #[arg(long, conflicts_with = "cuda")]
     gl: bool,
-    /// Consume pooled hand-offs (`bench --pool`): see `peer_pool`.
+    /// Consume pooled hand-offs (`bench pool`): see `pool.rs`.
     #[arg(long)]
     pool: bool,
     /// The Vulkan queue kind (general, compute, transfer).
