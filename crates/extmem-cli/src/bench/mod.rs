@@ -33,6 +33,7 @@ const MODES: &[Mode] = &[
     Mode { name: "cuda", cli: cuda::cli, run: cuda::run },
     Mode { name: "peer", cli: peer::cli, run: peer::run },
     Mode { name: "soak", cli: soak::cli, run: soak::run },
+    // `stream` (hand-offs over a named stream) takes its place here, with its `mod` line above.
 ];
 
 /// The definition of `extmem bench`.

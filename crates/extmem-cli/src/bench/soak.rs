@@ -167,7 +167,8 @@ fn slope_per_hour(points: &[(f64, f64)]) -> f64 {
 }
 
 /// One hand-off: a new buffer (alternately opaque fd and host memory where the device has it),
-/// exported, sent, imported by the peer, which releases the previous one.
+/// exported, sent, imported by the peer, which releases the previous one. Another kind of
+/// hand-off (pooled, say) is another function of this shape, picked in `soak` by an option.
 fn hand_off(ctx: &Arc<Context>, peer: &Peer, bytes: u64, handle: HandleType, n: u64) -> extmem::Result<()> {
     let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
     let shared = SharedMemory::new_buffer(ctx, BufferDesc { size: bytes, usage }, handle, Dedicated::Always)?;
