@@ -165,3 +165,20 @@ fn generate_writes_man_pages_and_completions_that_parse() {
         }
     }
 }
+
+/// The old spellings that scripts and notes still use run the mode they meant, for one release.
+#[test]
+fn the_old_bench_spellings_still_run_their_modes() {
+    let pool = json(&extmem(&["bench", "--pool", "--sizes", "4K", "--repeat", "1", "--json"], &[]));
+    assert_eq!(pool["schema_version"], 1);
+    assert_eq!(pool["sizes"][0]["bytes"], 4096, "{pool}");
+    let out = scratch("soak");
+    std::fs::create_dir_all(&out).unwrap();
+    let file = out.join("soak.json");
+    let run = extmem(&["bench", "--soak", "2s", "--soak-sample", "1", "--soak-out", file.to_str().unwrap()], &[]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let soak: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(soak["schema_version"], 1);
+    assert!(soak["samples"].as_array().is_some_and(|s| s.len() >= 2), "{soak}");
+    assert!(std::fs::read_to_string(file.with_extension("md")).unwrap().starts_with("# Soak: `extmem bench soak 2s"));
+}
