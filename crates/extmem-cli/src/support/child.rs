@@ -1,7 +1,7 @@
 //! The producer's handle on its consumer process: starting `extmem peer` (or any command that
 //! speaks the protocol), waiting for it to connect, and saying Bye at the end.
 
-use crate::timing::{monotonic_ns, T0_VAR};
+use crate::support::timing::{monotonic_ns, T0_VAR};
 use extmem::transport::liveness::ProcessWatch;
 use extmem::transport::socket::{socket_dir, Listener};
 use extmem::transport::{Channel, Message};
@@ -75,7 +75,7 @@ impl Peer {
         let timeouts = timeouts();
         let path = socket_dir().join(format!("peer-{}-{}.sock", std::process::id(), monotonic_ns()));
         let listener = Listener::bind(&path)?;
-        crate::signals::remove_on_signal(&path);
+        crate::support::signals::remove_on_signal(&path);
         cmd.arg("--socket").arg(&path).env(T0_VAR, t0.to_string());
         let mut child =
             cmd.spawn().map_err(|e| extmem::Error::Io { context: "starting the peer process".into(), source: e })?;

@@ -1,9 +1,10 @@
-//! The consumer of `bench --pool` (`extmem peer --pool`, with `--cuda` for CUDA): today's
+//! The consumer of `bench pool` (`extmem peer --pool`, with `--cuda` for CUDA): today's
 //! hand-off with its steps timed, and pooled hand-offs (each block imported once; each
 //! hand-off a resource bound at its offset, or a device pointer, acknowledged, then released).
 
-use crate::peer_cuda::cu;
-use crate::timing::monotonic_ns;
+use crate::support::error::{cuda_as_extmem, Result};
+use crate::support::fault::maybe_die;
+use crate::support::timing::monotonic_ns;
 use extmem::pool::{protocol, PoolImporter};
 use extmem::transport::{Channel, Message};
 use extmem::{Context, ContextOptions, ImportSteps, SharedMemory};
@@ -26,7 +27,8 @@ fn reply_imported(channel: &Channel, recv_at: u64, steps: &ImportSteps, free_ns:
     channel.send(&Message::Verdict { ok: true, detail }, &[])
 }
 
-pub fn run(channel: &Channel, cuda: bool, validate: bool) -> extmem::Result<ExitCode> {
+/// Runs the pool consumer (Vulkan, or CUDA with `cuda`) until the producer's Bye.
+pub fn run(channel: &Channel, cuda: bool, validate: bool) -> Result<ExitCode> {
     if cuda {
         return run_cuda(channel);
     }
@@ -50,7 +52,7 @@ pub fn run(channel: &Channel, cuda: bool, validate: bool) -> extmem::Result<Exit
                 }
             }
             Message::PoolShare(desc) => {
-                crate::peer::maybe_die("pool-share");
+                maybe_die("pool-share");
                 match importer.bind(&desc) {
                     Ok(bound) => {
                         protocol::held(channel, &desc.handle)?;
@@ -61,7 +63,7 @@ pub fn run(channel: &Channel, cuda: bool, validate: bool) -> extmem::Result<Exit
                 }
             }
             Message::Bye => break,
-            other => return Err(extmem::Error::Protocol(format!("the pool consumer does not take {}", other.name()))),
+            other => return Err(extmem::Error::Protocol(format!("the pool consumer does not take {}", other.name())).into()),
         }
     }
     drop((previous, importer));
@@ -73,7 +75,7 @@ pub fn run(channel: &Channel, cuda: bool, validate: bool) -> extmem::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_cuda(channel: &Channel) -> extmem::Result<ExitCode> {
+fn run_cuda(channel: &Channel) -> Result<ExitCode> {
     let mut cuda: Option<Cuda> = None;
     let mut mapper = PoolMapper::new();
     let mut previous: Option<CudaMemory> = None;
@@ -84,11 +86,11 @@ fn run_cuda(channel: &Channel) -> extmem::Result<ExitCode> {
         match message {
             Message::Share(desc) => {
                 if cuda.is_none() {
-                    cuda = Some(Cuda::for_descriptor(&desc).map_err(cu)?);
+                    cuda = Some(Cuda::for_descriptor(&desc)?);
                 }
                 let c = cuda.as_ref().expect("set above");
                 let t = Instant::now();
-                let imported = c.import_memory(&desc, fds.pop().expect("checked")).map_err(cu)?;
+                let imported = c.import_memory(&desc, fds.pop().expect("checked"))?;
                 let mut steps = ImportSteps::default();
                 steps.allocate_ns = t.elapsed().as_nanos() as u64; // cuImportExternalMemory + map
                 let t = Instant::now();
@@ -97,31 +99,31 @@ fn run_cuda(channel: &Channel) -> extmem::Result<ExitCode> {
             }
             Message::CudaIpc { handle, device_uuid, .. } => {
                 if cuda.is_none() {
-                    cuda = Some(Cuda::for_device_uuid(device_uuid).map_err(cu)?);
+                    cuda = Some(Cuda::for_device_uuid(device_uuid)?);
                 }
-                let opened = IpcMapping::open(cuda.as_ref().expect("set above"), handle).map_err(cu)?;
+                let opened = IpcMapping::open(cuda.as_ref().expect("set above"), handle)?;
                 drop(ipc.replace(opened));
                 channel.send(&Message::Verdict { ok: true, detail: "opened".into() }, &[])?;
             }
             Message::PoolBlock(desc) => {
                 if cuda.is_none() {
-                    cuda = Some(Cuda::for_device_uuid(desc.device_uuid).map_err(cu)?);
+                    cuda = Some(Cuda::for_device_uuid(desc.device_uuid)?);
                 }
                 let c = cuda.as_ref().expect("set above");
                 if let Err(e) = mapper.add_block(c, &desc, fds.pop().expect("checked")) {
-                    protocol::refused(channel, &cu(e))?;
+                    protocol::refused(channel, &cuda_as_extmem(e))?;
                 }
             }
             Message::PoolShare(desc) => match mapper.hold(&desc) {
                 Ok(pointer) => {
                     protocol::held(channel, &desc.handle)?;
-                    let h = mapper.release(pointer).map_err(cu)?;
+                    let h = mapper.release(pointer)?;
                     protocol::released(channel, &h)?;
                 }
-                Err(e) => protocol::refused(channel, &cu(e))?,
+                Err(e) => protocol::refused(channel, &cuda_as_extmem(e))?,
             },
             Message::Bye => break,
-            other => return Err(extmem::Error::Protocol(format!("the pool consumer does not take {}", other.name()))),
+            other => return Err(extmem::Error::Protocol(format!("the pool consumer does not take {}", other.name())).into()),
         }
     }
     drop((ipc, previous, mapper));

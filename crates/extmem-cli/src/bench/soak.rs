@@ -1,10 +1,12 @@
-//! `extmem bench --soak DURATION`: hand-offs and frames for a long time, at a gentle rate,
+//! `extmem bench soak DURATION`: hand-offs and frames for a long time, at a gentle rate,
 //! sampling the open descriptors, resident memory and device memory of both processes, so that
 //! a leak shows as a slope. Writes JSON (every sample, so an interrupted run keeps its data)
 //! and a short markdown summary with the slopes.
 
-use crate::child::Peer;
-use crate::timing::monotonic_ns;
+use crate::support::child::{Peer, Timeouts};
+use crate::support::error::Result;
+use crate::support::timing::monotonic_ns;
+use clap::{ArgMatches, Command, CommandFactory, FromArgMatches};
 use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::transport::Message;
 use extmem::{
@@ -17,32 +19,58 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The soak options of `extmem bench`.
-#[derive(clap::Args)]
+/// Soak: hand-offs and frames for DURATION at a gentle rate, sampling descriptors, resident
+/// memory and device memory of both processes, so that a leak shows as a slope.
+#[derive(clap::Parser)]
+#[command(name = "soak")]
 pub struct SoakArgs {
-    /// Soak instead of benchmarking: hand-offs and frames for DURATION (`90s`, `65m`, `1h`),
-    /// sampling descriptors, resident memory and device memory of both processes.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub soak: Option<Duration>,
-    /// Soak: hand-offs per second (each a new buffer, exported, sent, imported by the peer).
+    /// How long: `90s`, `65m`, `1h`, `2h30m` or plain seconds.
+    #[arg(value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Hand-offs per second (each a new buffer, exported, sent, imported by the peer).
     #[arg(long, default_value_t = 2.0, value_parser = parse_rate)]
-    pub soak_rate: f64,
-    /// Soak: synchronised frames (FrameReady / FrameDone, probed by the peer) after each hand-off.
+    pub rate: f64,
+    /// Synchronised frames (FrameReady / FrameDone, probed by the peer) after each hand-off.
     #[arg(long, default_value_t = 4)]
-    pub soak_frames: u64,
-    /// Soak: seconds between samples.
+    pub frames: u64,
+    /// Seconds between samples.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub soak_sample: u64,
-    /// Soak: bytes per shared buffer (a multiple of 64 KiB keeps host memory aligned everywhere).
-    #[arg(long, default_value_t = 256 << 10, value_parser = clap::value_parser!(u64).range(4096..=(1 << 30)))]
-    pub soak_bytes: u64,
-    /// Soak: write the samples here as JSON, and the summary next to it (same name, `.md`).
-    #[arg(long, value_name = "FILE")]
-    pub soak_out: Option<PathBuf>,
+    pub sample: u64,
+    /// Bytes per shared buffer (a multiple of 64 KiB keeps host memory aligned everywhere).
+    #[arg(long, default_value = "256K", value_parser = soak_bytes)]
+    pub bytes: u64,
+    /// Write the samples here as JSON, and the summary next to it (same name, `.md`); its
+    /// folder must exist.
+    #[arg(long, value_name = "FILE", value_parser = crate::support::parse::output_file)]
+    pub out: Option<PathBuf>,
+    /// Make the producer's memory exportable through VK_NV_external_memory (the layer).
+    #[arg(long)]
+    pub nv: bool,
+    #[command(flatten)]
+    pub timeouts: Timeouts,
+}
+
+/// The definition of `extmem bench soak`.
+pub fn cli() -> Command {
+    SoakArgs::command()
+}
+
+/// Runs `extmem bench soak`.
+pub fn run(matches: &ArgMatches) -> Result<ExitCode> {
+    let args = SoakArgs::from_arg_matches(matches)?;
+    crate::support::child::set_timeouts(args.timeouts);
+    soak(&args)
+}
+
+fn soak_bytes(s: &str) -> std::result::Result<u64, String> {
+    match crate::support::parse::size(s)? {
+        n if (4096..=1 << 30).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?}: between 4K and 1G")),
+    }
 }
 
 /// `90s`, `65m`, `1h`, `2h30m` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let bad = || format!("duration {s:?}: write seconds, or a number with s, m or h (90s, 65m, 1h30m)");
     let (mut total, mut num) = (0u64, String::new());
     for c in s.trim().chars() {
@@ -69,7 +97,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-fn parse_rate(s: &str) -> Result<f64, String> {
+fn parse_rate(s: &str) -> std::result::Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if r.is_finite() && (0.01..=1000.0).contains(&r) => Ok(r),
         _ => Err(format!("rate {s:?}: hand-offs per second between 0.01 and 1000")),
@@ -139,7 +167,8 @@ fn slope_per_hour(points: &[(f64, f64)]) -> f64 {
 }
 
 /// One hand-off: a new buffer (alternately opaque fd and host memory where the device has it),
-/// exported, sent, imported by the peer, which releases the previous one.
+/// exported, sent, imported by the peer, which releases the previous one. Another kind of
+/// hand-off (pooled, say) is another function of this shape, picked in `soak` by an option.
 fn hand_off(ctx: &Arc<Context>, peer: &Peer, bytes: u64, handle: HandleType, n: u64) -> extmem::Result<()> {
     let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
     let shared = SharedMemory::new_buffer(ctx, BufferDesc { size: bytes, usage }, handle, Dedicated::Always)?;
@@ -156,8 +185,9 @@ fn hand_off(ctx: &Arc<Context>, peer: &Peer, bytes: u64, handle: HandleType, n: 
     Ok(())
 }
 
-pub fn main(args: &SoakArgs, duration: Duration, nv: bool) -> extmem::Result<ExitCode> {
-    let path = if nv { PathKind::Nv } else { PathKind::Khr };
+fn soak(args: &SoakArgs) -> Result<ExitCode> {
+    let duration = args.duration;
+    let path = if args.nv { PathKind::Nv } else { PathKind::Khr };
     let ctx = Context::new(&ContextOptions::default().path(path).app_name("extmem soak"))?;
     // SAFETY: no other thread exists yet; the child inherits the variable.
     unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
@@ -167,17 +197,17 @@ pub fn main(args: &SoakArgs, duration: Duration, nv: bool) -> extmem::Result<Exi
         .into_iter()
         .filter(|h| ctx.supports_handle_type(*h))
         .collect();
-    let pause = Duration::from_secs_f64(1.0 / args.soak_rate);
-    let every = Duration::from_secs(args.soak_sample);
+    let pause = Duration::from_secs_f64(1.0 / args.rate);
+    let every = Duration::from_secs(args.sample);
     eprintln!(
-        "extmem bench --soak {}s on {}: {} hand-off(s)/s of {} bytes ({}), {} frame(s) each, a sample every {}s",
+        "extmem bench soak {}s on {}: {} hand-off(s)/s of {} bytes ({}), {} frame(s) each, a sample every {}s",
         duration.as_secs(),
         ctx.device_name(),
-        args.soak_rate,
-        args.soak_bytes,
+        args.rate,
+        args.bytes,
         handles.iter().map(|h| h.name()).collect::<Vec<_>>().join(" / "),
-        args.soak_frames,
-        args.soak_sample
+        args.frames,
+        args.sample
     );
     let start = Instant::now();
     let (mut handoffs, mut frames, mut samples) = (0u64, 0u64, Vec::new());
@@ -196,7 +226,7 @@ pub fn main(args: &SoakArgs, duration: Duration, nv: bool) -> extmem::Result<Exi
                 peer_rss_kib: rss_kib(them),
                 device_bytes: device_bytes(&ctx),
             });
-            if let Some(out) = &args.soak_out {
+            if let Some(out) = &args.out {
                 write_outputs(out, &ctx, args, duration, &samples)?;
             }
             next_sample += every;
@@ -205,10 +235,10 @@ pub fn main(args: &SoakArgs, duration: Duration, nv: bool) -> extmem::Result<Exi
             break;
         }
         if now >= next_handoff {
-            hand_off(&ctx, &peer, args.soak_bytes, handles[(handoffs % handles.len() as u64) as usize], handoffs)?;
+            hand_off(&ctx, &peer, args.bytes, handles[(handoffs % handles.len() as u64) as usize], handoffs)?;
             handoffs += 1;
             let protocol = FrameProtocol::new(&peer.channel, Role::Producer);
-            for _ in 0..args.soak_frames {
+            for _ in 0..args.frames {
                 protocol.signal_ready(Frame::new(frames))?;
                 protocol.wait_done(Frame::new(frames))?;
                 frames += 1;
@@ -220,7 +250,7 @@ pub fn main(args: &SoakArgs, duration: Duration, nv: bool) -> extmem::Result<Exi
     }
     let ok = peer.finish()?;
     let summary = summary(&ctx, args, duration, &samples);
-    match &args.soak_out {
+    match &args.out {
         Some(out) => write_outputs(out, &ctx, args, duration, &samples)?,
         None => println!("{summary}"),
     }
@@ -237,14 +267,14 @@ fn write_outputs(
     let json = serde_json::json!({
         "device": ctx.device_name(),
         "duration_s": duration.as_secs(),
-        "rate_per_s": args.soak_rate,
-        "frames_per_handoff": args.soak_frames,
-        "bytes": args.soak_bytes,
+        "rate_per_s": args.rate,
+        "frames_per_handoff": args.frames,
+        "bytes": args.bytes,
         "slopes_per_hour": slopes(samples),
         "samples": samples,
     });
     let io = |e: std::io::Error| extmem::Error::Io { context: format!("writing {}", out.display()), source: e };
-    std::fs::write(out, serde_json::to_string_pretty(&json).expect("serialisable")).map_err(io)?;
+    std::fs::write(out, crate::support::json::to_string(json)).map_err(io)?;
     std::fs::write(out.with_extension("md"), summary(ctx, args, duration, samples)).map_err(io)
 }
 
@@ -273,15 +303,15 @@ fn summary(ctx: &Context, args: &SoakArgs, duration: Duration, samples: &[Sample
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else { return String::new() };
     let slopes = slopes(samples);
     let mut md = format!(
-        "# Soak: `extmem bench --soak {}s --soak-rate {} --soak-frames {} --soak-bytes {}`\n\n\
+        "# Soak: `extmem bench soak {}s --rate {} --frames {} --bytes {}`\n\n\
          Device: {}. {:.0} s sampled of {} s, {} hand-offs (a new buffer each, alternately opaque fd and \
          host memory), {} synchronised frames, {} samples. Slopes are least-squares fits over the samples \
          after the first tenth of the run (warm-up).\n\n\
          | series | first | last | min | max | slope per hour |\n|---|---|---|---|---|---|\n",
         duration.as_secs(),
-        args.soak_rate,
-        args.soak_frames,
-        args.soak_bytes,
+        args.rate,
+        args.frames,
+        args.bytes,
         ctx.device_name(),
         last.seconds,
         duration.as_secs(),

@@ -1,4 +1,4 @@
-//! The OpenGL consumer of `extmem demo --gl`: a process with no Vulkan at all. It makes a GL
+//! The OpenGL consumer of `extmem demo --consumer gl`: a process with no Vulkan at all. It makes a GL
 //! context through EGL's surfaceless platform, imports the shared image as a texture (or the
 //! buffer as a buffer object) after checking GL's device and driver UUIDs against the
 //! descriptor's, checks every byte of every frame, writes its own pattern (a framebuffer draw, or
@@ -10,21 +10,17 @@
 //! producer's fence completes before FrameReady and `glFinish` completes GL's work before
 //! FrameDone.
 
-use crate::timing::step;
+use crate::peer::verdict::fail;
+use crate::support::error::Result;
+use crate::support::timing::step;
 use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::pattern::{self, writeback_seed};
 use extmem::transport::{Channel, Message};
 use extmem_gl::{Gl, GlMemory, GlObject, GlSemaphore};
 use std::process::ExitCode;
 
-fn fail(channel: &Channel, detail: String) -> extmem::Result<ExitCode> {
-    let _ = channel.send(&Message::Verdict { ok: false, detail: detail.clone() }, &[]);
-    eprintln!("[consumer] FAIL: {detail}");
-    Ok(ExitCode::FAILURE)
-}
-
 /// Runs the GL consumer on `channel` until the producer's Bye.
-pub fn run(channel: &Channel, start: u64, quiet: bool) -> extmem::Result<ExitCode> {
+pub fn run(channel: &Channel, start: u64, quiet: bool) -> Result<ExitCode> {
     let say = |text: std::fmt::Arguments<'_>| {
         if !quiet {
             step(start, text)

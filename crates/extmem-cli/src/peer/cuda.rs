@@ -1,7 +1,8 @@
-//! The CUDA consumer of `demo --cuda` and `bench --cuda`: a process with no Vulkan at all that
+//! The CUDA consumer of `demo --consumer cuda` and `bench cuda`: a process with no Vulkan at all that
 //! imports what the Vulkan producer shares into CUDA, zero-copy.
 
-use crate::timing::step;
+use crate::support::error::Result;
+use crate::support::timing::step;
 use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::pattern;
 use extmem::pattern::writeback_seed;
@@ -10,22 +11,17 @@ use extmem_cuda::ipc::IpcMapping;
 use extmem_cuda::{Cuda, CudaMemory, CudaSemaphore};
 use std::process::ExitCode;
 
-/// A CUDA error in the CLI's error type.
-pub fn cu(e: extmem_cuda::Error) -> extmem::Error {
-    extmem::Error::Unsupported(format!("CUDA: {e}"))
-}
-
 /// The CUDA context, made by `make` on first use.
-fn cuda_for(cuda: &mut Option<Cuda>, make: impl FnOnce() -> extmem_cuda::Result<Cuda>) -> extmem::Result<&Cuda> {
+fn cuda_for(cuda: &mut Option<Cuda>, make: impl FnOnce() -> extmem_cuda::Result<Cuda>) -> Result<&Cuda> {
     if cuda.is_none() {
-        *cuda = Some(make().map_err(cu)?);
+        *cuda = Some(make()?);
     }
     Ok(cuda.as_ref().expect("set above"))
 }
 
 /// Releases what a new import replaced. Benchmarks (`probe`) time a hand-off up to its first
 /// verdict and get a second one once the release is done, so it stays out of every timing.
-fn release_after_ack<T>(channel: &Channel, previous: Option<T>, probe: bool) -> extmem::Result<()> {
+fn release_after_ack<T>(channel: &Channel, previous: Option<T>, probe: bool) -> Result<()> {
     drop(previous);
     if probe {
         channel.send(&Message::Verdict { ok: true, detail: "released".into() }, &[])?;
@@ -33,7 +29,8 @@ fn release_after_ack<T>(channel: &Channel, previous: Option<T>, probe: bool) -> 
     Ok(())
 }
 
-pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Result<ExitCode> {
+/// Runs the CUDA consumer on `channel` until the producer's Bye.
+pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> Result<ExitCode> {
     let mut cuda: Option<Cuda> = None;
     let mut memory: Option<CudaMemory> = None;
     let mut semaphore: Option<CudaSemaphore> = None;
@@ -44,10 +41,10 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
             Message::Share(desc) => {
                 let fd = fds.pop().expect("checked by recv");
                 let c = cuda_for(&mut cuda, || Cuda::for_descriptor(&desc))?;
-                let imported = c.import_memory(&desc, fd).map_err(cu)?;
+                let imported = c.import_memory(&desc, fd)?;
                 // On the GPU the descriptor names (not in benchmarks: kept out of their timings).
                 if !probe && desc.handle_type == extmem::HandleType::OpaqueFd {
-                    imported.check_device(&desc).map_err(cu)?;
+                    imported.check_device(&desc)?;
                 }
                 let previous = memory.replace(imported);
                 if !quiet {
@@ -65,26 +62,26 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
             Message::ShareSemaphore => {
                 let fd = fds.pop().expect("checked by recv");
                 let c = cuda.as_ref().ok_or_else(|| extmem::Error::Protocol("ShareSemaphore before Share".into()))?;
-                semaphore = Some(c.import_semaphore(fd).map_err(cu)?);
+                semaphore = Some(c.import_semaphore(fd)?);
                 if !quiet {
                     step(t0, "CUDA imported the timeline semaphore");
                 }
             }
             Message::FrameReady { frame } => {
                 let (Some(c), Some(m)) = (cuda.as_ref(), memory.as_ref()) else {
-                    return Err(extmem::Error::Protocol("FrameReady before Share".into()));
+                    return Err(extmem::Error::Protocol("FrameReady before Share".into()).into());
                 };
                 if let Some(s) = &semaphore {
-                    s.wait(c, Frame::new(frame).ready()).map_err(cu)?;
+                    s.wait(c, Frame::new(frame).ready())?;
                 }
                 if !probe {
-                    let data = m.to_host(c).map_err(cu)?;
+                    let data = m.to_host(c)?;
                     if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
                         let detail = format!("frame {frame}: CUDA sees byte {at} = {seen:#04x}, expected {want:#04x}");
                         channel.send(&Message::Verdict { ok: false, detail: detail.clone() }, &[])?;
-                        return Err(extmem::Error::Peer(detail));
+                        return Err(extmem::Error::Peer(detail).into());
                     }
-                    m.from_host(c, &pattern::fill(data.len(), writeback_seed(frame))).map_err(cu)?;
+                    m.from_host(c, &pattern::fill(data.len(), writeback_seed(frame)))?;
                     if !quiet {
                         step(
                             t0,
@@ -96,19 +93,19 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, probe: bool) -> extmem::Resu
                     }
                 }
                 if let Some(s) = &semaphore {
-                    s.signal(c, Frame::new(frame).done()).map_err(cu)?;
+                    s.signal(c, Frame::new(frame).done())?;
                 }
-                c.synchronize().map_err(cu)?;
+                c.synchronize()?;
                 FrameProtocol::new(channel, Role::Consumer).signal_done(Frame::new(frame))?;
             }
             Message::CudaIpc { handle, device_uuid, .. } => {
                 let c = cuda_for(&mut cuda, || Cuda::for_device_uuid(device_uuid))?;
-                let previous = ipc.replace(IpcMapping::open(c, handle).map_err(cu)?);
+                let previous = ipc.replace(IpcMapping::open(c, handle)?);
                 channel.send(&Message::Verdict { ok: true, detail: "opened".into() }, &[])?;
                 release_after_ack(channel, previous, probe)?;
             }
             Message::Bye => break,
-            other => return Err(extmem::Error::Protocol(format!("the CUDA consumer does not take {}", other.name()))),
+            other => return Err(extmem::Error::Protocol(format!("the CUDA consumer does not take {}", other.name())).into()),
         }
     }
     drop((ipc, semaphore, memory));

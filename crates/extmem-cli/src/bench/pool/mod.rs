@@ -1,4 +1,4 @@
-//! `extmem bench --pool`: pooled hand-offs beside today's, in one run, for a Vulkan consumer
+//! `extmem bench pool`: pooled hand-offs beside today's, in one run, for a Vulkan consumer
 //! and a CUDA consumer (where CUDA and an NVIDIA GPU are present).
 //!
 //! - Today's hand-off, the span a raw driver probe measures: export, send, import into a
@@ -11,126 +11,53 @@
 //! - For CUDA also CUDA IPC of a fresh `cuMemAlloc` allocation and of one allocation re-opened
 //!   (which the driver serves from a cache).
 
-use crate::child::Peer;
-use crate::timing::{median, monotonic_ns, ms_since, us_since};
+mod cuda;
+mod measure;
+
+use crate::bench::pool::measure::{buffer_desc, pooled, today, Row, POOLED_REPEAT};
+use crate::support::child::{Peer, Timeouts};
+use crate::support::error::Result;
+use crate::support::timing::{median, monotonic_ns};
+use clap::{ArgMatches, Command, CommandFactory, FromArgMatches};
 use extmem::pool::{Pool, PoolLink, PoolOptions, PoolStats};
-use extmem::transport::Message;
-use extmem::{vk, BufferDesc, Context, ContextOptions, Dedicated, HandleType, PathKind, SharedMemory};
-use serde::Serialize;
+use extmem::{Context, ContextOptions, Dedicated, HandleType, PathKind, SharedMemory};
 use std::collections::BTreeMap;
-use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
 
-/// What `bench --pool` takes from the command line.
-pub struct Options {
-    pub sizes: Option<Vec<u64>>,
-    pub repeat: u64,
-    pub nv: bool,
-    pub json: bool,
-    pub png: Option<std::path::PathBuf>,
-    pub torch: Option<std::path::PathBuf>,
+/// Pooled hand-offs (extmem::pool) beside today's, for a Vulkan and a CUDA consumer (CUDA
+/// where present), with today's steps timed.
+#[derive(clap::Parser)]
+#[command(name = "pool")]
+struct Args {
+    /// Sizes in bytes (K, M, G suffixes) [default: 4K to 4G, up to the device's
+    /// maxMemoryAllocationSize].
+    #[arg(long, value_delimiter = ',', value_parser = crate::support::parse::size)]
+    sizes: Option<Vec<u64>>,
+    /// Repetitions of today's hand-off per size (the median is reported; at most 3 above 64 MiB).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    repeat: u64,
+    /// Make the producer's memory exportable through VK_NV_external_memory (the layer).
+    #[arg(long)]
+    nv: bool,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Also draw the hand-off latencies into this PNG file (its folder must exist).
+    #[arg(long, value_name = "FILE", value_parser = crate::support::parse::output_file)]
+    png: Option<PathBuf>,
+    /// Pooled hand-offs to this PyTorch consumer script too
+    /// (python/examples/torch_pool_consumer.py).
+    #[arg(long, value_name = "SCRIPT")]
+    torch: Option<PathBuf>,
+    #[command(flatten)]
+    timeouts: Timeouts,
 }
 
-/// Pooled hand-offs timed per size (after one untimed warm-up).
-const POOLED_REPEAT: usize = 51;
-
-/// One size: today's hand-off and the pooled one, for both consumers.
-#[derive(Serialize, Default)]
-pub(crate) struct Row {
-    pub(crate) bytes: u64,
-    pub(crate) vulkan_today_ms: f64,
-    /// Median of each step of today's hand-off (µs): export; send (the sendmsg call) and
-    /// send_to_receipt (from export done to the consumer's recv returning: overlaps send);
-    /// the consumer's checks, create_resource, import_allocate (vkAllocateMemory import),
-    /// bind, free_previous; ack (reply to receipt); and close_fd_after (outside the span).
-    pub(crate) vulkan_today_steps_us: BTreeMap<&'static str, f64>,
-    /// Today's span with a new producer allocation each time (the consumer imports memory it
-    /// never imported before), and that import's vkAllocateMemory alone.
-    pub(crate) vulkan_today_fresh_allocation_ms: f64,
-    pub(crate) vulkan_today_fresh_import_allocate_ms: f64,
-    pub(crate) vulkan_pool_us: f64,
-    pub(crate) vulkan_pool_block_created_ms: Option<f64>,
-    pub(crate) vulkan_pool_first_hand_off_ms: f64,
-    pub(crate) cuda_today_ms: Option<f64>,
-    pub(crate) cuda_today_import_ms: Option<f64>,
-    pub(crate) cuda_pool_us: Option<f64>,
-    pub(crate) cuda_pool_block_created_ms: Option<f64>,
-    pub(crate) cuda_pool_first_hand_off_ms: Option<f64>,
-    pub(crate) cuda_ipc_fresh_ms: Option<f64>,
-    pub(crate) cuda_ipc_cached_ms: Option<f64>,
-    /// Pooled hand-off to a PyTorch process (`--torch`): until it holds the device pointer.
-    pub(crate) torch_pool_us: Option<f64>,
-    pub(crate) torch_pool_first_hand_off_ms: Option<f64>,
-}
-
-pub(crate) fn buffer_desc(size: u64) -> BufferDesc {
-    BufferDesc::new(size, vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST)
-}
-
-fn field(detail: &str, key: &str) -> extmem::Result<u64> {
-    detail
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
-        .ok_or_else(|| extmem::Error::Protocol(format!("the consumer's reply has no {key}: {detail:?}")))
-}
-
-/// Today's hand-off of `shared`, step by step (µs), and its whole span (ms).
-pub(crate) fn today(peer: &Peer, shared: &SharedMemory) -> extmem::Result<(f64, Vec<(&'static str, f64)>)> {
-    let t0 = monotonic_ns();
-    let (desc, fd) = shared.export()?;
-    let t1 = monotonic_ns();
-    peer.channel.send(&Message::Share(desc), &[fd.as_fd()])?;
-    let t2 = monotonic_ns();
-    let detail = match peer.channel.recv_plain("Verdict")? {
-        Message::Verdict { ok: true, detail } => detail,
-        other => return Err(extmem::Error::Protocol(format!("expected a verdict, got {other:?}"))),
-    };
-    let t3 = monotonic_ns();
-    drop(fd);
-    let t4 = monotonic_ns();
-    let us = |ns: u64| ns as f64 / 1e3;
-    let (recv_at, sent_at) = (field(&detail, "recv_at")?, field(&detail, "sent_at")?);
-    let steps = vec![
-        ("export", us(t1 - t0)),
-        ("send", us(t2 - t1)),
-        ("send_to_receipt", us(recv_at.saturating_sub(t1))),
-        ("checks", us(field(&detail, "checks")?)),
-        ("create_resource", us(field(&detail, "create_resource")?)),
-        ("import_allocate", us(field(&detail, "allocate")?)),
-        ("bind", us(field(&detail, "bind")?)),
-        ("free_previous", us(field(&detail, "free_previous")?)),
-        ("ack", us(t3.saturating_sub(sent_at))),
-        ("close_fd_after", us(t4 - t3)),
-    ];
-    Ok(((t3 - t0) as f64 / 1e6, steps))
-}
-
-/// Pooled hand-offs of `size` bytes: block creation (when one is made), the first hand-off
-/// into a block (with its import), and the median of warm hand-offs (µs).
-pub(crate) fn pooled(pool: &Pool, link: &mut PoolLink<'_>, size: u64) -> extmem::Result<(Option<f64>, f64, f64)> {
-    let t = Instant::now();
-    let created = pool.reserve(size)?.map(|_| ms_since(t));
-    let mut first = None;
-    let mut times = Vec::new();
-    for _ in 0..=POOLED_REPEAT {
-        let t = Instant::now();
-        let p = pool.buffer(buffer_desc(size))?;
-        let new_block = !link.has_block(p.handle().block);
-        link.share(&p)?;
-        link.wait_held(&p.handle())?;
-        let us = us_since(t);
-        match first {
-            None => first = Some(us / 1e3),
-            Some(_) if new_block => return Err(extmem::Error::Pool("a warm hand-off needed a new block".into())),
-            Some(_) => times.push(us),
-        }
-        let h = p.handle();
-        drop(p);
-        link.wait_released(&h)?;
-    }
-    Ok((created, first.unwrap_or(0.0), median(times)))
+/// The definition of `extmem bench pool`.
+pub fn cli() -> Command {
+    Args::command()
 }
 
 fn default_sizes(max: u64) -> Vec<u64> {
@@ -144,9 +71,15 @@ fn default_sizes(max: u64) -> Vec<u64> {
     sizes
 }
 
-pub fn main(o: Options) -> extmem::Result<ExitCode> {
+/// Runs `extmem bench pool`.
+pub fn run(matches: &ArgMatches) -> Result<ExitCode> {
+    let o = Args::from_arg_matches(matches)?;
+    crate::support::child::set_timeouts(o.timeouts);
+    if o.png.is_some() {
+        crate::support::plot::check_font()?;
+    }
     let path = if o.nv { PathKind::Nv } else { PathKind::Khr };
-    let ctx = Context::new(&ContextOptions::default().path(path).app_name("extmem bench --pool"))?;
+    let ctx = Context::new(&ContextOptions::default().path(path).app_name("extmem bench pool"))?;
     let pool = Pool::new(&ctx, PoolOptions::default())?;
     let sizes = o.sizes.clone().unwrap_or_else(|| default_sizes(pool.max_allocation_size()));
     let say = |s: String| {
@@ -155,7 +88,7 @@ pub fn main(o: Options) -> extmem::Result<ExitCode> {
         }
     };
     say(format!(
-        "extmem bench --pool on {} ({path:?} path), maxMemoryAllocationSize {}, blocks of {} bytes",
+        "extmem bench pool on {} ({path:?} path), maxMemoryAllocationSize {}, blocks of {} bytes",
         ctx.device_name(),
         pool.max_allocation_size(),
         PoolOptions::default().block_size
@@ -164,6 +97,11 @@ pub fn main(o: Options) -> extmem::Result<ExitCode> {
     unsafe { std::env::set_var("EXTMEM_PEER_QUIET", "1") };
     let mut rows: Vec<Row> = sizes.iter().map(|&bytes| Row { bytes, ..Row::default() }).collect();
     let peer = Peer::spawn(false, monotonic_ns(), &["--pool"])?;
+    // Warm-up, untimed: the first hand-off of a run pays for code and driver paths the next
+    // ones find ready, which landed in the first size's figures.
+    let warm = SharedMemory::new_buffer(&ctx, buffer_desc(4096), HandleType::OpaqueFd, Dedicated::Always)?;
+    today(&peer, &warm)?;
+    drop(warm);
     {
         let mut link = PoolLink::new(&pool, &peer.channel);
         for row in rows.iter_mut() {
@@ -208,9 +146,9 @@ pub fn main(o: Options) -> extmem::Result<ExitCode> {
     drop(probe);
     let stats = pool.stats();
     drop(pool);
-    let cuda = crate::bench_pool_cuda::run(&ctx, &mut rows, o.repeat as usize)?;
+    let cuda = cuda::run(&ctx, &mut rows, o.repeat as usize)?;
     if let Some(script) = &o.torch {
-        crate::bench_pool_cuda::torch(&ctx, &mut rows, script)?;
+        cuda::torch(&ctx, &mut rows, script)?;
     }
     if let Some(png) = &o.png {
         plot(png, &ctx, &sizes, &rows)?;
@@ -233,15 +171,15 @@ fn plot(png: &std::path::Path, ctx: &Arc<Context>, sizes: &[u64], rows: &[Row]) 
         series.push(("Vulkan -> CUDA pooled", rows.iter().map(|r| r.cuda_pool_us.unwrap_or(0.0) / 1e3).collect()));
         series.push(("CUDA IPC, fresh allocation", rows.iter().map(|r| r.cuda_ipc_fresh_ms.unwrap_or(0.0)).collect()));
     }
-    crate::plot::latency(png, &format!("Hand-off, today and pooled, {}", ctx.device_name()), sizes, &series)
+    crate::support::plot::latency(png, &format!("Hand-off, today and pooled, {}", ctx.device_name()), sizes, &series)
 }
 
 fn report(
-    o: &Options,
+    o: &Args,
     ctx: &Arc<Context>,
     rows: &[Row],
     stats: &PoolStats,
-    cuda: &Result<(), String>,
+    cuda: &std::result::Result<(), String>,
     memory_type: &str,
 ) {
     if o.json {
@@ -256,7 +194,7 @@ fn report(
             "sizes": rows,
             "pool_stats_after_vulkan": stats,
         });
-        println!("{}", serde_json::to_string_pretty(&out).expect("serialisable"));
+        crate::support::json::print(out);
         return;
     }
     println!("Hand-off, today against pooled ({}; medians)", ctx.device_name());

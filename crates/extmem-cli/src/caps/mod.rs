@@ -1,11 +1,14 @@
 //! `extmem caps`: the capability matrix of every physical device.
 
+use crate::support::error::Result;
+use clap::{ArgMatches, Command, CommandFactory, FromArgMatches};
 use extmem::caps::{self, Capabilities, Features};
 use std::process::ExitCode;
 
-/// Arguments of `extmem caps`.
-#[derive(clap::Args)]
-pub struct Args {
+/// Print what every Vulkan device can export and import (memory, semaphores, fences, NV view).
+#[derive(clap::Parser)]
+#[command(name = "caps")]
+struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -35,7 +38,7 @@ fn features(f: &Option<Features>) -> String {
 
 /// The CUDA device ordinal of each Vulkan device (same device UUID), in this process's CUDA
 /// numbering (`CUDA_VISIBLE_DEVICES` reorders it); `Err` says why CUDA could not be asked.
-fn cuda_ordinals(list: &[Capabilities]) -> Result<Vec<Option<usize>>, String> {
+fn cuda_ordinals(list: &[Capabilities]) -> std::result::Result<Vec<Option<usize>>, String> {
     if !extmem_cuda::available() {
         return Err("no CUDA driver (libcuda.so.1) here".into());
     }
@@ -43,7 +46,7 @@ fn cuda_ordinals(list: &[Capabilities]) -> Result<Vec<Option<usize>>, String> {
     Ok(list.iter().map(|c| uuids.iter().position(|u| caps::hex(u) == c.device_uuid)).collect())
 }
 
-fn print(c: &Capabilities, cuda: Result<Option<usize>, &str>) {
+fn print(c: &Capabilities, cuda: std::result::Result<Option<usize>, &str>) {
     println!("device {}: {} ({}, Vulkan {})", c.index, c.name, c.device_type, c.api_version);
     println!("  device UUID {}  driver UUID {}", c.device_uuid, c.driver_uuid);
     match cuda {
@@ -108,7 +111,14 @@ fn print(c: &Capabilities, cuda: Result<Option<usize>, &str>) {
     }
 }
 
-pub fn main(args: Args) -> extmem::Result<ExitCode> {
+/// The definition of `extmem caps`.
+pub fn cli() -> Command {
+    Args::command()
+}
+
+/// Runs `extmem caps`.
+pub fn run(matches: &ArgMatches, _tree: &Command) -> Result<ExitCode> {
+    let args = Args::from_arg_matches(matches)?;
     let q = caps::Query::default();
     let (list, nv_note) = if args.no_nv {
         (caps::query_all(false, &q)?, None)
@@ -124,8 +134,9 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         for (i, d) in devices.as_array_mut().into_iter().flatten().enumerate() {
             d["cuda_ordinal"] = serde_json::json!(cuda.as_ref().ok().and_then(|o| o[i]));
         }
-        let out = serde_json::json!({ "devices": devices, "note": nv_note, "cuda_note": cuda.as_ref().err() });
-        println!("{}", serde_json::to_string_pretty(&out).expect("serialisable"));
+        crate::support::json::print(
+            serde_json::json!({ "devices": devices, "note": nv_note, "cuda_note": cuda.as_ref().err() }),
+        );
     } else {
         for (i, c) in list.iter().enumerate() {
             print(c, cuda.as_ref().map(|o| o[i]).map_err(|e| e.as_str()));

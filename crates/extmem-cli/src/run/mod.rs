@@ -9,13 +9,16 @@
 //! layer's name. The child gets at most one of `XDG_DATA_DIRS` or `VK_ADD_LAYER_PATH` changed, so
 //! the loader lists the layer once.
 
+use crate::support::error::{CliError, Result};
+use clap::{ArgMatches, Command as Cli, CommandFactory, FromArgMatches};
 use extmem::layer::{add_layer_path_value, implicit_data_dirs_value, LayerSource, IMPLICIT_ENABLE_ENV, LAYER_NAME};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 
-/// Arguments of `extmem run`.
-#[derive(clap::Args)]
-pub struct Args {
+/// Run a program with the extmem layer enabled (VK_NV_external_memory available to it).
+#[derive(clap::Parser)]
+#[command(name = "run")]
+struct Args {
     /// Also enable the Khronos validation layer (through VK_INSTANCE_LAYERS).
     #[arg(long)]
     validate: bool,
@@ -27,7 +30,14 @@ pub struct Args {
     program: Vec<String>,
 }
 
-pub fn main(args: Args) -> extmem::Result<ExitCode> {
+/// The definition of `extmem run`.
+pub fn cli() -> Cli {
+    Args::command()
+}
+
+/// Runs `extmem run`: on success the program replaces this process.
+pub fn run(matches: &ArgMatches, _tree: &Cli) -> Result<ExitCode> {
+    let args = Args::from_arg_matches(matches)?;
     let source = extmem::layer::find().ok_or_else(|| {
         extmem::Error::Layer(format!(
             "no {} beside the extmem binary, in $EXTMEM_LAYER_DIR or installed (vulkan/implicit_layer.d under \
@@ -64,5 +74,5 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
         cmd.env("VK_INSTANCE_LAYERS", layers.join(":"));
     }
     let err = cmd.exec();
-    Err(extmem::Error::Io { context: format!("running {}", args.program[0]), source: err })
+    Err(CliError::Io { context: format!("running {}", args.program[0]), source: err })
 }

@@ -3,7 +3,7 @@
 //! another GPU than the memory's (refused naming both GPUs, or copied peer to peer with
 //! `--peer-copy`).
 
-use crate::peer_cuda::cu;
+use crate::support::error::{CliError, Result};
 use extmem::caps;
 use std::process::{Command, ExitCode, Stdio};
 
@@ -11,14 +11,14 @@ use std::process::{Command, ExitCode, Stdio};
 #[derive(clap::Args)]
 pub struct GpuArgs {
     /// Run the demo on every GPU at once: one producer/consumer pair per GPU (each producer
-    /// with EXTMEM_DEVICE set to its Vulkan device; with --cuda or --torch, every Vulkan device
-    /// that is a CUDA device), then print each GPU's round trips per second.
+    /// with EXTMEM_DEVICE set to its Vulkan device; with --consumer cuda or torch, every Vulkan
+    /// device that is a CUDA device), then print each GPU's round trips per second.
     #[arg(long, conflicts_with = "consumer_gpu")]
     pub all_gpus: bool,
-    /// With --cuda: the consumer runs on this CUDA device (see `extmem caps` for which Vulkan
+    /// With --consumer cuda: the consumer runs on this CUDA device (see `extmem caps` for which Vulkan
     /// device each pairs with). Memory of another GPU is refused, naming both GPUs, unless
     /// --peer-copy.
-    #[arg(long, requires = "cuda", value_name = "CUDA_ORDINAL")]
+    #[arg(long, value_name = "CUDA_ORDINAL")]
     pub consumer_gpu: Option<usize>,
     /// With --consumer-gpu: import the memory on the GPU that owns it and copy each frame peer
     /// to peer (cuMemcpyPeerAsync, NVLink or PCIe) into memory of the consumer's GPU.
@@ -50,10 +50,10 @@ struct Run {
 
 /// The devices to run on: with CUDA consumers, every Vulkan device that is a CUDA device;
 /// else every GPU (every device where there is no GPU, as under a software driver).
-fn devices(cuda: bool) -> extmem::Result<Vec<(caps::Capabilities, Option<usize>)>> {
+fn devices(cuda: bool) -> Result<Vec<(caps::Capabilities, Option<usize>)>> {
     let list = caps::query_all(false, &caps::Query::default())?;
     if cuda {
-        let uuids = extmem_cuda::device_uuids().map_err(cu)?;
+        let uuids = extmem_cuda::device_uuids()?;
         let paired: Vec<_> = list
             .into_iter()
             .filter_map(|c| {
@@ -62,7 +62,7 @@ fn devices(cuda: bool) -> extmem::Result<Vec<(caps::Capabilities, Option<usize>)
             })
             .collect();
         if paired.is_empty() {
-            return Err(extmem::Error::Unsupported("no Vulkan device is a CUDA device (see `extmem caps`)".into()));
+            return Err(extmem::Error::Unsupported("no Vulkan device is a CUDA device (see `extmem caps`)".into()).into());
         }
         return Ok(paired);
     }
@@ -78,8 +78,8 @@ fn summary(stdout: &str) -> Option<serde_json::Value> {
 }
 
 /// Runs this same `extmem demo` command line, less `--all-gpus`, once per GPU at once.
-pub fn all_gpus(cuda: bool) -> extmem::Result<ExitCode> {
-    let exe = std::env::current_exe().map_err(|e| extmem::Error::Io { context: "current_exe".into(), source: e })?;
+pub fn all_gpus(cuda: bool) -> Result<ExitCode> {
+    let exe = std::env::current_exe().map_err(CliError::io("current_exe"))?;
     let mut args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--all-gpus").collect();
     let json = args.iter().any(|a| a == "--json");
     if !json {
@@ -92,19 +92,16 @@ pub fn all_gpus(cuda: bool) -> extmem::Result<ExitCode> {
             .env("EXTMEM_DEVICE", c.index.to_string())
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|e| extmem::Error::Io {
-                context: format!("starting the demo on device {}", c.index),
-                source: e,
-            })?;
+            .map_err(CliError::io(format!("starting the demo on device {}", c.index)))?;
         runs.push(Run { vulkan: c.index, name: c.name, cuda: ordinal, child });
     }
     let mut all_ok = true;
     let mut results = Vec::new();
     for run in runs {
-        let out = run.child.wait_with_output().map_err(|e| extmem::Error::Io {
-            context: format!("waiting for the demo on device {}", run.vulkan),
-            source: e,
-        })?;
+        let out = run
+            .child
+            .wait_with_output()
+            .map_err(CliError::io(format!("waiting for the demo on device {}", run.vulkan)))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let s = summary(&text);
         let pass = out.status.success() && s.as_ref().is_some_and(|s| s["result"] == "PASS");
@@ -125,8 +122,9 @@ pub fn all_gpus(cuda: bool) -> extmem::Result<ExitCode> {
         }));
     }
     if json {
-        let out = serde_json::json!({ "result": if all_ok { "PASS" } else { "FAIL" }, "gpus": results });
-        println!("{}", serde_json::to_string_pretty(&out).expect("serialisable"));
+        crate::support::json::print(
+            serde_json::json!({ "result": if all_ok { "PASS" } else { "FAIL" }, "gpus": results }),
+        );
     } else {
         for r in &results {
             let cuda = r["cuda_ordinal"].as_u64().map(|n| format!(", CUDA device {n}")).unwrap_or_default();

@@ -1,85 +1,38 @@
-//! The second process of `demo` and `bench` (the hidden `extmem peer`): started by them,
-//! connected over a Unix socket, with a VkInstance of its own (core KHR path: the importer
-//! needs no NV extension), or CUDA ([`crate::peer_cuda`]).
+//! The Vulkan consumer (`extmem peer`, the default): a VkInstance of its own (core KHR path:
+//! the importer needs no NV extension) that imports what the producer shares, checks every
+//! byte of each frame and writes its own pattern back (demo), or probes it (benchmarks), and
+//! takes the copying baseline's host bytes.
 
-use crate::timing::{monotonic_ns, step, T0_VAR};
+use crate::peer::verdict::fail;
+use crate::support::error::Result;
+use crate::support::fault::maybe_die;
+use crate::support::timing::step;
 use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::pattern::{self, writeback_seed};
 use extmem::transport::{Channel, Message};
 use extmem::Handoff;
-use extmem::{Context, ContextOptions, SharedMemory};
-use std::path::PathBuf;
+use extmem::{Context, ContextOptions, QueueKind, SharedMemory};
 use std::process::ExitCode;
 
-/// Arguments of the hidden `extmem peer`.
-#[derive(clap::Args)]
-pub struct Args {
-    /// The producer's socket.
-    #[arg(long)]
-    socket: PathBuf,
-    /// Enable the Khronos validation layer and fail on any message.
-    #[arg(long)]
-    validate: bool,
-    /// On FrameReady only probe the first 4 KiB (benchmarks), instead of checking every byte
-    /// and writing back (demo).
-    #[arg(long)]
-    probe: bool,
-    /// Consume with CUDA instead of a second VkInstance.
-    #[arg(long)]
-    cuda: bool,
-    /// Consume with OpenGL (EGL, no window) instead of a second VkInstance.
-    #[arg(long, conflicts_with = "cuda")]
-    gl: bool,
-    /// Consume pooled hand-offs (`bench --pool`): see `peer_pool`.
-    #[arg(long)]
-    pool: bool,
-    /// The Vulkan queue kind (general, compute, transfer).
-    #[arg(long, default_value = "general")]
-    queue: extmem::QueueKind,
-    /// With --cuda: consume on this CUDA device, whichever GPU the memory is on.
-    #[arg(long, requires = "cuda")]
-    consumer_gpu: Option<usize>,
-    /// With --consumer-gpu: copy memory of another GPU peer to peer instead of refusing it.
-    #[arg(long, requires = "consumer_gpu")]
-    peer_copy: bool,
+/// What the Vulkan consumer was asked for.
+pub struct Options {
+    /// The producer's start (`monotonic_ns`).
+    pub start: u64,
+    /// No step lines.
+    pub quiet: bool,
+    /// Probe 4 KiB per frame instead of checking and writing back.
+    pub probe: bool,
+    /// The Khronos validation layer on; any message fails.
+    pub validate: bool,
+    /// The queue kind.
+    pub queue: QueueKind,
 }
 
-/// Fault injection for the tests: `EXTMEM_PEER_DIE_AT=<step>` makes the peer die at once
-/// (SIGKILL, as a crash or the OOM killer would; no unwinding, no core file) at that step:
-/// `connected`, `share`, `frame` or `pool-share`.
-pub(crate) fn maybe_die(step: &str) {
-    if std::env::var("EXTMEM_PEER_DIE_AT").is_ok_and(|s| s == step) {
-        eprintln!("[consumer] dying at {step} (EXTMEM_PEER_DIE_AT)");
-        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
-        std::process::abort();
-    }
-}
-
-fn fail(channel: &Channel, detail: String) -> extmem::Result<ExitCode> {
-    let _ = channel.send(&Message::Verdict { ok: false, detail: detail.clone() }, &[]);
-    eprintln!("[consumer] FAIL: {detail}");
-    Ok(ExitCode::FAILURE)
-}
-
-pub fn main(args: Args) -> extmem::Result<ExitCode> {
-    let start = std::env::var(T0_VAR).ok().and_then(|v| v.parse().ok()).unwrap_or_else(monotonic_ns);
-    let channel = Channel::connect(&args.socket)?;
-    maybe_die("connected");
-    let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
-    if let Some(ordinal) = args.consumer_gpu {
-        return crate::peer_cuda_other_gpu::run(&channel, start, quiet, ordinal, args.peer_copy);
-    }
-    if args.pool {
-        return crate::peer_pool::run(&channel, args.cuda, args.validate);
-    }
-    if args.cuda {
-        return crate::peer_cuda::run(&channel, start, quiet, args.probe);
-    }
-    if args.gl {
-        return crate::peer_gl::run(&channel, start, quiet);
-    }
+/// Runs the Vulkan consumer on `channel` until the producer's Bye.
+pub fn run(channel: &Channel, o: &Options) -> Result<ExitCode> {
+    let (start, quiet) = (o.start, o.quiet);
     let ctx =
-        Context::new(&ContextOptions::default().validation(args.validate).app_name("extmem peer").queue(args.queue))?;
+        Context::new(&ContextOptions::default().validation(o.validate).app_name("extmem peer").queue(o.queue))?;
     let mut shared: Option<SharedMemory> = None;
     let mut semaphore: Option<extmem::sync::SharedSemaphore> = None;
     loop {
@@ -103,7 +56,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 }
                 let previous = shared.replace(imported);
                 channel.send(&Message::Verdict { ok: true, detail: "imported".into() }, &[])?;
-                if args.probe {
+                if o.probe {
                     // Benchmarks time the hand-off up to the first verdict; releasing the
                     // previous import is reported apart, so it stays out of the next timing.
                     drop(previous);
@@ -119,14 +72,14 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
             }
             Message::FrameReady { frame } => {
                 maybe_die("frame");
-                let Some(s) = shared.as_ref() else { return fail(&channel, "FrameReady before Share".into()) };
-                let frames = FrameProtocol::new(&channel, Role::Consumer).semaphore(semaphore.as_ref());
+                let Some(s) = shared.as_ref() else { return fail(channel, "FrameReady before Share".into()) };
+                let frames = FrameProtocol::new(channel, Role::Consumer).semaphore(semaphore.as_ref());
                 let f = Frame::new(frame);
-                if args.probe {
+                if o.probe {
                     let head = s.read_prefix(4096, Handoff::host())?;
                     if let Some((at, seen, want)) = pattern::first_mismatch(&head, 0) {
                         return fail(
-                            &channel,
+                            channel,
                             format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"),
                         );
                     }
@@ -135,7 +88,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 }
                 let data = s.read(frames.before(f))?;
                 if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
-                    return fail(&channel, format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
+                    return fail(channel, format!("frame {frame}: byte {at} is {seen:#04x}, expected {want:#04x}"));
                 }
                 s.write(&pattern::fill(data.len(), writeback_seed(frame)), frames.after(f))?;
                 if !quiet {
@@ -179,7 +132,7 @@ pub fn main(args: Args) -> extmem::Result<ExitCode> {
                 channel.send(&Message::Verdict { ok: true, detail: "copied".into() }, &[])?;
             }
             Message::Bye => break,
-            other => return fail(&channel, format!("unexpected {}", other.name())),
+            other => return fail(channel, format!("unexpected {}", other.name())),
         }
     }
     drop(shared);

@@ -1,22 +1,23 @@
-//! The CUDA consumer of `demo --cuda --consumer-gpu N`: it runs on CUDA device N, whichever GPU
+//! The CUDA consumer of `demo --consumer cuda --consumer-gpu N`: it runs on CUDA device N, whichever GPU
 //! the producer's memory is on. Memory of another GPU is refused, naming both GPUs, unless
 //! `--peer-copy`: then it is imported on the owning GPU and every frame is copied peer to peer
 //! into memory of the consumer's GPU, where it is checked.
 
-use crate::peer_cuda::cu;
-use crate::timing::step;
+use crate::support::error::{CliError, Result};
+use crate::support::timing::step;
 use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::pattern::{self, writeback_seed};
 use extmem::transport::{Channel, Message};
 use extmem_cuda::{Cuda, CudaSemaphore, PeerImport};
 use std::process::ExitCode;
 
-fn refuse(channel: &Channel, e: extmem_cuda::Error) -> extmem::Error {
+fn refuse(channel: &Channel, e: extmem_cuda::Error) -> CliError {
     let _ = channel.send(&Message::Verdict { ok: false, detail: e.to_string() }, &[]);
-    cu(e)
+    e.into()
 }
 
-pub fn run(channel: &Channel, t0: u64, quiet: bool, ordinal: usize, peer_copy: bool) -> extmem::Result<ExitCode> {
+/// Runs the consumer on CUDA device `ordinal` until the producer's Bye.
+pub fn run(channel: &Channel, t0: u64, quiet: bool, ordinal: usize, peer_copy: bool) -> Result<ExitCode> {
     let consumer = Cuda::new(ordinal).map_err(|e| refuse(channel, e))?;
     let mut peer: Option<PeerImport> = None;
     let mut semaphore: Option<CudaSemaphore> = None;
@@ -69,29 +70,29 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, ordinal: usize, peer_copy: b
             Message::ShareSemaphore => {
                 let fd = fds.pop().expect("checked by recv");
                 let p = peer.as_ref().ok_or_else(|| extmem::Error::Protocol("ShareSemaphore before Share".into()))?;
-                semaphore = Some(p.owner().import_semaphore(fd).map_err(cu)?);
+                semaphore = Some(p.owner().import_semaphore(fd)?);
             }
             Message::FrameReady { frame } => {
                 let p = peer.as_ref().ok_or_else(|| extmem::Error::Protocol("FrameReady before Share".into()))?;
                 let owner = p.owner();
                 if let Some(s) = &semaphore {
-                    s.wait(owner, Frame::new(frame).ready()).map_err(cu)?;
+                    s.wait(owner, Frame::new(frame).ready())?;
                 }
-                p.copy().map_err(cu)?;
-                owner.synchronize().map_err(cu)?;
-                let data = p.local().to_host(&consumer).map_err(cu)?;
+                p.copy()?;
+                owner.synchronize()?;
+                let data = p.local().to_host(&consumer)?;
                 if let Some((at, seen, want)) = pattern::first_mismatch(&data, frame) {
                     let detail = format!(
                         "frame {frame}: the peer copy on CUDA device {ordinal} has byte {at} = {seen:#04x}, expected {want:#04x}"
                     );
                     channel.send(&Message::Verdict { ok: false, detail: detail.clone() }, &[])?;
-                    return Err(extmem::Error::Peer(detail));
+                    return Err(extmem::Error::Peer(detail).into());
                 }
-                p.imported().from_host(owner, &pattern::fill(data.len(), writeback_seed(frame))).map_err(cu)?;
+                p.imported().from_host(owner, &pattern::fill(data.len(), writeback_seed(frame)))?;
                 if let Some(s) = &semaphore {
-                    s.signal(owner, Frame::new(frame).done()).map_err(cu)?;
+                    s.signal(owner, Frame::new(frame).done())?;
                 }
-                owner.synchronize().map_err(cu)?;
+                owner.synchronize()?;
                 if !quiet {
                     step(
                         t0,
@@ -104,7 +105,7 @@ pub fn run(channel: &Channel, t0: u64, quiet: bool, ordinal: usize, peer_copy: b
                 FrameProtocol::new(channel, Role::Consumer).signal_done(Frame::new(frame))?;
             }
             Message::Bye => break,
-            other => return Err(extmem::Error::Protocol(format!("the CUDA consumer does not take {}", other.name()))),
+            other => return Err(extmem::Error::Protocol(format!("the CUDA consumer does not take {}", other.name())).into()),
         }
     }
     drop((semaphore, peer));

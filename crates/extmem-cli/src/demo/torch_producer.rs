@@ -11,9 +11,10 @@
 //! for. With host synchronisation the script waits for its stream and
 //! this side for its fences before each message.
 
-use crate::child::Peer;
-use crate::demo::SyncMode;
-use crate::timing::monotonic_ns;
+use crate::demo::sync::SyncMode;
+use crate::support::child::Peer;
+use crate::support::error::Result;
+use crate::support::timing::monotonic_ns;
 use extmem::frames::{Frame, FrameProtocol, Role};
 use extmem::pattern::{self, writeback_seed};
 use extmem::sync::SharedSemaphore;
@@ -21,7 +22,7 @@ use extmem::transport::Message;
 use extmem::{Context, SharedMemory};
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 /// What the demo was asked for.
@@ -45,8 +46,8 @@ fn say(t0: u64, text: std::fmt::Arguments<'_>) {
 }
 
 /// Runs the Vulkan side on `ctx` until the script's Bye.
-pub fn run(ctx: &Arc<Context>, o: &Options<'_>) -> extmem::Result<ExitCode> {
-    let mut cmd = Command::new("python3");
+pub fn run(ctx: &Arc<Context>, o: &Options<'_>) -> Result<ExitCode> {
+    let mut cmd = crate::support::python::command();
     cmd.arg(o.script).args(["--frames", &o.frames.to_string(), "--bytes", &o.bytes.to_string()]);
     if o.bench > 0 {
         cmd.args(["--bench", &o.bench.to_string()]);
@@ -58,7 +59,7 @@ pub fn run(ctx: &Arc<Context>, o: &Options<'_>) -> extmem::Result<ExitCode> {
         Ok(s) => s,
         Err(e) => {
             let _ = peer.channel.send(&Message::Verdict { ok: false, detail: e.to_string() }, &[]);
-            return Err(e);
+            return Err(e.into());
         }
     };
     let memory_type = ctx.memory_properties().memory_types[shared.descriptor().memory_type_index as usize];
@@ -72,13 +73,7 @@ pub fn run(ctx: &Arc<Context>, o: &Options<'_>) -> extmem::Result<ExitCode> {
             memory_type.property_flags
         ),
     );
-    let semaphore = match o.sync {
-        SyncMode::Host => None,
-        SyncMode::Semaphore => Some(SharedSemaphore::new_timeline(ctx)?),
-        SyncMode::Auto => extmem::sync::can_share_semaphores(ctx, extmem::sync::SemaphoreKind::Timeline)
-            .then(|| SharedSemaphore::new_timeline(ctx))
-            .transpose()?,
-    };
+    let semaphore: Option<SharedSemaphore> = o.sync.semaphore(ctx, true)?;
     if let Some(s) = &semaphore {
         let fd = s.export()?;
         peer.channel.send(&Message::ShareSemaphore, &[fd.as_fd()])?;
@@ -101,7 +96,7 @@ pub fn run(ctx: &Arc<Context>, o: &Options<'_>) -> extmem::Result<ExitCode> {
             (Message::FrameReady { frame }, fds) if frame == next && fds.is_empty() => frame,
             (Message::Bye, fds) if fds.is_empty() => break,
             (other, _) => {
-                return Err(extmem::Error::Protocol(format!("expected FrameReady {next} or Bye, got {other:?}")))
+                return Err(extmem::Error::Protocol(format!("expected FrameReady {next} or Bye, got {other:?}")).into())
             }
         };
         next += 1;
