@@ -64,19 +64,29 @@ pub fn run(matches: &ArgMatches, _tree: &Command) -> Result<ExitCode> {
     let channel = Channel::connect(&args.socket)?;
     maybe_die("connected");
     let quiet = std::env::var_os("EXTMEM_PEER_QUIET").is_some();
+    let outcome = consume(&channel, &args, start, quiet);
+    if let Err(e) = &outcome {
+        // A refused import or a broken frame: the producer learns why before the socket closes
+        // (docs/src/protocol.md, section 4), instead of seeing only the end of the file.
+        verdict::tell(&channel, e);
+    }
+    outcome
+}
+
+fn consume(channel: &Channel, args: &Args, start: u64, quiet: bool) -> Result<ExitCode> {
     if let Some(ordinal) = args.consumer_gpu {
-        return cuda_other_gpu::run(&channel, start, quiet, ordinal, args.peer_copy);
+        return cuda_other_gpu::run(channel, start, quiet, ordinal, args.peer_copy);
     }
     if args.pool {
-        return pool::run(&channel, args.cuda, args.validate);
+        return pool::run(channel, args.cuda, args.validate);
     }
     if args.cuda {
-        return cuda::run(&channel, start, quiet, args.probe);
+        return cuda::run(channel, start, quiet, args.probe);
     }
     if args.gl {
-        return gl::run(&channel, start, quiet);
+        return gl::run(channel, start, quiet);
     }
     let options =
         vulkan::Options { start, quiet, probe: args.probe, validate: args.validate, queue: args.queue };
-    vulkan::run(&channel, &options)
+    vulkan::run(channel, &options)
 }

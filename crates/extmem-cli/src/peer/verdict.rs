@@ -10,3 +10,9 @@ pub fn fail(channel: &Channel, detail: String) -> Result<ExitCode> {
     eprintln!("[consumer] FAIL: {detail}");
     Ok(ExitCode::FAILURE)
 }
+
+/// Tells the producer that this consumer failed with `error` (best effort: the producer may be
+/// gone already, which is often why it failed).
+pub fn tell(channel: &Channel, error: &impl std::fmt::Display) {
+    let _ = channel.send(&Message::Verdict { ok: false, detail: error.to_string() }, &[]);
+}
