@@ -29,7 +29,7 @@ for l in sys.stdin:
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     # The Python package laid out by hand (python/extmem around the compiled module), the fallback.
     mkdir -p .dev/bin/python/extmem && cp python/extmem/* .dev/bin/python/extmem/
-    cp target/release/libextmem.so .dev/bin/python/extmem/_extmem.abi3.so
+    cp target/release/lib_extmem.so .dev/bin/python/extmem/_extmem.abi3.so
     # The Python module as users install it: an abi3 wheel built by maturin from pyproject.toml.
     python3 -m maturin --version >/dev/null 2>&1 || python3 -m pip install -q maturin
     rm -rf .dev/wheels target/wheels && python3 -m maturin build --release --strip
