@@ -101,6 +101,10 @@ left="$(find "$root" -mindepth 1 -not -path "$root/var" -not -path "$root/var/li
 # The same layout under a prefix, by scripts/install.sh (absolute library path, no linker help).
 prefix="$work/prefix"
 bash scripts/install.sh --prefix "$prefix" --profile release --no-build >/dev/null
+if ! grep -q '^build-debs: NOTE' "$work/build-debs.log"; then
+    [ -s "$prefix/share/man/man1/extmem.1" ] && [ -s "$prefix/share/bash-completion/completions/extmem" ] ||
+        fail "install.sh installed no man page or completions"
+fi
 check_layer "install.sh" "$prefix/share" ""
 bash scripts/install.sh --uninstall --prefix "$prefix" >/dev/null
 left="$(find "$prefix" -type f)"
