@@ -99,19 +99,23 @@ x=.dev/bin/extmem
 budget="${EXTMEM_PART_SECONDS:-540}"
 status=0
 
-# step NAME CMD...: runs one step (5 minutes at most) unless the part's time is spent; its
-# output goes to $out/NAME.log; one summary line per step goes to the part's table.
+# step NAME CMD...: runs one step unless the part's time is spent (5 minutes at most, and never
+# past the part's time and 50 s); its output goes to $out/NAME.log, its summary line to the
+# part's table.
 step() {
     local name="$1"; shift
-    if (($(date +%s) - part_start >= budget)); then
+    local elapsed=$(($(date +%s) - part_start))
+    if ((elapsed >= budget)); then
         echo "| $name | not run: the part's $budget s were spent | |" >>"$table"; status=1; return
     fi
     echo "== $name: $*" >&2
     local t0 rc=0 summary
     t0=$(date +%s)
-    timeout 300 "$@" >"$out/$name.log" 2>&1 </dev/null || rc=$?
+    local limit=$((budget + 50 - elapsed))
+    ((limit < 300)) || limit=300
+    timeout "$limit" "$@" >"$out/$name.log" 2>&1 </dev/null || rc=$?
     local secs=$(($(date +%s) - t0))
-    summary="$(grep -h '^test result:' "$out/$name.log" | sed 's/^test result: //; s/; finished in.*//' | paste -sd' ' || true)"
+    summary="$(grep -h '^test result:' "$out/$name.log" | sed 's/^test result: \(ok\|FAILED\)\. //; s/; 0 measured//; s/; 0 filtered out//; s/; finished in.*//' | paste -sd' ' || true)"
     local skipped
     skipped="$(grep -c SKIPPED "$out/$name.log" || true)"
     ((skipped == 0)) || summary="$summary ($skipped SKIPPED)"
@@ -198,7 +202,7 @@ part_pool() {
 record() {
     local part="$1" section="$2"
     mkdir -p "$(dirname "$results")"
-    [ -f "$results" ] || printf '# GPU checks: %s\n\nWritten by `scripts/gpu-check.sh` (one section per part; each run of a part replaces its section).\n' "${gpu:-unknown GPU}" >"$results"
+    [ -f "$results" ] || printf '# GPU checks on %s\n\nWritten by `scripts/gpu-check.sh` (one section per part; each run of a part replaces its section).\n' "${gpu:-a machine without an NVIDIA GPU}" >"$results"
     python3 - "$results" "$part" "$section" <<'EOF'
 import sys
 path, part, section = sys.argv[1:]
