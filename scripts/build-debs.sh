@@ -99,7 +99,10 @@ fi
 if ((lint)); then
     command -v lintian >/dev/null || {
         echo "build-debs: installing lintian"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian >/dev/null
+        sudo=""
+        [ "$(id -u)" = 0 ] || sudo=sudo
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends lintian >/dev/null
     }
     status=0
     for p in "$out"/*.deb; do
