@@ -26,6 +26,13 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 # The package and install.sh, installed into empty roots and removed again.
 bash scripts/test-install.sh 2>&1 | tee -a "$log"
+# The crates as crates.io would take them (each packaged and built from its package; about a
+# minute on 2 cores the first time).
+publish_log="$(mktemp)"
+cargo publish --workspace --dry-run --locked --allow-dirty >"$publish_log" 2>&1 ||
+    { cat "$publish_log"; rm -f "$publish_log"; echo "tests: cargo publish --workspace --dry-run failed" >&2; exit 1; }
+echo "tests: cargo publish --workspace --dry-run: $(grep -c '^ *Uploading' "$publish_log") crates packaged and verified"
+rm -f "$publish_log"
 # The fuzz targets (fuzz/: wire decoder, import rules, the layer's pNext rewriting), seconds each.
 bash scripts/fuzz.sh "${EXTMEM_FUZZ_SECONDS:-5}"
 # One closing line for the whole workspace (cargo prints one per test binary).
