@@ -63,7 +63,7 @@ pub(super) fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Re
     let chosen = devices.iter().position(is_gpu);
     match chosen {
         Some(i) => log::debug!("device {i} of {}: the first GPU (EXTMEM_DEVICE=N picks another)", devices.len()),
-        None => log::debug!("no GPU among the {} Vulkan device(s): device 0 (a CPU driver?)", devices.len()),
+        None => log::debug!("device 0 of {}: there is no GPU among them (a CPU driver?)", devices.len()),
     }
     Ok(devices[chosen.unwrap_or(0)])
 }
