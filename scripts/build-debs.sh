@@ -78,7 +78,7 @@ else
 fi
 
 mkdir -p "$out"
-rm -f "$out"/extmem_*.deb "$out"/extmem-vulkan-layer_*.deb
+rm -f "$out"/extmem_*.deb "$out"/extmem-vulkan-layer_*.deb "$out"/libextmem*.deb
 deb() { cargo deb --quiet --locked --no-build --strip $fast --profile "$profile" -o "$out" "$@"; }
 deb -p extmem-layer --multiarch same
 deb -p extmem-cli --multiarch foreign "${variant[@]}"
@@ -86,7 +86,7 @@ layer="$(ls "$out"/extmem-vulkan-layer_*.deb)"
 cli="$(ls "$out"/extmem_*.deb)"
 # The command needs the layer of its own version (the dependency is written in its Cargo.toml).
 want="extmem-vulkan-layer (= $(dpkg-deb -f "$layer" Version))"
-dpkg-deb -f "$cli" Depends | grep -qF "$want" || {
+grep -qF "$want" <<<"$(dpkg-deb -f "$cli" Depends)" || {
     echo "build-debs: extmem's Depends ($(dpkg-deb -f "$cli" Depends)) lacks '$want': update crates/extmem-cli/Cargo.toml" >&2
     exit 1
 }
