@@ -1,0 +1,219 @@
+//! The C and C++ programs of this crate, compiled with the system's `cc` / `c++` against
+//! include/extmem.h (C11 / C++17, `-Wall -Wextra -Werror`) and the freshly built
+//! `libextmem.so.0`, and run: under the Khronos validation layer on every Vulkan instance
+//! (the programs fail on any message), and under AddressSanitizer on the C side (the Rust
+//! library built normally).
+//!
+//! - tests/c/api_test.c: misuse refused with a status, checked import, pools across threads.
+//! - examples/producer.c (its own VkDevice, lent to extmem) with `extmem peer --validate` and
+//!   with examples/consumer.cpp; and against a peer that dies mid-frame.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// target/debug (or the profile's folder): this test runs from its `deps/`.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+}
+
+/// A folder with the library under its link name and its SONAME, as an installation has it.
+fn lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let built = profile_dir().join("libextmem.so");
+        assert!(built.exists(), "{} was not built", built.display());
+        let soname = String::from_utf8_lossy(&Command::new("readelf").arg("-d").arg(&built).output().unwrap().stdout)
+            .lines()
+            .find(|l| l.contains("SONAME"))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        assert!(soname.contains("[libextmem.so.0]"), "SONAME: {soname:?}");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("capi-lib");
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["libextmem.so", "libextmem.so.0"] {
+            let link = dir.join(name);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&built, &link).unwrap();
+        }
+        dir
+    })
+}
+
+/// Compiles `source` (C11 or, for .cpp, C++17) with warnings as errors: the program's path.
+fn compile(source: &str, asan: bool) -> PathBuf {
+    let src = crate_dir().join(source);
+    let cpp = source.ends_with(".cpp");
+    let stem = Path::new(source).file_stem().unwrap().to_string_lossy().into_owned();
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{stem}{}", if asan { "-asan" } else { "" }));
+    let mut cmd = Command::new(if cpp { "c++" } else { "cc" });
+    cmd.arg(if cpp { "-std=c++17" } else { "-std=c11" }).args(["-Wall", "-Wextra", "-Werror", "-g"]);
+    if asan {
+        cmd.args(["-fsanitize=address", "-fno-omit-frame-pointer"]);
+    }
+    cmd.arg("-I").arg(crate_dir().join("include")).arg(&src).arg("-o").arg(&out);
+    cmd.arg("-L").arg(lib_dir()).arg(format!("-Wl,-rpath,{}", lib_dir().display()));
+    cmd.args(["-lextmem", "-lvulkan", "-lpthread"]);
+    let o = cmd.output().expect("run the compiler");
+    assert!(o.status.success(), "compiling {source}:\n{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// `extmem` (the CLI, for `extmem peer`), built in this target folder.
+fn extmem_cli() -> &'static Path {
+    static CLI: OnceLock<PathBuf> = OnceLock::new();
+    CLI.get_or_init(|| {
+        let root = crate_dir().join("../..");
+        let s = Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["build", "-q", "-p", "extmem-cli", "--bin", "extmem"])
+            .status()
+            .expect("cargo build -p extmem-cli");
+        assert!(s.success(), "building extmem-cli");
+        let cli = profile_dir().join("extmem");
+        assert!(cli.exists(), "{}", cli.display());
+        cli
+    })
+}
+
+fn show(what: &str, o: &Output) -> String {
+    format!("--- {what}: {}\n{}{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Starts the producer and reads its socket path from its "LISTENING <path>" line.
+fn start_producer(program: &Path, frames: u32) -> (Child, String, Vec<String>) {
+    let mut child = Command::new(program)
+        .args(["--frames", &frames.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the producer");
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            let o = child.wait_with_output().unwrap();
+            panic!("the producer ended before listening: {lines:?}\n{}", show("producer", &o));
+        }
+        if let Some(path) = line.strip_prefix("LISTENING ") {
+            let path = path.trim().to_owned();
+            // The rest of its output, read to the end when it exits.
+            let rest = std::thread::spawn(move || reader.lines().map_while(Result::ok).collect::<Vec<_>>());
+            child.stdout = None;
+            lines.push(format!("(listening on {path})"));
+            return (child, path, stash(rest, lines));
+        }
+        lines.push(line);
+    }
+}
+
+/// Keeps the output reader's handle with the lines read so far (joined in `finish`).
+fn stash(rest: std::thread::JoinHandle<Vec<String>>, mut lines: Vec<String>) -> Vec<String> {
+    READERS.with(|r| r.borrow_mut().push(rest));
+    lines.push(String::new());
+    lines
+}
+
+thread_local! {
+    static READERS: std::cell::RefCell<Vec<std::thread::JoinHandle<Vec<String>>>> = Default::default();
+}
+
+/// Waits for the producer: its exit status, and all it printed.
+fn finish(child: Child, mut lines: Vec<String>) -> (bool, String) {
+    let o = child.wait_with_output().unwrap();
+    if let Some(r) = READERS.with(|r| r.borrow_mut().pop()) {
+        lines.extend(r.join().unwrap());
+    }
+    (o.status.success(), format!("{}\n{}", lines.join("\n"), String::from_utf8_lossy(&o.stderr)))
+}
+
+#[test]
+fn the_header_compiles_pedantic_as_c11_and_cpp17() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for (name, compiler, std) in [("h.c", "cc", "-std=c11"), ("h.cpp", "c++", "-std=c++17")] {
+        let src = dir.join(name);
+        std::fs::write(&src, "#include \"extmem.h\"\nint main(void) { return extmem_abi_version() == 1 ? 0 : 1; }\n")
+            .unwrap();
+        let o = Command::new(compiler)
+            .args([std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
+            .arg(crate_dir().join("include"))
+            .arg(&src)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", show(name, &o));
+    }
+}
+
+fn api_test(asan: bool) {
+    let program = compile("tests/c/api_test.c", asan);
+    let o = Command::new(&program).output().unwrap();
+    let text = show("api_test", &o);
+    assert!(o.status.success() && text.contains("PASS"), "{text}");
+}
+
+#[test]
+fn api_test_refuses_misuse_and_moves_memory() {
+    api_test(false);
+}
+
+#[test]
+fn api_test_under_address_sanitizer() {
+    api_test(true);
+}
+
+fn producer_to_peer(asan: bool) {
+    // Built before the producer listens (its accept waits 60 s).
+    let peer_cli = extmem_cli();
+    let producer = compile("examples/producer.c", asan);
+    let (child, socket, lines) = start_producer(&producer, 3);
+    let peer = Command::new(peer_cli).args(["peer", "--socket", &socket, "--validate"]).output().unwrap();
+    let (ok, text) = finish(child, lines);
+    assert!(peer.status.success(), "{}\n--- producer\n{text}", show("extmem peer", &peer));
+    assert!(ok && text.contains("PASS: 3 frames"), "{text}");
+}
+
+#[test]
+fn c_producer_with_its_own_device_feeds_extmem_peer() {
+    producer_to_peer(false);
+}
+
+#[test]
+fn c_producer_under_address_sanitizer_feeds_extmem_peer() {
+    producer_to_peer(true);
+}
+
+#[test]
+fn c_producer_feeds_the_cpp_consumer() {
+    let producer = compile("examples/producer.c", false);
+    let consumer = compile("examples/consumer.cpp", false);
+    let (child, socket, lines) = start_producer(&producer, 4);
+    let c = Command::new(&consumer).args(["--socket", &socket, "--frames", "4"]).output().unwrap();
+    let (ok, text) = finish(child, lines);
+    let ctext = show("consumer", &c);
+    assert!(c.status.success() && ctext.contains("PASS: 4 frames"), "{ctext}\n--- producer\n{text}");
+    assert!(ok && text.contains("PASS: 4 frames"), "{text}");
+}
+
+#[test]
+fn a_consumer_that_dies_mid_frame_is_an_error_not_a_hang() {
+    let peer_cli = extmem_cli();
+    let producer = compile("examples/producer.c", false);
+    let (child, socket, lines) = start_producer(&producer, 3);
+    let peer =
+        Command::new(peer_cli).args(["peer", "--socket", &socket]).env("EXTMEM_PEER_DIE_AT", "frame").output().unwrap();
+    assert!(!peer.status.success(), "{}", show("extmem peer", &peer));
+    let (ok, text) = finish(child, lines);
+    assert!(!ok, "the producer must fail when its consumer died:\n{text}\n{}", show("extmem peer", &peer));
+    assert!(
+        text.contains("extmem_frames_wait_done(ch, n): EXTMEM_ERROR_PEER"),
+        "{text}\n{}",
+        show("extmem peer", &peer)
+    );
+}
