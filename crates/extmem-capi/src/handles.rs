@@ -74,3 +74,37 @@ macro_rules! handle {
     };
 }
 pub(crate) use handle;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct A;
+    struct B;
+    handle!(A => u32);
+    handle!(B => String);
+
+    #[test]
+    fn null_destroyed_and_wrong_kind_handles_are_refused() {
+        let a = insert::<A>(5);
+        let b = insert::<B>("b".into());
+        assert_ne!(a as usize, b as usize);
+        assert_eq!(*get(a).unwrap(), 5);
+        let wrong = get::<B>(a as *const B).unwrap_err();
+        assert_eq!(wrong.status, extmem_status::EXTMEM_ERROR_INVALID_HANDLE);
+        assert!(wrong.message.contains("another kind"), "{}", wrong.message);
+        // A wrong-kind destroy leaves the object alone.
+        assert!(remove::<B>(a as *mut B).is_err());
+        assert_eq!(*get(a).unwrap(), 5);
+        let held = get(a).unwrap();
+        remove(a).unwrap();
+        assert_eq!(*held, 5, "a call in flight keeps the object");
+        assert!(get(a).unwrap_err().message.contains("not a live handle"));
+        assert!(remove(a).is_err(), "destroyed twice");
+        assert!(get::<A>(std::ptr::null()).unwrap_err().message.contains("is NULL"));
+        let c = insert::<A>(6);
+        assert_ne!(c as usize, a as usize, "numbers are never reused");
+        remove(b).unwrap();
+        remove(c).unwrap();
+    }
+}

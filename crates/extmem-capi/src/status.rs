@@ -192,3 +192,51 @@ pub extern "C" fn extmem_abi_version() -> u32 {
 pub const EXTMEM_ABI_VERSION_MAJOR: u32 = 0;
 /// The ABI's minor version: grows when functions or struct fields are added.
 pub const EXTMEM_ABI_VERSION_MINOR: u32 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn last() -> String {
+        // SAFETY: never NULL, valid until this thread's next call.
+        unsafe { CStr::from_ptr(extmem_last_error_message()) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_panic_is_a_status_and_a_message_not_an_unwind() {
+        let s = guard("extmem_test", || panic!("boom {}", 42));
+        assert_eq!(s, EXTMEM_ERROR_INTERNAL);
+        assert!(last().contains("extmem_test: internal error") && last().contains("boom 42"), "{}", last());
+        assert_eq!(guard_value("extmem_test", 7u32, || panic!("again")), 7);
+        assert!(last().contains("again"));
+    }
+
+    #[test]
+    fn errors_map_to_their_status_and_success_clears_the_text() {
+        let s = guard("extmem_test", || Err(Error::Import("a pipe is not memory".into()).into()));
+        assert_eq!(s, EXTMEM_ERROR_IMPORT_REFUSED);
+        assert_eq!(last(), "extmem_test: import refused: a pipe is not memory");
+        // A NUL from a peer's text does not cut the message.
+        guard("extmem_test", || Err(Failure::arg("a\0b")));
+        assert_eq!(last(), "extmem_test: a\\0b");
+        assert_eq!(guard("extmem_test", || Ok(EXTMEM_OK)), EXTMEM_OK);
+        assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn every_status_has_its_name() {
+        for s in
+            [EXTMEM_OK, EXTMEM_TIMEOUT, EXTMEM_END_OF_STREAM, EXTMEM_ERROR_PUBLISHER_CRASHED, EXTMEM_ERROR_INTERNAL]
+        {
+            // SAFETY: a static string.
+            let name = unsafe { CStr::from_ptr(extmem_status_name(s as i32)) }.to_str().unwrap();
+            assert_eq!(name, format!("{s:?}"));
+        }
+        for v in -17..=2 {
+            // SAFETY: a static string.
+            let name = unsafe { CStr::from_ptr(extmem_status_name(v)) }.to_str().unwrap();
+            assert_ne!(name, "EXTMEM_STATUS_UNKNOWN", "{v}");
+        }
+    }
+}

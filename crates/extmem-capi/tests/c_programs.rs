@@ -23,10 +23,26 @@ fn profile_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
 }
 
+/// Builds the library and `extmem` (the CLI, for `extmem peer`) in this target folder, once:
+/// `cargo test` does not rebuild a cdylib for the tests of its own crate.
+fn build() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = crate_dir().join("../..");
+        let s = Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["build", "-q", "-p", "extmem-capi", "-p", "extmem-cli"])
+            .status()
+            .expect("cargo build");
+        assert!(s.success(), "building extmem-capi and extmem-cli");
+    });
+}
+
 /// A folder with the library under its link name and its SONAME, as an installation has it.
 fn lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        build();
         let built = profile_dir().join("libextmem.so");
         assert!(built.exists(), "{} was not built", built.display());
         let soname = String::from_utf8_lossy(&Command::new("readelf").arg("-d").arg(&built).output().unwrap().stdout)
@@ -65,21 +81,12 @@ fn compile(source: &str, asan: bool) -> PathBuf {
     out
 }
 
-/// `extmem` (the CLI, for `extmem peer`), built in this target folder.
-fn extmem_cli() -> &'static Path {
-    static CLI: OnceLock<PathBuf> = OnceLock::new();
-    CLI.get_or_init(|| {
-        let root = crate_dir().join("../..");
-        let s = Command::new(env!("CARGO"))
-            .current_dir(&root)
-            .args(["build", "-q", "-p", "extmem-cli", "--bin", "extmem"])
-            .status()
-            .expect("cargo build -p extmem-cli");
-        assert!(s.success(), "building extmem-cli");
-        let cli = profile_dir().join("extmem");
-        assert!(cli.exists(), "{}", cli.display());
-        cli
-    })
+/// `extmem` (the CLI, for `extmem peer`).
+fn extmem_cli() -> PathBuf {
+    build();
+    let cli = profile_dir().join("extmem");
+    assert!(cli.exists(), "{}", cli.display());
+    cli
 }
 
 fn show(what: &str, o: &Output) -> String {
@@ -173,7 +180,7 @@ fn producer_to_peer(asan: bool) {
     let peer_cli = extmem_cli();
     let producer = compile("examples/producer.c", asan);
     let (child, socket, lines) = start_producer(&producer, 3);
-    let peer = Command::new(peer_cli).args(["peer", "--socket", &socket, "--validate"]).output().unwrap();
+    let peer = Command::new(&peer_cli).args(["peer", "--socket", &socket, "--validate"]).output().unwrap();
     let (ok, text) = finish(child, lines);
     assert!(peer.status.success(), "{}\n--- producer\n{text}", show("extmem peer", &peer));
     assert!(ok && text.contains("PASS: 3 frames"), "{text}");
@@ -206,8 +213,11 @@ fn a_consumer_that_dies_mid_frame_is_an_error_not_a_hang() {
     let peer_cli = extmem_cli();
     let producer = compile("examples/producer.c", false);
     let (child, socket, lines) = start_producer(&producer, 3);
-    let peer =
-        Command::new(peer_cli).args(["peer", "--socket", &socket]).env("EXTMEM_PEER_DIE_AT", "frame").output().unwrap();
+    let peer = Command::new(&peer_cli)
+        .args(["peer", "--socket", &socket])
+        .env("EXTMEM_PEER_DIE_AT", "frame")
+        .output()
+        .unwrap();
     assert!(!peer.status.success(), "{}", show("extmem peer", &peer));
     let (ok, text) = finish(child, lines);
     assert!(!ok, "the producer must fail when its consumer died:\n{text}\n{}", show("extmem peer", &peer));

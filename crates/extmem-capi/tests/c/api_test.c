@@ -210,7 +210,11 @@ static void *pool_consumer(void *arg) {
         OK(extmem_pooled_import_release(got, ch));
         EXPECT(extmem_pooled_import_release(got, ch) == EXTMEM_ERROR_INVALID_HANDLE, "released twice");
     }
+    /* A forged hand-off (a block never sent) is refused, and the producer told why. */
     extmem_pooled_import *none = NULL;
+    extmem_status s = extmem_pool_importer_recv(imp, ch, &none);
+    EXPECT(s == EXTMEM_ERROR_POOL && none == NULL, "forged: %s", extmem_status_name(s));
+    EXPECT(has(extmem_last_error_message(), "never sent"), "named");
     EXPECT(extmem_pool_importer_recv(imp, ch, &none) == EXTMEM_END_OF_STREAM, "Bye ends the stream");
     extmem_pool_importer_destroy(imp);
     extmem_channel_destroy(ch);
@@ -249,6 +253,26 @@ static void pool(extmem_context *producer, extmem_context *consumer_ctx) {
         OK(extmem_pool_link_wait_released(link, b));
         extmem_pooled_destroy(b);
     }
+    /* A forged hand-off, sent as a raw message: the consumer refuses it with a Verdict. */
+    static extmem_message m;
+    memset(&m, 0, sizeof m);
+    m.struct_size = sizeof m;
+    m.kind = EXTMEM_MESSAGE_POOL_SHARE;
+    m.fd = 0;
+    m.pooled.handle = (extmem_pool_handle){99, 0, 4096, 1};
+    m.pooled.resource = r;
+    EXPECT(extmem_channel_send(ch, &m) == EXTMEM_ERROR_INVALID_ARGUMENT, "an fd with a message that carries none");
+    m.fd = -1;
+    m.pooled.handle.generation = 0;
+    EXPECT(extmem_channel_send(ch, &m) == EXTMEM_ERROR_INVALID_DESCRIPTION, "generation 0 never leaves");
+    EXPECT(has(extmem_last_error_message(), "generation"), "named");
+    m.pooled.handle.generation = 1;
+    OK(extmem_channel_send(ch, &m));
+    static extmem_message answer;
+    answer.struct_size = sizeof answer;
+    OK(extmem_channel_recv(ch, &answer));
+    EXPECT(answer.kind == EXTMEM_MESSAGE_VERDICT && answer.ok == VK_FALSE && answer.fd == -1, "a refusal");
+    EXPECT(has(answer.detail, "never sent"), "with the reason: %s", answer.detail);
     /* The link keeps the pool and the channel alive: their handles may go first. */
     extmem_pool_destroy(p);
     OK(extmem_channel_bye(ch));
@@ -257,6 +281,26 @@ static void pool(extmem_context *producer, extmem_context *consumer_ctx) {
     pthread_join(t, NULL);
     EXPECT(c.held == 3, "the consumer held %d of 3", c.held);
     extmem_listener_destroy(l);
+}
+
+static void *other_thread(void *arg) {
+    (void)arg;
+    uint64_t size;
+    EXPECT(extmem_memory_data_size(NULL, &size) == EXTMEM_ERROR_INVALID_HANDLE, "NULL");
+    EXPECT(has(extmem_last_error_message(), "extmem_memory_data_size"), "this thread's error");
+    return NULL;
+}
+
+/* The last error is per thread: another thread's failure does not replace this one's. */
+static void thread_local_errors(void) {
+    EXPECT(extmem_channel_connect(NULL, NULL, NULL) == EXTMEM_ERROR_INVALID_ARGUMENT, "NULL");
+    const char *mine = extmem_last_error_message();
+    EXPECT(has(mine, "extmem_channel_connect"), "%s", mine);
+    pthread_t t;
+    EXPECT(pthread_create(&t, NULL, other_thread, NULL) == 0, "thread");
+    pthread_join(t, NULL);
+    EXPECT(has(extmem_last_error_message(), "extmem_channel_connect"), "still this thread's own");
+    EXPECT(extmem_abi_version() > 0 && has(extmem_last_error_message(), "connect"), "a getter keeps it");
 }
 
 int main(void) {
@@ -275,6 +319,7 @@ int main(void) {
     co.queue = EXTMEM_QUEUE_GENERAL;
     OK(extmem_context_create(&co, &a));
     OK(extmem_context_create(&co, &b));
+    thread_local_errors();
     misuse(a);
     round_trip(a, b); /* destroys b */
     OK(extmem_context_create(&co, &b));
