@@ -308,6 +308,6 @@ pub unsafe extern "C" fn extmem_context_get_info(
 }
 
 /// Resolves a context handle (for the other modules).
-pub(crate) fn get(ctx: *const extmem_context) -> CResult<Arc<Arc<Context>>> {
-    handles::get(ctx)
+pub(crate) fn get(ctx: *const extmem_context) -> CResult<Arc<Context>> {
+    handles::get(ctx).map(|c| Arc::clone(&*c))
 }

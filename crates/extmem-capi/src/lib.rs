@@ -7,7 +7,7 @@
 //!   errors below 0, all explicit) and leaves a text in `extmem_last_error_message()`
 //!   (thread-local, valid until the thread's next call into extmem).
 //! - Nothing unwinds across the boundary: every entry point runs inside `catch_unwind`
-//!   ([`status::guard`]); a panic is `EXTMEM_ERROR_INTERNAL`.
+//!   (`status::guard`); a panic is `EXTMEM_ERROR_INTERNAL`.
 //! - Handles are opaque pointers that are never dereferenced: each is the number of a live
 //!   object in one registry ([`handles`]), so a null, destroyed or wrong-kind handle is refused
 //!   with `EXTMEM_ERROR_INVALID_HANDLE` instead of crashing. Children keep their parents
@@ -18,7 +18,7 @@
 //!   `#define`d values, checked, never a Rust enum a caller could fill with garbage.
 //! - Vulkan objects use `<vulkan/vulkan.h>`'s handle types ([`vk_types`]); file descriptor
 //!   and Vulkan object ownership is stated on each function.
-//! - Every call into the Rust import paths goes through [`import`], one file, so that a change
+//! - Every call into the Rust import paths goes through `import.rs`, one file, so that a change
 //!   of the library's import API (a checked descriptor) is one edit.
 
 #![allow(non_camel_case_types)]

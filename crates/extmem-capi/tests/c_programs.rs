@@ -93,52 +93,49 @@ fn show(what: &str, o: &Output) -> String {
     format!("--- {what}: {}\n{}{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+/// A running producer: its process, socket, and the reader of the rest of its output.
+struct Producer {
+    child: Child,
+    socket: String,
+    head: Vec<String>,
+    rest: std::thread::JoinHandle<Vec<String>>,
+}
+
 /// Starts the producer and reads its socket path from its "LISTENING <path>" line.
-fn start_producer(program: &Path, frames: u32) -> (Child, String, Vec<String>) {
+// The child is waited for on every path: here when it ends early, else in `Producer::finish`.
+#[allow(clippy::zombie_processes)]
+fn start_producer(program: &Path, frames: u32) -> Producer {
     let mut child = Command::new(program)
         .args(["--frames", &frames.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the producer");
-    let mut lines = Vec::new();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut head = Vec::new();
+    let mut reader = BufReader::new(child.stdout.take().expect("piped"));
     loop {
         let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            let o = child.wait_with_output().unwrap();
-            panic!("the producer ended before listening: {lines:?}\n{}", show("producer", &o));
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            let o = child.wait_with_output().expect("wait for the producer");
+            panic!("the producer ended before listening: {head:?}\n{}", show("producer", &o));
         }
         if let Some(path) = line.strip_prefix("LISTENING ") {
-            let path = path.trim().to_owned();
-            // The rest of its output, read to the end when it exits.
+            let socket = path.trim().to_owned();
             let rest = std::thread::spawn(move || reader.lines().map_while(Result::ok).collect::<Vec<_>>());
-            child.stdout = None;
-            lines.push(format!("(listening on {path})"));
-            return (child, path, stash(rest, lines));
+            return Producer { child, socket, head, rest };
         }
-        lines.push(line);
+        head.push(line.trim_end().to_owned());
     }
 }
 
-/// Keeps the output reader's handle with the lines read so far (joined in `finish`).
-fn stash(rest: std::thread::JoinHandle<Vec<String>>, mut lines: Vec<String>) -> Vec<String> {
-    READERS.with(|r| r.borrow_mut().push(rest));
-    lines.push(String::new());
-    lines
-}
-
-thread_local! {
-    static READERS: std::cell::RefCell<Vec<std::thread::JoinHandle<Vec<String>>>> = Default::default();
-}
-
-/// Waits for the producer: its exit status, and all it printed.
-fn finish(child: Child, mut lines: Vec<String>) -> (bool, String) {
-    let o = child.wait_with_output().unwrap();
-    if let Some(r) = READERS.with(|r| r.borrow_mut().pop()) {
-        lines.extend(r.join().unwrap());
+impl Producer {
+    /// Waits for the producer: whether it succeeded, and all it printed.
+    fn finish(self) -> (bool, String) {
+        let o = self.child.wait_with_output().expect("wait for the producer");
+        let mut lines = self.head;
+        lines.extend(self.rest.join().unwrap_or_default());
+        (o.status.success(), format!("{}\n{}", lines.join("\n"), String::from_utf8_lossy(&o.stderr)))
     }
-    (o.status.success(), format!("{}\n{}", lines.join("\n"), String::from_utf8_lossy(&o.stderr)))
 }
 
 #[test]
@@ -179,9 +176,9 @@ fn producer_to_peer(asan: bool) {
     // Built before the producer listens (its accept waits 60 s).
     let peer_cli = extmem_cli();
     let producer = compile("examples/producer.c", asan);
-    let (child, socket, lines) = start_producer(&producer, 3);
-    let peer = Command::new(&peer_cli).args(["peer", "--socket", &socket, "--validate"]).output().unwrap();
-    let (ok, text) = finish(child, lines);
+    let p = start_producer(&producer, 3);
+    let peer = Command::new(&peer_cli).args(["peer", "--socket", &p.socket, "--validate"]).output().unwrap();
+    let (ok, text) = p.finish();
     assert!(peer.status.success(), "{}\n--- producer\n{text}", show("extmem peer", &peer));
     assert!(ok && text.contains("PASS: 3 frames"), "{text}");
 }
@@ -200,9 +197,9 @@ fn c_producer_under_address_sanitizer_feeds_extmem_peer() {
 fn c_producer_feeds_the_cpp_consumer() {
     let producer = compile("examples/producer.c", false);
     let consumer = compile("examples/consumer.cpp", false);
-    let (child, socket, lines) = start_producer(&producer, 4);
-    let c = Command::new(&consumer).args(["--socket", &socket, "--frames", "4"]).output().unwrap();
-    let (ok, text) = finish(child, lines);
+    let p = start_producer(&producer, 4);
+    let c = Command::new(&consumer).args(["--socket", &p.socket, "--frames", "4"]).output().unwrap();
+    let (ok, text) = p.finish();
     let ctext = show("consumer", &c);
     assert!(c.status.success() && ctext.contains("PASS: 4 frames"), "{ctext}\n--- producer\n{text}");
     assert!(ok && text.contains("PASS: 4 frames"), "{text}");
@@ -212,14 +209,14 @@ fn c_producer_feeds_the_cpp_consumer() {
 fn a_consumer_that_dies_mid_frame_is_an_error_not_a_hang() {
     let peer_cli = extmem_cli();
     let producer = compile("examples/producer.c", false);
-    let (child, socket, lines) = start_producer(&producer, 3);
+    let p = start_producer(&producer, 3);
     let peer = Command::new(&peer_cli)
-        .args(["peer", "--socket", &socket])
+        .args(["peer", "--socket", &p.socket])
         .env("EXTMEM_PEER_DIE_AT", "frame")
         .output()
         .unwrap();
     assert!(!peer.status.success(), "{}", show("extmem peer", &peer));
-    let (ok, text) = finish(child, lines);
+    let (ok, text) = p.finish();
     assert!(!ok, "the producer must fail when its consumer died:\n{text}\n{}", show("extmem peer", &peer));
     assert!(
         text.contains("extmem_frames_wait_done(ch, n): EXTMEM_ERROR_PEER"),
