@@ -10,33 +10,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// target/debug (or the profile's folder): this test runs from its `deps/`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test path");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
-}
-
-/// Builds the library and `extmem` (the CLI, for `extmem peer`) in this target folder, once:
-/// `cargo test` does not rebuild a cdylib for the tests of its own crate.
-fn build() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let root = crate_dir().join("../..");
-        let s = Command::new(env!("CARGO"))
-            .current_dir(&root)
-            .args(["build", "-q", "-p", "extmem-capi", "-p", "extmem-cli"])
-            .status()
-            .expect("cargo build");
-        assert!(s.success(), "building extmem-capi and extmem-cli");
-    });
-}
+mod common;
+use common::{build, crate_dir, profile_dir, show};
 
 /// A folder with the library under its link name and its SONAME, as an installation has it.
 fn lib_dir() -> &'static Path {
@@ -87,10 +65,6 @@ fn extmem_cli() -> PathBuf {
     let cli = profile_dir().join("extmem");
     assert!(cli.exists(), "{}", cli.display());
     cli
-}
-
-fn show(what: &str, o: &Output) -> String {
-    format!("--- {what}: {}\n{}{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// A running producer: its process, socket, and the reader of the rest of its output.
