@@ -5,6 +5,7 @@
 //! library built normally).
 //!
 //! - tests/c/api_test.c: misuse refused with a status, checked import, pools across threads.
+//! - tests/c/borrowed_test.c: the borrowed context's refusals, record-only, queue callbacks.
 //! - examples/producer.c (its own VkDevice, lent to extmem) with `extmem peer --validate` and
 //!   with examples/consumer.cpp; and against a peer that dies mid-frame.
 
@@ -144,6 +145,16 @@ fn api_test_refuses_misuse_and_moves_memory() {
 #[test]
 fn api_test_under_address_sanitizer() {
     api_test(true);
+}
+
+#[test]
+fn borrowed_context_refusals_record_only_and_queue_callbacks() {
+    for asan in [false, true] {
+        let program = compile("tests/c/borrowed_test.c", asan);
+        let o = Command::new(&program).output().unwrap();
+        let text = show("borrowed_test", &o);
+        assert!(o.status.success() && text.contains("PASS"), "{text}");
+    }
 }
 
 fn producer_to_peer(asan: bool) {
