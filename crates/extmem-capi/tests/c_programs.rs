@@ -9,37 +9,11 @@
 //! - examples/producer.c (its own VkDevice, lent to extmem) with `extmem peer --validate` and
 //!   with examples/consumer.cpp; and against a peer that dies mid-frame.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 
 mod common;
-use common::{build, crate_dir, profile_dir, show};
-
-/// A folder with the library under its link name and its SONAME, as an installation has it.
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        build();
-        let built = profile_dir().join("libextmem.so");
-        assert!(built.exists(), "{} was not built", built.display());
-        let soname = String::from_utf8_lossy(&Command::new("readelf").arg("-d").arg(&built).output().unwrap().stdout)
-            .lines()
-            .find(|l| l.contains("SONAME"))
-            .map(str::to_owned)
-            .unwrap_or_default();
-        assert!(soname.contains("[libextmem.so.0]"), "SONAME: {soname:?}");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("capi-lib");
-        std::fs::create_dir_all(&dir).unwrap();
-        for name in ["libextmem.so", "libextmem.so.0"] {
-            let link = dir.join(name);
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&built, &link).unwrap();
-        }
-        dir
-    })
-}
+use common::{build, crate_dir, lib_dir, profile_dir, show, Listening};
 
 /// Compiles `source` (C11 or, for .cpp, C++17) with warnings as errors: the program's path.
 fn compile(source: &str, asan: bool) -> PathBuf {
@@ -68,49 +42,11 @@ fn extmem_cli() -> PathBuf {
     cli
 }
 
-/// A running producer: its process, socket, and the reader of the rest of its output.
-struct Producer {
-    child: Child,
-    socket: String,
-    head: Vec<String>,
-    rest: std::thread::JoinHandle<Vec<String>>,
-}
-
-/// Starts the producer and reads its socket path from its "LISTENING <path>" line.
-// The child is waited for on every path: here when it ends early, else in `Producer::finish`.
-#[allow(clippy::zombie_processes)]
-fn start_producer(program: &Path, frames: u32) -> Producer {
-    let mut child = Command::new(program)
-        .args(["--frames", &frames.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the producer");
-    let mut head = Vec::new();
-    let mut reader = BufReader::new(child.stdout.take().expect("piped"));
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            let o = child.wait_with_output().expect("wait for the producer");
-            panic!("the producer ended before listening: {head:?}\n{}", show("producer", &o));
-        }
-        if let Some(path) = line.strip_prefix("LISTENING ") {
-            let socket = path.trim().to_owned();
-            let rest = std::thread::spawn(move || reader.lines().map_while(Result::ok).collect::<Vec<_>>());
-            return Producer { child, socket, head, rest };
-        }
-        head.push(line.trim_end().to_owned());
-    }
-}
-
-impl Producer {
-    /// Waits for the producer: whether it succeeded, and all it printed.
-    fn finish(self) -> (bool, String) {
-        let o = self.child.wait_with_output().expect("wait for the producer");
-        let mut lines = self.head;
-        lines.extend(self.rest.join().unwrap_or_default());
-        (o.status.success(), format!("{}\n{}", lines.join("\n"), String::from_utf8_lossy(&o.stderr)))
-    }
+/// Starts the producer (it prints "LISTENING <path>").
+fn start_producer(program: &Path, frames: u32) -> Listening {
+    let mut cmd = Command::new(program);
+    cmd.args(["--frames", &frames.to_string()]);
+    Listening::start(cmd)
 }
 
 #[test]
@@ -163,7 +99,8 @@ fn producer_to_peer(asan: bool) {
     let producer = compile("examples/producer.c", asan);
     let p = start_producer(&producer, 3);
     let peer = Command::new(&peer_cli).args(["peer", "--socket", &p.socket, "--validate"]).output().unwrap();
-    let (ok, text) = p.finish();
+    let (code, text) = p.finish();
+    let ok = code == Some(0);
     assert!(peer.status.success(), "{}\n--- producer\n{text}", show("extmem peer", &peer));
     assert!(ok && text.contains("PASS: 3 frames"), "{text}");
 }
@@ -184,7 +121,8 @@ fn c_producer_feeds_the_cpp_consumer() {
     let consumer = compile("examples/consumer.cpp", false);
     let p = start_producer(&producer, 4);
     let c = Command::new(&consumer).args(["--socket", &p.socket, "--frames", "4"]).output().unwrap();
-    let (ok, text) = p.finish();
+    let (code, text) = p.finish();
+    let ok = code == Some(0);
     let ctext = show("consumer", &c);
     assert!(c.status.success() && ctext.contains("PASS: 4 frames"), "{ctext}\n--- producer\n{text}");
     assert!(ok && text.contains("PASS: 4 frames"), "{text}");
@@ -201,7 +139,8 @@ fn a_consumer_that_dies_mid_frame_is_an_error_not_a_hang() {
         .output()
         .unwrap();
     assert!(!peer.status.success(), "{}", show("extmem peer", &peer));
-    let (ok, text) = p.finish();
+    let (code, text) = p.finish();
+    let ok = code == Some(0);
     assert!(!ok, "the producer must fail when its consumer died:\n{text}\n{}", show("extmem peer", &peer));
     assert!(
         text.contains("extmem_frames_wait_done(ch, n): EXTMEM_ERROR_PEER"),
