@@ -1074,12 +1074,14 @@ void extmem_context_destroy(extmem_context *ctx);
 extmem_status extmem_context_get_info(const extmem_context *ctx, extmem_context_info *out);
 
 /**
- * The timeline value that marks frame `frame` written and released: `2 * frame + 1`.
+ * The timeline value that marks frame `frame` written and released: `2 * frame + 1`
+ * (frame numbers saturate at 2^63 - 2).
  */
 uint64_t extmem_frames_ready_value(uint64_t frame);
 
 /**
- * The timeline value that marks the consumer done with frame `frame`: `2 * frame + 2`.
+ * The timeline value that marks the consumer done with frame `frame`: `2 * frame + 2`
+ * (frame numbers saturate at 2^63 - 2).
  */
 uint64_t extmem_frames_done_value(uint64_t frame);
 

@@ -119,13 +119,15 @@ pub(crate) unsafe fn with_handoff<R>(
     }
 }
 
-/// The timeline value that marks frame `frame` written and released: `2 * frame + 1`.
+/// The timeline value that marks frame `frame` written and released: `2 * frame + 1`
+/// (frame numbers saturate at 2^63 - 2).
 #[no_mangle]
 pub extern "C" fn extmem_frames_ready_value(frame: u64) -> u64 {
     Frame::new(frame.min(u64::MAX / 2 - 1)).ready()
 }
 
-/// The timeline value that marks the consumer done with frame `frame`: `2 * frame + 2`.
+/// The timeline value that marks the consumer done with frame `frame`: `2 * frame + 2`
+/// (frame numbers saturate at 2^63 - 2).
 #[no_mangle]
 pub extern "C" fn extmem_frames_done_value(frame: u64) -> u64 {
     Frame::new(frame.min(u64::MAX / 2 - 1)).done()

@@ -195,6 +195,10 @@ pub unsafe extern "C" fn extmem_memory_write(
         if data.is_null() {
             return Err(Failure::arg("data is NULL"));
         }
+        let len = m.data_len()?;
+        if len != size as u64 {
+            return Err(Failure::arg(format!("size is {size}, the memory holds {len} bytes")));
+        }
         // SAFETY: the caller's `size` readable bytes.
         let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, size) };
         // SAFETY: the caller's struct, if any.

@@ -152,7 +152,20 @@ static void round_trip(extmem_context *exporter, extmem_context *importer) {
     OK(extmem_memory_create(exporter, &o, &m));
     for (int i = 0; i < N; i++) in[i] = (unsigned char)(i * 7 + 3);
     OK(extmem_memory_write(m, in, N, NULL));
-    EXPECT(extmem_memory_write(m, in, N - 1, NULL) < 0, "a write of the wrong size");
+    EXPECT(extmem_memory_write(m, in, N - 1, NULL) == EXTMEM_ERROR_INVALID_ARGUMENT, "a write of the wrong size");
+    EXPECT(has(extmem_last_error_message(), "size is 65535, the memory holds 65536 bytes"), "named");
+    EXPECT(extmem_frames_ready_value(3) == 7 && extmem_frames_done_value(3) == 8, "2n+1, 2n+2");
+    /* A caller built against a later, larger struct is accepted (the tail is not read). */
+    struct {
+        extmem_memory_options o;
+        uint64_t later_field;
+    } grown;
+    memset(&grown, 0, sizeof grown);
+    grown.o = o;
+    grown.o.struct_size = sizeof grown;
+    extmem_memory *m2 = NULL;
+    OK(extmem_memory_create(exporter, &grown.o, &m2));
+    extmem_memory_destroy(m2);
     extmem_descriptor d;
     memset(&d, 0, sizeof d);
     d.struct_size = sizeof d;
