@@ -34,6 +34,7 @@ pub mod context;
 mod convert;
 pub mod frames;
 pub mod handles;
+pub mod handoff;
 mod import;
 pub mod memory;
 pub mod message;

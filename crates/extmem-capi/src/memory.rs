@@ -3,8 +3,8 @@
 //! command buffers the application records itself.
 
 use crate::convert::{self, input, out_handle, out_value, output};
-use crate::frames::{extmem_handoff, with_handoff};
 use crate::handles::{self, handle};
+use crate::handoff::{extmem_handoff, with_handoff};
 use crate::status::{extmem_status, guard, guard_value, CResult, Failure};
 use crate::types::*;
 use crate::vk_types::*;
