@@ -78,6 +78,11 @@ int main(void) {
     VkInstanceCreateInfo ii = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, &mi, 0, &ai, 1, layers, 1, iext};
     VkInstance instance;
     VK(vkCreateInstance(&ii, NULL, &instance));
+    /* The pNext messenger covers vkCreateInstance / vkDestroyInstance only: this one the rest. */
+    PFN_vkCreateDebugUtilsMessengerEXT create_messenger =
+        (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(instance, "vkCreateDebugUtilsMessengerEXT");
+    VkDebugUtilsMessengerEXT messenger;
+    VK(create_messenger(instance, &mi, NULL, &messenger));
     uint32_t n = 1;
     VkPhysicalDevice pd;
     VkResult r = vkEnumeratePhysicalDevices(instance, &n, &pd);
@@ -159,12 +164,30 @@ int main(void) {
     vkCmdFillBuffer(cb, extmem_memory_vk_buffer(m), 0, VK_WHOLE_SIZE, 0x2a2a2a2a);
     EXPECT(extmem_memory_record_release(m, cb, VK_IMAGE_LAYOUT_UNDEFINED, VK_ACCESS_TRANSFER_WRITE_BIT,
                                         VK_PIPELINE_STAGE_TRANSFER_BIT) == EXTMEM_OK, "release");
+    /* An image: taken from fresh into TRANSFER_DST, cleared, released in GENERAL. */
+    extmem_memory_options io;
+    memset(&io, 0, sizeof io);
+    io.struct_size = sizeof io;
+    io.resource.kind = EXTMEM_RESOURCE_IMAGE;
+    io.resource.image = (extmem_image_desc){VK_FORMAT_R8G8B8A8_UNORM, 32, 16, 1, 1, 1, VK_IMAGE_TILING_OPTIMAL,
+                                            VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT};
+    extmem_memory *img = NULL;
+    EXPECT(extmem_memory_create(ctx, &io, &img) == EXTMEM_OK, "an exportable image");
+    EXPECT(extmem_memory_record_acquire(img, cb, VK_FALSE, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                                        VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT) == EXTMEM_OK,
+           "image acquire");
+    VkClearColorValue color = {{0.25f, 0.5f, 0.75f, 1.0f}};
+    VkImageSubresourceRange range = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1};
+    vkCmdClearColorImage(cb, extmem_memory_vk_image(img), VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, &color, 1, &range);
+    EXPECT(extmem_memory_record_release(img, cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT,
+                                        VK_PIPELINE_STAGE_TRANSFER_BIT) == EXTMEM_OK, "image release");
     EXPECT(extmem_memory_record_acquire(m, VK_NULL_HANDLE, VK_FALSE, VK_IMAGE_LAYOUT_UNDEFINED, 0,
                                         VK_PIPELINE_STAGE_TRANSFER_BIT) == EXTMEM_ERROR_INVALID_ARGUMENT, "NULL cb");
     VK(vkEndCommandBuffer(cb));
     VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO, NULL, 0, NULL, NULL, 1, &cb, 0, NULL};
     VK(vkQueueSubmit(queue, 1, &si, VK_NULL_HANDLE));
     VK(vkQueueWaitIdle(queue));
+    extmem_memory_destroy(img);
     extmem_memory_destroy(m);
     extmem_context_destroy(ctx);
 
@@ -193,6 +216,9 @@ int main(void) {
     vkDestroyCommandPool(device, pool, NULL);
     vkDestroyDevice(plain, NULL);
     vkDestroyDevice(device, NULL);
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger =
+        (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(instance, "vkDestroyDebugUtilsMessengerEXT");
+    destroy_messenger(instance, messenger, NULL);
     vkDestroyInstance(instance, NULL);
     EXPECT(validation_messages == 0, "%d validation message(s)", validation_messages);
     if (failures) {
