@@ -296,6 +296,47 @@ static void pool(extmem_context *producer, extmem_context *consumer_ctx) {
     extmem_listener_destroy(l);
 }
 
+/* A consumer that refuses what it is sent, by hand, with the raw message API. */
+static void *refusing_consumer(void *arg) {
+    extmem_channel *ch = NULL;
+    OK(extmem_channel_connect((const char *)arg, NULL, &ch));
+    static extmem_message m;
+    m.struct_size = sizeof m;
+    OK(extmem_channel_recv(ch, &m));
+    EXPECT(m.kind == EXTMEM_MESSAGE_SHARE && m.fd >= 0, "a Share with its fd");
+    EXPECT(m.descriptor.resource.kind == EXTMEM_RESOURCE_BUFFER && m.descriptor.resource.buffer.size == 4096, "the buffer");
+    close(m.fd);
+    memset(&m, 0, sizeof m);
+    m.struct_size = sizeof m;
+    m.kind = EXTMEM_MESSAGE_VERDICT;
+    m.fd = -1;
+    m.ok = VK_FALSE;
+    strcpy(m.detail, "no thanks\n\x1b[31m");
+    OK(extmem_channel_send(ch, &m));
+    extmem_channel_destroy(ch);
+    return NULL;
+}
+
+static void refused_share(extmem_context *ctx) {
+    extmem_listener *l = NULL;
+    OK(extmem_listener_bind(NULL, &l));
+    pthread_t t;
+    EXPECT(pthread_create(&t, NULL, refusing_consumer, (void *)extmem_listener_path(l)) == 0, "thread");
+    extmem_channel *ch = NULL;
+    OK(extmem_listener_accept(l, 30000000000ull, NULL, &ch));
+    extmem_memory_options o = buffer_options(4096);
+    extmem_memory *m = NULL;
+    OK(extmem_memory_create(ctx, &o, &m));
+    extmem_status s = extmem_channel_share_memory(ch, m);
+    EXPECT(s == EXTMEM_ERROR_PEER_REFUSED, "%s", extmem_status_name(s));
+    /* The peer's text, control characters escaped. */
+    EXPECT(has(extmem_last_error_message(), "the peer refused it: no thanks\\n\\u{1b}[31m"), "escaped");
+    pthread_join(t, NULL);
+    extmem_memory_destroy(m);
+    extmem_channel_destroy(ch);
+    extmem_listener_destroy(l);
+}
+
 static void *other_thread(void *arg) {
     (void)arg;
     uint64_t size;
@@ -337,6 +378,7 @@ int main(void) {
     round_trip(a, b); /* destroys b */
     OK(extmem_context_create(&co, &b));
     pool(a, b);
+    refused_share(a);
     extmem_context_info info;
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
