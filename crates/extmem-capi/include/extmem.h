@@ -1200,6 +1200,11 @@ VkDeviceMemory extmem_memory_vk_memory(const extmem_memory *memory);
  * takes the memory from the other side (`from_external` `VK_TRUE`: from
  * `VK_QUEUE_FAMILY_EXTERNAL`, images from `GENERAL`; `VK_FALSE`: fresh, contents undefined)
  * into `layout` for `access` at `stage`.
+ *
+ * extmem's own transfers (`extmem_memory_read` / `_write`) do not see barriers the
+ * application records: until the first of them, they take the memory as fresh (an image's
+ * contents undefined), and after it as held by the other side. For an image, let extmem's
+ * first transfer be a write, or keep to your own commands.
  */
 extmem_status extmem_memory_record_acquire(const extmem_memory *memory,
                                            VkCommandBuffer cb,

@@ -277,6 +277,11 @@ fn raw(m: &SharedMemory) -> RawMemory {
 /// takes the memory from the other side (`from_external` `VK_TRUE`: from
 /// `VK_QUEUE_FAMILY_EXTERNAL`, images from `GENERAL`; `VK_FALSE`: fresh, contents undefined)
 /// into `layout` for `access` at `stage`.
+///
+/// extmem's own transfers (`extmem_memory_read` / `_write`) do not see barriers the
+/// application records: until the first of them, they take the memory as fresh (an image's
+/// contents undefined), and after it as held by the other side. For an image, let extmem's
+/// first transfer be a write, or keep to your own commands.
 #[no_mangle]
 pub unsafe extern "C" fn extmem_memory_record_acquire(
     memory: *const extmem_memory,
