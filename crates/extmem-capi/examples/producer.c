@@ -2,7 +2,7 @@
  * producer: a C application with its own Vulkan instance and device hands frames to a
  * consumer over extmem's protocol (docs/src/protocol.md), using only include/extmem.h.
  *
- *   producer [--frames N] [--socket PATH]
+ *   producer [--frames N] [--socket PATH] [--image]
  *
  * It creates its instance (with the Khronos validation layer and a messenger that counts its
  * messages) and device (VK_KHR_external_memory_fd), lends them to extmem
@@ -13,7 +13,9 @@
  * waits for FrameDone(n) and checks the consumer's write-back (seed n ^ 0x5EED00000000).
  * `extmem peer --socket PATH --validate` and examples/consumer.cpp are such consumers.
  * Where the device can share a timeline semaphore, the frames are ordered on it instead
- * (extmem writes them; lavapipe cannot, and says so). Exit 0 and "PASS" only when every
+ * (extmem writes them; lavapipe cannot, and says so). With --image the shared memory is a
+ * 256x256 RGBA8 optimal-tiling image that extmem writes and reads (handed over in GENERAL,
+ * released to VK_QUEUE_FAMILY_EXTERNAL). Exit 0 and "PASS" only when every
  * frame crossed both ways and no validation message was seen.
  */
 #include "extmem.h"
@@ -214,11 +216,13 @@ static void render(struct app *a, extmem_memory *shared, uint64_t frame) {
 int main(int argc, char **argv) {
     uint64_t frames = 3;
     const char *socket_path = NULL;
+    int image = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--frames") == 0 && i + 1 < argc) frames = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) socket_path = argv[++i];
+        else if (strcmp(argv[i], "--image") == 0) image = 1;
         else {
-            fprintf(stderr, "usage: producer [--frames N] [--socket PATH]\n");
+            fprintf(stderr, "usage: producer [--frames N] [--socket PATH] [--image]\n");
             return 2;
         }
     }
@@ -251,6 +255,12 @@ int main(int argc, char **argv) {
     mo.resource.kind = EXTMEM_RESOURCE_BUFFER;
     mo.resource.buffer.size = SIZE;
     mo.resource.buffer.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    if (image) {
+        /* 256 x 256 texels of 4 bytes: SIZE bytes, tightly packed, as extmem reads them. */
+        mo.resource.kind = EXTMEM_RESOURCE_IMAGE;
+        mo.resource.image = (extmem_image_desc){VK_FORMAT_R8G8B8A8_UNORM, 256, 256, 1, 1, 1, VK_IMAGE_TILING_OPTIMAL,
+                                                VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT};
+    }
     mo.handle_type = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
     extmem_memory *shared = NULL;
     EM(extmem_memory_create(ctx, &mo, &shared));
@@ -278,8 +288,9 @@ int main(int argc, char **argv) {
         h.role = EXTMEM_ROLE_PRODUCER;
         h.frame = n;
         h.semaphore = semaphore;
-        if (semaphore) {
-            /* Ordered on the GPU: extmem's write waits for the previous done, signals ready. */
+        if (semaphore || image) {
+            /* extmem writes it: with a semaphore, ordered on the GPU (the write waits for the
+               previous done and signals ready); without, on the host. */
             pattern(want, SIZE, n);
             h.step = EXTMEM_FRAME_AROUND;
             EM(extmem_memory_write(shared, want, SIZE, &h));

@@ -43,9 +43,9 @@ fn extmem_cli() -> PathBuf {
 }
 
 /// Starts the producer (it prints "LISTENING <path>").
-fn start_producer(program: &Path, frames: u32) -> Listening {
+fn start_producer(program: &Path, frames: u32, extra: &[&str]) -> Listening {
     let mut cmd = Command::new(program);
-    cmd.args(["--frames", &frames.to_string()]);
+    cmd.args(["--frames", &frames.to_string()]).args(extra);
     Listening::start(cmd)
 }
 
@@ -93,11 +93,11 @@ fn borrowed_context_refusals_record_only_and_queue_callbacks() {
     }
 }
 
-fn producer_to_peer(asan: bool) {
+fn producer_to_peer(asan: bool, extra: &[&str]) {
     // Built before the producer listens (its accept waits 60 s).
     let peer_cli = extmem_cli();
     let producer = compile("examples/producer.c", asan);
-    let p = start_producer(&producer, 3);
+    let p = start_producer(&producer, 3, extra);
     let peer = Command::new(&peer_cli).args(["peer", "--socket", &p.socket, "--validate"]).output().unwrap();
     let (code, text) = p.finish();
     let ok = code == Some(0);
@@ -107,32 +107,38 @@ fn producer_to_peer(asan: bool) {
 
 #[test]
 fn c_producer_with_its_own_device_feeds_extmem_peer() {
-    producer_to_peer(false);
+    producer_to_peer(false, &[]);
+}
+
+#[test]
+fn c_producer_shares_an_image_with_extmem_peer() {
+    producer_to_peer(false, &["--image"]);
 }
 
 #[test]
 fn c_producer_under_address_sanitizer_feeds_extmem_peer() {
-    producer_to_peer(true);
+    producer_to_peer(true, &[]);
 }
 
 #[test]
-fn c_producer_feeds_the_cpp_consumer() {
+fn c_producer_feeds_the_cpp_consumer_a_buffer_and_an_image() {
     let producer = compile("examples/producer.c", false);
     let consumer = compile("examples/consumer.cpp", false);
-    let p = start_producer(&producer, 4);
-    let c = Command::new(&consumer).args(["--socket", &p.socket, "--frames", "4"]).output().unwrap();
-    let (code, text) = p.finish();
-    let ok = code == Some(0);
-    let ctext = show("consumer", &c);
-    assert!(c.status.success() && ctext.contains("PASS: 4 frames"), "{ctext}\n--- producer\n{text}");
-    assert!(ok && text.contains("PASS: 4 frames"), "{text}");
+    for extra in [&[][..], &["--image"][..]] {
+        let p = start_producer(&producer, 4, extra);
+        let c = Command::new(&consumer).args(["--socket", &p.socket, "--frames", "4"]).output().unwrap();
+        let (code, text) = p.finish();
+        let ctext = show("consumer", &c);
+        assert!(c.status.success() && ctext.contains("PASS: 4 frames"), "{extra:?}: {ctext}\n--- producer\n{text}");
+        assert!(code == Some(0) && text.contains("PASS: 4 frames"), "{extra:?}: {text}");
+    }
 }
 
 #[test]
 fn a_consumer_that_dies_mid_frame_is_an_error_not_a_hang() {
     let peer_cli = extmem_cli();
     let producer = compile("examples/producer.c", false);
-    let p = start_producer(&producer, 3);
+    let p = start_producer(&producer, 3, &[]);
     let peer = Command::new(&peer_cli)
         .args(["peer", "--socket", &p.socket])
         .env("EXTMEM_PEER_DIE_AT", "frame")
