@@ -8,6 +8,7 @@
 //! - tests/c/borrowed_test.c: the borrowed context's refusals, record-only, queue callbacks.
 //! - examples/producer.c (its own VkDevice, lent to extmem) with `extmem peer --validate` and
 //!   with examples/consumer.cpp; and against a peer that dies mid-frame.
+//! - examples/pool_producer.c with `extmem peer --pool --validate`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -132,6 +133,17 @@ fn c_producer_feeds_the_cpp_consumer_a_buffer_and_an_image() {
         assert!(c.status.success() && ctext.contains("PASS: 4 frames"), "{extra:?}: {ctext}\n--- producer\n{text}");
         assert!(code == Some(0) && text.contains("PASS: 4 frames"), "{extra:?}: {text}");
     }
+}
+
+#[test]
+fn c_pool_producer_feeds_extmem_peer_pool() {
+    let peer_cli = extmem_cli();
+    let program = compile("examples/pool_producer.c", true);
+    let p = Listening::start(Command::new(&program));
+    let peer = Command::new(&peer_cli).args(["peer", "--pool", "--validate", "--socket", &p.socket]).output().unwrap();
+    let (code, text) = p.finish();
+    assert!(peer.status.success(), "{}\n--- producer\n{text}", show("extmem peer --pool", &peer));
+    assert!(code == Some(0) && text.contains("PASS: 6 pooled hand-offs"), "{text}");
 }
 
 #[test]
