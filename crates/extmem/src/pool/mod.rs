@@ -278,6 +278,12 @@ impl Pool {
         &self.inner.ctx
     }
 
+    /// Block `block`'s descriptor and a new fd of its memory (close-on-exec), for a transport
+    /// of the caller's own ([`protocol::PoolLink`] sends them over a [`crate::transport::Channel`]).
+    pub fn export_block(&self, block: u32) -> Result<(BlockDesc, std::os::fd::OwnedFd)> {
+        Ok((self.inner.block_desc(block)?, self.inner.export_block(block)?))
+    }
+
     pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.inner
     }
