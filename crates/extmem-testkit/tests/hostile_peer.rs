@@ -83,7 +83,8 @@ fn touch(ctx: &Context, pool: &extmem::pool::PoolImporter, p: &extmem::pool::Poo
     let ptr = unsafe { d.map_memory(memory, h.offset, h.size, extmem::vk::MemoryMapFlags::empty()) }
         .map_err(|result| extmem::Error::Vulkan { call: "vkMapMemory", result })?;
     // SAFETY: mapped above for `size` bytes; nothing writes them now.
-    let sum: u64 = unsafe { std::slice::from_raw_parts(ptr as *const u8, h.size as usize) }.iter().map(|&b| b as u64).sum();
+    let sum: u64 =
+        unsafe { std::slice::from_raw_parts(ptr as *const u8, h.size as usize) }.iter().map(|&b| b as u64).sum();
     // SAFETY: mapped above.
     unsafe { d.unmap_memory(memory) };
     std::hint::black_box(sum);

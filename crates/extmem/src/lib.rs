@@ -31,6 +31,7 @@ mod error;
 pub mod external;
 pub mod fdkind;
 pub mod frames;
+pub mod gate;
 mod handle;
 pub mod host;
 pub mod layer;

@@ -2,10 +2,10 @@
 //! context, and the checks run before creating or importing a resource.
 
 use crate::context::Context;
+use crate::desc::{Descriptor, ImageDesc, ResourceDesc};
 use crate::error::{Error, Result};
 use crate::handle::HandleType;
 use crate::rules::{self, DeviceLimits, FormatLimits};
-use crate::{Descriptor, ImageDesc, ResourceDesc};
 use ash::vk;
 
 /// The limits of the context's device that the rules need.
@@ -50,7 +50,11 @@ pub fn format_limits(ctx: &Context, image: &ImageDesc, h: HandleType) -> Option<
     })
 }
 
-fn check_resource(ctx: &Context, desc: &ResourceDesc, h: HandleType) -> std::result::Result<(), rules::Broken> {
+pub(crate) fn check_resource(
+    ctx: &Context,
+    desc: &ResourceDesc,
+    h: HandleType,
+) -> std::result::Result<(), rules::Broken> {
     let device = device_limits(ctx);
     rules::check_shape(desc, &device)?;
     match desc {

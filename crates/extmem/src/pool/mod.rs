@@ -39,7 +39,7 @@ pub use ledger::ConsumerId;
 use pooled::linear_row_pitch;
 pub use pooled::Pooled;
 pub use protocol::PoolLink;
-pub use remote::RemoteBlocks;
+pub use remote::{BlockLimits, RemoteBlocks};
 
 use crate::context::Context;
 use crate::desc::{BufferDesc, ImageDesc, ResourceDesc};
@@ -132,6 +132,7 @@ impl Pool {
             4096,
             vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST,
         ));
+        let probe = crate::gate::check_create(ctx, &probe, HandleType::OpaqueFd)?;
         let resource = create_resource(ctx, &probe, HandleType::OpaqueFd, false)?;
         let (req, _, _) = requirements(ctx.device(), resource);
         block::destroy(ctx, resource);
@@ -174,7 +175,8 @@ impl Pool {
     fn sub_allocate(&self, desc: ResourceDesc) -> Result<Pooled> {
         let inner = &self.inner;
         let ctx = &inner.ctx;
-        let resource = create_resource(ctx, &desc, HandleType::OpaqueFd, false)?;
+        let checked = crate::gate::check_create(ctx, &desc, HandleType::OpaqueFd)?;
+        let resource = create_resource(ctx, &checked, HandleType::OpaqueFd, false)?;
         let made = self.place(resource);
         if made.is_err() {
             block::destroy(ctx, resource);

@@ -189,7 +189,8 @@ fn main() {
         }
         "opaque-unsealed-huge" | "opaque-sealed-small" => {
             // lavapipe-style: a header claiming 1 GiB in an 8 KiB file.
-            let fd = forge::memfd_claiming(forge::header_of(&real), 8192, (1 << 30) + 4136, case.contains("sealed-small"));
+            let fd =
+                forge::memfd_claiming(forge::header_of(&real), 8192, (1 << 30) + 4136, case.contains("sealed-small"));
             let d = Descriptor { allocation_size: 1 << 30, dedicated: false, ..desc };
             share(&channel, d, fd)
         }
