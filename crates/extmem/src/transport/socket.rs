@@ -140,7 +140,18 @@ impl Channel {
                 me.as_raw()
             )));
         }
-        Ok(Channel { fd, peer_pid: Some(cred.pid.as_raw_nonzero().get()), timeout: DEFAULT_TIMEOUT, watch: None })
+        let mut channel =
+            Channel { fd, peer_pid: Some(cred.pid.as_raw_nonzero().get()), timeout: DEFAULT_TIMEOUT, watch: None };
+        channel.apply_send_timeout()?;
+        Ok(channel)
+    }
+
+    /// Sends wait at most the timeout too (`SO_SNDTIMEO`): a peer that never reads fills its
+    /// receive queue, and a send would otherwise block forever.
+    fn apply_send_timeout(&mut self) -> Result<()> {
+        // A zero `SO_SNDTIMEO` means "never time out": the shortest wait is a millisecond.
+        let t = self.timeout.max(Duration::from_millis(1));
+        net::sockopt::set_socket_timeout(&self.fd, net::sockopt::Timeout::Send, Some(t)).io(|| "SO_SNDTIMEO".into())
     }
 
     /// The peer's process id, as the kernel reported it at connection time.
@@ -148,9 +159,12 @@ impl Channel {
         self.peer_pid
     }
 
-    /// How long [`Channel::recv`] waits (default 30 s).
+    /// How long [`Channel::recv`] waits, and [`Channel::send`] waits for room in a peer's full
+    /// receive queue (default 30 s).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+        // The socket is ours and connected: setting an option on it fails only on a bad fd.
+        let _ = self.apply_send_timeout();
     }
 
     /// Also ends waits as soon as `watch`'s process exits (a peer whose children keep the
@@ -185,6 +199,10 @@ impl Channel {
                 rustix::io::Errno::PIPE | rustix::io::Errno::CONNRESET => {
                     Error::Peer("the peer closed the connection".into())
                 }
+                rustix::io::Errno::AGAIN => Error::Peer(format!(
+                    "the peer did not read its messages for {:?} (its receive queue is full): giving up on the send",
+                    self.timeout
+                )),
                 e => Error::Io { context: "sending a message".into(), source: e.into() },
             })?;
         if sent != bytes.len() {
@@ -274,5 +292,21 @@ impl AsFd for Channel {
 impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Channel;
+    use crate::transport::message::Message;
+    use std::time::Duration;
+
+    #[test]
+    fn a_peer_that_never_reads_ends_a_flood_in_a_clear_error() {
+        let (mut a, _b) = Channel::pair().unwrap();
+        a.set_timeout(Duration::from_millis(200));
+        let flood = (0..1_000_000u64).map(|frame| a.send(&Message::FrameReady { frame }, &[])).find(|r| r.is_err());
+        let e = flood.expect("the queue filled").unwrap_err().to_string();
+        assert!(e.contains("did not read") && e.contains("200ms"), "{e}");
     }
 }
