@@ -191,3 +191,32 @@ fn every_class_of_hostile_input_is_refused_clearly_without_hang_or_leak() {
     let m = ctx.validation_messages();
     assert!(m.is_empty(), "{} validation message(s):\n{}", m.len(), m.join("\n"));
 }
+
+/// A hostile consumer: its refusal text (terminal escapes, a bell) reaches the producer's
+/// error, and so its terminal, only escaped.
+#[test]
+fn a_consumers_refusal_reaches_the_producer_escaped() {
+    use extmem::pool::{Pool, PoolLink, PoolOptions};
+    let ctx = Context::new(&ContextOptions::default().validation(true).app_name("hostile consumer")).expect("context");
+    let pool = Pool::new(&ctx, PoolOptions::default().block_size(1 << 20)).expect("pool");
+    let usage = extmem::vk::BufferUsageFlags::TRANSFER_SRC;
+    let p = pool.buffer(extmem::BufferDesc::new(4096, usage)).expect("pooled buffer");
+    let (producer, consumer) = Channel::pair().expect("pair");
+    let hostile = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let _ = consumer.recv().expect("PoolBlock, then PoolShare");
+        }
+        let detail = "\u{1b}]0;owned\u{7}\u{1b}[2J\r\nfake prompt$ ".to_string();
+        consumer.send(&Message::Verdict { ok: false, detail }, &[]).expect("send the refusal");
+        consumer
+    });
+    let mut link = PoolLink::new(&pool, &producer);
+    link.share(&p).expect("share");
+    let e = link.wait_held(&p.handle()).expect_err("refused").to_string();
+    drop(hostile.join().expect("the hostile consumer"));
+    assert!(!e.chars().any(|c| c.is_control()), "raw control characters reach the producer: {e:?}");
+    assert!(e.contains("\\u{1b}]0;owned"), "{e}");
+    drop(link);
+    let m = ctx.validation_messages();
+    assert!(m.is_empty(), "{} validation message(s):\n{}", m.len(), m.join("\n"));
+}

@@ -7,6 +7,7 @@ mod pool_wire;
 pub mod private_dir;
 mod resource_wire;
 pub mod socket;
+pub mod text;
 
 pub use crate::desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
 pub use message::Message;

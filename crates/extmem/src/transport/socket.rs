@@ -262,7 +262,7 @@ impl Channel {
     pub fn recv_plain(&self, expected: &str) -> Result<Message> {
         match self.recv()? {
             (Message::Verdict { ok: false, detail }, _) => {
-                Err(Error::Peer(format!("the peer reports a failure: {}", detail.escape_debug())))
+                Err(Error::Peer(format!("the peer reports a failure: {}", crate::transport::text::escape(&detail))))
             }
             (Message::Bye, _) if expected != "Bye" => {
                 Err(Error::Peer(format!("the peer said Bye while {expected} was due")))
@@ -275,7 +275,7 @@ impl Channel {
 fn unexpected(wanted: &str, got: &Message) -> Error {
     match got {
         Message::Verdict { ok: false, detail } => {
-            Error::Peer(format!("the peer reports a failure: {}", detail.escape_debug()))
+            Error::Peer(format!("the peer reports a failure: {}", crate::transport::text::escape(&detail)))
         }
         other => Error::Protocol(format!("expected {wanted}, got {}", other.name())),
     }
