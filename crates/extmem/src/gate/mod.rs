@@ -183,6 +183,20 @@ pub fn check_foreign(desc: &Descriptor, fd: BorrowedFd<'_>, limits: &DeviceLimit
     Ok(Checked(*desc))
 }
 
+/// Limits for [`check_foreign`] where the importing API has no Vulkan limits to ask: the
+/// largest allocation it can hold (a CUDA device's memory, say), and image dimensions as large
+/// as any Vulkan device makes (the importer maps bytes; it does not create the image).
+pub fn foreign_limits(max_allocation: u64) -> DeviceLimits {
+    DeviceLimits {
+        max_image_dimension_2d: 1 << 16,
+        max_image_dimension_3d: 1 << 14,
+        max_image_array_layers: 1 << 12,
+        max_framebuffer_width: 1 << 16,
+        max_framebuffer_height: 1 << 16,
+        max_memory_allocation_size: max_allocation,
+    }
+}
+
 fn importable(ctx: &Context, desc: &ResourceDesc, h: HandleType) -> bool {
     let features = match desc {
         ResourceDesc::Image(i) => caps::image_features(ctx.instance(), ctx.physical_device(), i, h),

@@ -29,12 +29,12 @@ pub fn check_fd(handle_type: HandleType, fd: BorrowedFd<'_>, size: u64, profile:
     };
     match kind {
         FdKind::MemFile => {
-            let (seals, overhead) = match (handle_type, profile) {
-                (HandleType::OpaqueFd, Some(p)) => (p.seals.unwrap_or(MIN_SEALS), p.overhead),
-                _ => (MIN_SEALS, 0),
+            let (seals, overhead, learned) = match (handle_type, profile) {
+                (HandleType::OpaqueFd, Some(p)) => (p.seals.unwrap_or(MIN_SEALS), p.overhead, true),
+                _ => (MIN_SEALS, 0, false),
             };
             let have = rustix::fs::fcntl_get_seals(fd).io(|| "F_GET_SEALS of the received memfd".into())?;
-            check_seals(handle_type, have, seals)?;
+            check_seals(handle_type, have, seals, learned)?;
             check_size(handle_type, "memfd", stat_size()?, size, overhead)
         }
         FdKind::DmaBuf => check_size(handle_type, "dma-buf", stat_size()?, size, 0),
@@ -42,16 +42,18 @@ pub fn check_fd(handle_type: HandleType, fd: BorrowedFd<'_>, size: u64, profile:
     }
 }
 
-/// Refuses a memfd that lacks any of `want` (a pure rule, tested apart).
-pub fn check_seals(handle_type: HandleType, have: SealFlags, want: SealFlags) -> Result<()> {
+/// Refuses a memfd that lacks any of `want`, the seals of this driver's own export where
+/// `learned` (a pure rule, tested apart).
+pub fn check_seals(handle_type: HandleType, have: SealFlags, want: SealFlags, learned: bool) -> Result<()> {
     if have.contains(want) {
         return Ok(());
     }
     Err(Error::Import(format!(
-        "the {handle_type} memfd is not sealed with {} (it has {}), as this driver's own export is: its sender \
-         could shrink it under the mapping (a SIGBUS here); seal it with F_ADD_SEALS",
+        "the {handle_type} memfd is not sealed with {} (it has {}){}: its sender could shrink it under the \
+         mapping (a SIGBUS here); seal it with F_ADD_SEALS",
         seal_names(want),
-        seal_names(have)
+        seal_names(have),
+        if learned { ", as this driver's own export is" } else { "" }
     )))
 }
 
@@ -60,6 +62,11 @@ pub fn check_size(handle_type: HandleType, what: &str, have: u64, size: u64, ove
     let need = size.saturating_add(overhead);
     if have >= need {
         return Ok(());
+    }
+    if overhead == 0 {
+        return Err(Error::Import(format!(
+            "the {handle_type} {what} holds {have} bytes; the descriptor says {size} bytes: it would fault past its end"
+        )));
     }
     Err(Error::Import(format!(
         "the {handle_type} {what} holds {have} bytes; the descriptor says {size} bytes, which take {need} bytes \
@@ -90,9 +97,9 @@ mod tests {
     #[test]
     fn seals_and_sizes_are_named() {
         let h = HandleType::OpaqueFd;
-        let e = check_seals(h, SealFlags::SHRINK, MIN_SEALS).unwrap_err().to_string();
+        let e = check_seals(h, SealFlags::SHRINK, MIN_SEALS, true).unwrap_err().to_string();
         assert!(e.contains("F_SEAL_GROW") && e.contains("it has F_SEAL_SHRINK"), "{e}");
-        check_seals(h, SealFlags::SEAL | MIN_SEALS, MIN_SEALS).unwrap();
+        check_seals(h, SealFlags::SEAL | MIN_SEALS, MIN_SEALS, false).unwrap();
         let e = check_size(h, "memfd", 8192, 1 << 30, 4136).unwrap_err().to_string();
         assert!(e.contains("holds 8192 bytes") && e.contains("1073741824"), "{e}");
         check_size(h, "memfd", 69672, 65536, 4136).unwrap();
