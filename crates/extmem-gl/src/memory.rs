@@ -279,14 +279,16 @@ impl<'a> GlMemory<'a> {
             (GlObject::Texture(_), ResourceDesc::Image(i)) => {
                 let f = gl_format(i.format)?;
                 crate::draw::copy_into(
-                    self.gl,
+                    &self.gl.gl,
+                    &self.gl.draw,
                     self.framebuffer,
                     i.extent.width,
                     i.extent.height,
                     f.internal,
                     f.format,
                     bytes,
-                )
+                )?;
+                self.gl.check("drawing into the imported texture")
             }
             (GlObject::Texture(_), _) => unreachable!("only images import as textures"),
         }

@@ -1,6 +1,7 @@
 //! Moving shared memory between processes: the wire format of what an importer needs to know
 //! ([`message`]) and a Unix socket that carries it with the file descriptors ([`socket`]).
 
+mod codec;
 pub mod liveness;
 pub mod message;
 mod pool_wire;

@@ -1,7 +1,7 @@
 //! The resource part of a descriptor (an image's or a buffer's creation parameters), shared by
 //! the `Share` and `PoolShare` messages.
 
-use super::message::{bad, Reader};
+use super::codec::{bad, Reader};
 use crate::desc::{BufferDesc, ImageDesc, ResourceDesc};
 use crate::error::Result;
 use ash::vk;
