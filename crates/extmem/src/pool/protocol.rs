@@ -73,6 +73,16 @@ impl<'a> PoolLink<'a> {
         Ok(())
     }
 
+    /// One whole pooled hand-off, as a soak or a benchmark repeats it: shares `pooled`, waits
+    /// until the consumer holds it, then until it released it again (`extmem peer --pool`
+    /// releases each hand-off as soon as it holds it). A refusal is an error with the reason.
+    pub fn round_trip(&mut self, pooled: &Pooled) -> Result<()> {
+        let handle = pooled.handle();
+        self.share(pooled)?;
+        self.wait_held(&handle)?;
+        self.wait_released(&handle)
+    }
+
     /// Waits for the consumer to say it holds `handle`, taking the releases that come first.
     /// A refusal is an error with the consumer's reason (and the consumer does not hold it).
     pub fn wait_held(&mut self, handle: &PoolHandle) -> Result<()> {
