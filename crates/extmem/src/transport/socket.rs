@@ -275,7 +275,7 @@ impl Channel {
 fn unexpected(wanted: &str, got: &Message) -> Error {
     match got {
         Message::Verdict { ok: false, detail } => {
-            Error::Peer(format!("the peer reports a failure: {}", crate::transport::text::escape(&detail)))
+            Error::Peer(format!("the peer reports a failure: {}", crate::transport::text::escape(detail)))
         }
         other => Error::Protocol(format!("expected {wanted}, got {}", other.name())),
     }
