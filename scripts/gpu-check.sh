@@ -19,7 +19,7 @@ if [ "${1:-}" = --prepare ]; then
         | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "cuda_export", "hardening", "hostile_peer", "socket_folder", "app_device", "vulkano", "textures", "pool", "pool_wire", "cuda_pool"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("nv_layer", "sentinel_sweep", "external_marking", "validation_orders", "handoff", "wire_format", "validation_is_heard", "cuda", "cuda_export", "hardening", "hostile_peer", "socket_folder", "app_device", "vulkano", "textures", "pool", "pool_wire", "cuda_pool", "hostile_cuda"):
         print(m["executable"])' | xargs -I{} cp {} .dev/bin/deps/
     cargo bench -p extmem-layer --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import json,sys
@@ -60,7 +60,7 @@ run() { echo "== $*" >&2; "$@" || { echo "FAILED ($?): $*"; status=1; }; }
 echo "Python module from $pymod"
 if [ "${1:-}" = --pool ]; then
     # The pool: its tests, then pooled hand-offs beside today's (step-timed) for Vulkan and CUDA.
-    for t in .dev/bin/deps/pool-* .dev/bin/deps/pool_wire-* .dev/bin/deps/cuda_pool-*; do
+    for t in .dev/bin/deps/pool-* .dev/bin/deps/pool_wire-* .dev/bin/deps/cuda_pool-* .dev/bin/deps/hostile_cuda-*; do
         run "$t" --test-threads=1
     done
     run .dev/bin/extmem bench --pool --json --png "$out/bench-pool.png" > "$out/bench-pool.json"
@@ -76,7 +76,7 @@ run .dev/bin/extmem caps --json > "$out/caps.json"
 run .dev/bin/external_requirements | tee "$out/external-requirements.txt" | tail -n 1
 # The hostile-peer test starts this program as its peer (its build path does not exist here).
 export EXTMEM_HOSTILE_PEER="$PWD/.dev/bin/extmem-hostile-peer"
-for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/sentinel_sweep-* .dev/bin/deps/external_marking-* .dev/bin/deps/validation_orders-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-* .dev/bin/deps/hardening-* .dev/bin/deps/hostile_peer-* .dev/bin/deps/socket_folder-*; do
+for t in .dev/bin/deps/nv_layer-* .dev/bin/deps/sentinel_sweep-* .dev/bin/deps/external_marking-* .dev/bin/deps/validation_orders-* .dev/bin/deps/handoff-* .dev/bin/deps/wire_format-* .dev/bin/deps/validation_is_heard-* .dev/bin/deps/cuda-* .dev/bin/deps/hardening-* .dev/bin/deps/hostile_peer-* .dev/bin/deps/hostile_cuda-* .dev/bin/deps/socket_folder-*; do
     run "$t" --test-threads=1
 done
 # extmem in an ash program's own device, a vulkano allocator's image, a wgpu consumer.
