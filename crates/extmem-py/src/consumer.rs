@@ -168,15 +168,13 @@ impl Consumer {
                         desc.handle_type
                     )));
                 }
-                let ResourceDesc::Buffer(b) = desc.resource else {
+                let ResourceDesc::Buffer(_) = desc.resource else {
                     return Err(UnsupportedError::new_err("host memory holds buffers only"));
                 };
-                if desc.offset.checked_add(b.size).is_none_or(|end| end > desc.allocation_size) {
-                    return Err(ProtocolError::new_err(format!(
-                        "a {}-byte buffer at offset {} of {} bytes",
-                        b.size, desc.offset, desc.allocation_size
-                    )));
-                }
+                // extmem's import gate, as every other importer: the rules, the buffer inside
+                // the allocation, a sealed memfd that holds it.
+                let limits = ::extmem::gate::foreign_limits(::extmem::transport::message::MAX_ALLOCATION);
+                ::extmem::gate::check_foreign(desc, std::os::fd::AsFd::as_fd(&fd), &limits).py()?;
                 let len = usize::try_from(desc.allocation_size)
                     .map_err(|_| ProtocolError::new_err("host memory larger than this address space"))?;
                 let mapping = HostMapping::open(fd, len).py()?;
