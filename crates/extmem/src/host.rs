@@ -39,7 +39,7 @@ pub fn check_received_fd(fd: std::os::fd::BorrowedFd<'_>, len: u64) -> Result<()
     if len == 0 {
         return Err(Error::Import("the peer announced 0 bytes of host memory; nothing can be mapped".into()));
     }
-    crate::fdkind::check_kind(HandleType::HostAllocation, crate::fdkind::classify(fd)?, None)?;
+    crate::gate::fdkind::check_kind(HandleType::HostAllocation, crate::gate::fdkind::classify(fd)?, None)?;
     let seals = rustix::fs::fcntl_get_seals(fd).io(|| "reading the memfd's seals".into())?;
     if !seals.contains(SEALS) {
         return Err(Error::Import(

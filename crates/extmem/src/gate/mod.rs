@@ -7,10 +7,13 @@
 //! Each check returns a [`Checked`] description, which only this module can make; creating a
 //! resource or importing memory takes a `Checked` one, so a new importer cannot skip the gate.
 //! In order, before any driver call: the handle type the device supports, the description's
-//! rules ([`crate::rules`] over [`crate::limits`]), what the descriptor is ([`crate::fdkind`],
+//! rules ([`crate::gate::rules`] over [`crate::gate::limits`]), what the descriptor is ([`crate::gate::fdkind`],
 //! then seals and size, [`received`]), UUIDs and memory types.
 
+pub mod fdkind;
+pub mod limits;
 pub mod received;
+pub mod rules;
 
 use crate::caps;
 use crate::context::Context;
@@ -18,7 +21,7 @@ use crate::desc::{Descriptor, ResourceDesc};
 use crate::error::{Error, Result};
 use crate::handle::HandleType;
 use crate::pool_desc::{BlockDesc, PooledDesc};
-use crate::rules::{self, DeviceLimits};
+use rules::DeviceLimits;
 use std::os::fd::BorrowedFd;
 
 /// A description that passed the gate. Only the gate makes one; resource creation and memory
@@ -54,7 +57,7 @@ impl Checked<Descriptor> {
 /// A description this process made itself, checked before a safe creation function passes it
 /// to the driver.
 pub(crate) fn check_create(ctx: &Context, desc: &ResourceDesc, h: HandleType) -> Result<Checked<ResourceDesc>> {
-    crate::limits::check_create(ctx, desc, h)?;
+    crate::gate::limits::check_create(ctx, desc, h)?;
     Ok(Checked(*desc))
 }
 
@@ -75,11 +78,11 @@ pub fn check_share(ctx: &Context, desc: &Descriptor, fd: BorrowedFd<'_>) -> Resu
     {
         return Err(Error::Import("host-allocation memory comes as a buffer at offset 0 of a plain allocation".into()));
     }
-    crate::limits::check_import(ctx, desc)?;
+    crate::gate::limits::check_import(ctx, desc)?;
     if h == HandleType::HostAllocation {
         crate::host::check_received_fd(fd, desc.allocation_size)?;
     } else {
-        received::check_fd(h, fd, desc.allocation_size, crate::fdkind::opaque_export(ctx).as_ref())?;
+        received::check_fd(h, fd, desc.allocation_size, crate::gate::fdkind::opaque_export(ctx).as_ref())?;
     }
     // Memory another API made (CUDA) has no driver UUID: the device UUID must match.
     let other_api = h == HandleType::OpaqueFd && desc.from_other_api();
@@ -115,7 +118,7 @@ pub fn check_block(ctx: &Context, desc: &BlockDesc, fd: BorrowedFd<'_>) -> Resul
             desc.handle_type
         )));
     }
-    let max = crate::limits::device_limits(ctx).max_memory_allocation_size;
+    let max = crate::gate::limits::device_limits(ctx).max_memory_allocation_size;
     if desc.size == 0 || desc.size > max {
         return Err(Error::Import(format!(
             "pool block {}: size {} is outside 1..={max} (maxMemoryAllocationSize)",
@@ -138,7 +141,7 @@ pub fn check_block(ctx: &Context, desc: &BlockDesc, fd: BorrowedFd<'_>) -> Resul
             desc.block, desc.memory_type_index
         )));
     }
-    received::check_fd(desc.handle_type, fd, desc.size, crate::fdkind::opaque_export(ctx).as_ref())
+    received::check_fd(desc.handle_type, fd, desc.size, crate::gate::fdkind::opaque_export(ctx).as_ref())
         .map_err(|e| Error::Import(format!("pool block {}: {}", desc.block, strip(&e))))?;
     Ok(Checked(*desc))
 }
@@ -146,7 +149,7 @@ pub fn check_block(ctx: &Context, desc: &BlockDesc, fd: BorrowedFd<'_>) -> Resul
 /// A pooled hand-off (`PoolShare`): its resource, against the same rules as a share's.
 pub fn check_pooled(ctx: &Context, desc: &PooledDesc) -> Result<Checked<ResourceDesc>> {
     let h = HandleType::OpaqueFd;
-    crate::limits::check_resource(ctx, &desc.resource, h)
+    crate::gate::limits::check_resource(ctx, &desc.resource, h)
         .map_err(|b| Error::Import(format!("hand-off {}: {b}", desc.handle)))?;
     if !importable(ctx, &desc.resource, h) {
         return Err(Error::Import(format!(

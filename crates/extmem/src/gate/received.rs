@@ -1,5 +1,5 @@
 //! What a received descriptor is, compared with what this driver's own export is: its kind
-//! ([`crate::fdkind`]), and for a memfd its seals and size. A memfd checked once can be shrunk
+//! ([`crate::gate::fdkind`]), and for a memfd its seals and size. A memfd checked once can be shrunk
 //! by its sender afterwards, and then the importer's first access past the new end is a SIGBUS;
 //! a memfd smaller than the memory it is said to hold faults the same way. So a received memfd
 //! must carry the seals the driver's own export carries (lavapipe: `F_SEAL_SEAL |
@@ -9,7 +9,7 @@
 //! handle-type and rules checks of the gate apply.
 
 use crate::error::{Error, IoResultExt, Result};
-use crate::fdkind::{self, ExportProfile, FdKind};
+use crate::gate::fdkind::{self, ExportProfile, FdKind};
 use crate::handle::HandleType;
 use rustix::fs::SealFlags;
 use std::os::fd::BorrowedFd;

@@ -52,7 +52,7 @@ pub(crate) fn import(ctx: &Context, checked: &Checked<BlockDesc>, fd: OwnedFd) -
         // Vulkan owns the duplicate now; the original is ours to close (dropped here).
         Ok(memory) => Ok(memory),
         Err(result) => {
-            crate::fdkind::release_after_failed_import(ctx, fd, given);
+            crate::gate::fdkind::release_after_failed_import(ctx, fd, given);
             Err(Error::Vulkan { call: "vkAllocateMemory (pool block import)", result })
         }
     }

@@ -24,7 +24,7 @@ impl SharedMemory {
     ///
     /// `fd` is taken in every case: on success Vulkan owns it (it is closed when the memory is
     /// freed); on failure this function closes it, unless the driver already did (see
-    /// [`crate::fdkind::owner_after_failed_import`]). It is never closed twice. (Host-allocation
+    /// [`crate::gate::fdkind::owner_after_failed_import`]). It is never closed twice. (Host-allocation
     /// memory: `fd` is the memfd, which the returned memory keeps mapped and closes on drop.)
     pub fn import(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
         Self::import_with_steps(ctx, desc, fd, &mut ImportSteps::default())
@@ -129,7 +129,7 @@ impl SharedMemory {
             Ok(memory) => memory,
             Err(result) => {
                 // Closed exactly once: by us, or already by a driver that takes it even on failure.
-                crate::fdkind::release_after_failed_import(ctx, fd, given);
+                crate::gate::fdkind::release_after_failed_import(ctx, fd, given);
                 return Err(Error::Vulkan { call: "vkAllocateMemory (import)", result });
             }
         };

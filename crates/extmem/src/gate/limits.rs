@@ -1,11 +1,11 @@
-//! The device's side of [`crate::rules`]: its limits and format answers, captured from a
+//! The device's side of [`crate::gate::rules`]: its limits and format answers, captured from a
 //! context, and the checks run before creating or importing a resource.
 
 use crate::context::Context;
 use crate::desc::{Descriptor, ImageDesc, ResourceDesc};
 use crate::error::{Error, Result};
+use crate::gate::rules::{self, DeviceLimits, FormatLimits};
 use crate::handle::HandleType;
-use crate::rules::{self, DeviceLimits, FormatLimits};
 use ash::vk;
 
 /// The limits of the context's device that the rules need.
