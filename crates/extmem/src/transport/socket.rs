@@ -149,8 +149,9 @@ impl Channel {
     /// Sends wait at most the timeout too (`SO_SNDTIMEO`): a peer that never reads fills its
     /// receive queue, and a send would otherwise block forever.
     fn apply_send_timeout(&mut self) -> Result<()> {
-        // A zero `SO_SNDTIMEO` means "never time out": the shortest wait is a millisecond.
-        let t = self.timeout.max(Duration::from_millis(1));
+        // A zero `SO_SNDTIMEO` means "never time out": the shortest wait is a millisecond; the
+        // longest a year (what a `timeval` surely holds).
+        let t = self.timeout.clamp(Duration::from_millis(1), Duration::from_secs(365 * 86400));
         net::sockopt::set_socket_timeout(&self.fd, net::sockopt::Timeout::Send, Some(t)).io(|| "SO_SNDTIMEO".into())
     }
 
@@ -308,5 +309,9 @@ mod tests {
         let flood = (0..1_000_000u64).map(|frame| a.send(&Message::FrameReady { frame }, &[])).find(|r| r.is_err());
         let e = flood.expect("the queue filled").unwrap_err().to_string();
         assert!(e.contains("did not read") && e.contains("200ms"), "{e}");
+        // Any timeout is taken (a year at most for sends).
+        a.set_timeout(Duration::MAX);
+        a.set_timeout(Duration::ZERO);
+        assert!(a.send(&Message::Bye, &[]).is_err(), "the queue is still full");
     }
 }
