@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The library's, the transport's and the layer's tests under AddressSanitizer (nightly Rust,
+# The library's (the gate, the pool, the transport), the layer's and the consumers' hostile
+# tests (the hostile peer, the GL consumer on llvmpipe) under AddressSanitizer (nightly Rust,
 # -Zsanitizer=address). Run it whenever unsafe code changes:
 #     bash scripts/asan.sh
 # Builds into target/x86_64-unknown-linux-gnu/ (apart from the normal build). The drivers and
@@ -21,7 +22,10 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0:fast
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo +nightly build --target "$target" -p extmem-layer -p extmem-testkit --locked
+# tests/examples.rs runs the examples as programs.
+cargo +nightly build --target "$target" -p extmem --examples --locked
 cargo +nightly test --target "$target" --locked -p extmem --lib --tests
 cargo +nightly test --target "$target" --locked -p extmem-layer --lib --test nv_layer
 cargo +nightly test --target "$target" --locked -p extmem-testkit --tests
+cargo +nightly test --target "$target" --locked -p extmem-gl --test hostile_llvmpipe
 echo "asan: no error reported"

@@ -2,11 +2,14 @@
 //! of blocks, holds and releases: never a panic, and whatever it accepts keeps its promises:
 //! every held range lies inside a block that was sent, and no two held ranges overlap.
 //!
-//! Input: 28-byte operations (kind, block, offset, size, generation, two shifts that bring the
+//! The consumer's limits are fuzzed too (first two bytes: at most 0..=4 blocks, at most a
+//! power of two of bytes): a block past them is refused, and the blocks kept never exceed them.
+//!
+//! Input: two bytes of limits, then 28-byte operations (kind, block, offset, size, generation, two shifts that bring the
 //! numbers near each other so that overlaps and edges are reached).
 #![no_main]
 
-use extmem::pool::{BlockDesc, PoolHandle, RemoteBlocks};
+use extmem::pool::{BlockDesc, BlockLimits, PoolHandle, RemoteBlocks};
 use extmem::HandleType;
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
@@ -16,7 +19,9 @@ fn u64_at(d: &[u8], i: usize) -> u64 {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut blocks: RemoteBlocks<()> = RemoteBlocks::default();
+    let Some((limits, data)) = data.split_first_chunk::<2>() else { return };
+    let limits = BlockLimits::default().max_blocks(limits[0] as usize % 5).max_bytes(1u64 << (limits[1] % 64));
+    let mut blocks: RemoteBlocks<()> = RemoteBlocks::with_limits(limits);
     let mut sizes: HashMap<u32, u64> = HashMap::new();
     for op in data.chunks_exact(28) {
         let block = (op[1] % 4) as u32;
@@ -34,8 +39,13 @@ fuzz_target!(|data: &[u8]| {
                     driver_uuid: [0; 16],
                 };
                 let known = sizes.contains_key(&block);
-                assert_eq!(blocks.insert_block(desc, ()).is_ok(), !known, "block {block} sent again");
-                sizes.entry(block).or_insert(desc.size);
+                let total: u64 = sizes.values().sum();
+                let fits = sizes.len() < limits.max_blocks && total.saturating_add(desc.size) <= limits.max_bytes;
+                let ok = blocks.insert_block(desc, ()).is_ok();
+                assert_eq!(ok, !known && fits, "block {block}: sent again {known}, within the limits {fits}");
+                if ok {
+                    sizes.insert(block, desc.size);
+                }
             }
             1 => {
                 let _ = blocks.hold(&handle);

@@ -15,7 +15,7 @@ Each such process finds the Vulkan device that is its CUDA device (`extmem caps 
 device UUID) and runs `extmem demo --torch` on it with this script as the consumer: the Vulkan
 producer writes every frame on the GPU and the consumer process (this script again, with
 --socket) trains on it. Every frame's checksum, computed on the GPU over the bytes consumed, is
-checked against the checksum of the bytes the producer wrote (its pattern, extmem.pattern); the
+checked against the checksum of the bytes the producer wrote (its pattern, extmem._testing.pattern); the
 demo's producer checks the consumer's write-back byte for byte. After the last step the model's
 parameters are gathered and asserted bit-identical across ranks. Rank 0 prints one line
 `DISTRIBUTED {json}` with each GPU's frames per second and all-reduce time per step (counted
@@ -124,7 +124,7 @@ def train(args) -> int:
         if frame != step:
             print(f"[rank {rank}] FAIL: frame {frame} came as step {step}", flush=True)
             return 1
-        produced = torch.frombuffer(bytearray(extmem.pattern(n, frame)), dtype=torch.uint8)
+        produced = torch.frombuffer(bytearray(extmem._testing.pattern(n, frame)), dtype=torch.uint8)
         seen, want = checksum(frame_bytes).cpu(), checksum(produced)
         if not torch.equal(seen, want):
             print(f"[rank {rank}] FAIL frame {frame}: checksum {seen.tolist()}, the producer's {want.tolist()}",
@@ -134,7 +134,7 @@ def train(args) -> int:
         # models equal.
         at = (rank * need) % (n - need + 1)
         x = frame_bytes[at:at + need].view(BATCH, FEATURES).float() / 255.0
-        back = torch.frombuffer(bytearray(extmem.pattern(n, extmem.writeback_seed(frame))), dtype=torch.uint8)
+        back = torch.frombuffer(bytearray(extmem._testing.pattern(n, extmem._testing.writeback_seed(frame))), dtype=torch.uint8)
         frame_bytes.copy_(back.to(device, non_blocking=False))
         consumer.done(frame, stream=stream)
 

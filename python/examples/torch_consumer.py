@@ -42,13 +42,13 @@ def main() -> int:
             return 0
         # The producer's pattern runs over the texels row by row, tightly packed.
         seen = tensor.contiguous().view(-1)
-        expected = torch.frombuffer(bytearray(extmem.pattern(n, frame)), dtype=torch.uint8).to(tensor.device)
+        expected = torch.frombuffer(bytearray(extmem._testing.pattern(n, frame)), dtype=torch.uint8).to(tensor.device)
         wrong = (seen != expected).nonzero()
         if wrong.numel():
             at = wrong[0].item()
             print(f"[torch] FAIL frame {frame}: byte {at} is {seen[at].item()}, expected {expected[at].item()}")
             return 1
-        back = torch.frombuffer(bytearray(extmem.pattern(n, extmem.writeback_seed(frame))), dtype=torch.uint8)
+        back = torch.frombuffer(bytearray(extmem._testing.pattern(n, extmem._testing.writeback_seed(frame))), dtype=torch.uint8)
         tensor.copy_(back.to(tensor.device).view(tensor.shape))
         consumer.done(frame, stream=stream)
         print(f"[torch]    frame {frame}: all {n} bytes match on the GPU; wrote its own pattern back", flush=True)

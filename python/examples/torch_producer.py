@@ -42,10 +42,10 @@ def main() -> int:
     stream = torch.cuda.current_stream().cuda_stream
     n = args.bytes
     for frame in range(args.frames):
-        tensor.copy_(torch.frombuffer(bytearray(extmem.pattern(n, frame)), dtype=torch.uint8).cuda())
+        tensor.copy_(torch.frombuffer(bytearray(extmem._testing.pattern(n, frame)), dtype=torch.uint8).cuda())
         producer.ready(frame, stream=stream)
         producer.wait_done(frame, stream=stream)
-        expected = torch.frombuffer(bytearray(extmem.pattern(n, extmem.writeback_seed(frame))), dtype=torch.uint8)
+        expected = torch.frombuffer(bytearray(extmem._testing.pattern(n, extmem._testing.writeback_seed(frame))), dtype=torch.uint8)
         wrong = (tensor != expected.cuda()).nonzero()
         if wrong.numel():
             at = wrong[0].item()

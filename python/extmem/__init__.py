@@ -28,8 +28,7 @@ from ._extmem import (
     UnsupportedError,
     VulkanError,
     __version__,
-    pattern,
-    writeback_seed,
+    _testing,
 )
 
 __all__ = [
@@ -52,6 +51,4 @@ __all__ = [
     "UnsupportedError",
     "VulkanError",
     "__version__",
-    "pattern",
-    "writeback_seed",
 ]

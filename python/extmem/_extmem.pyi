@@ -114,8 +114,11 @@ class Producer:
     def bye(self) -> None:
         """Tells the consumer there are no more frames."""
 
-def pattern(len: int, seed: int) -> bytes:
-    """``len`` bytes of extmem's check pattern for ``seed``."""
-
-def writeback_seed(frame: int) -> int:
-    """The seed the consumer writes back for ``frame`` in the demo."""
+class _testing:
+    """Test and example helpers, not part of the API."""
+    @staticmethod
+    def pattern(len: int, seed: int) -> bytes:
+        """``len`` bytes of extmem's check pattern for ``seed`` (``ValueError`` above 1 GiB)."""
+    @staticmethod
+    def writeback_seed(frame: int) -> int:
+        """The seed the consumer writes back for ``frame`` in the demo."""

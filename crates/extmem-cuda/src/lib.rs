@@ -11,9 +11,10 @@
 
 pub use cudarc;
 use cudarc::driver::{sys, CudaContext, CudaStream, DriverError};
+use extmem::gate::Checked;
 use extmem::sync::SemaphoreKind;
 use extmem::{Descriptor, ResourceDesc};
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 
 mod counter;
@@ -70,6 +71,14 @@ trait CuCall<T> {
 impl<T> CuCall<T> for std::result::Result<T, DriverError> {
     fn cu(self, call: &'static str) -> Result<T> {
         self.map_err(|source| Error::Cuda { call, source })
+    }
+}
+
+/// The gate's refusal without extmem's own "import refused: " (this crate's error says it).
+fn gate_text(e: &extmem::Error) -> String {
+    match e {
+        extmem::Error::Import(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -184,12 +193,27 @@ impl Cuda {
     /// Host-allocation memory (a memfd, see `extmem::host`) is mapped and registered with
     /// `cuMemHostRegister` instead: CUDA then reads and writes the host pages over the bus,
     /// whichever device made them.
+    ///
+    /// The descriptor passes extmem's import gate first ([`extmem::gate::check_foreign`]: its
+    /// rules, the resource inside the allocation, the fd's kind and, for a memfd, its seals and
+    /// size), then the handle type and the device UUID are checked against this device.
     pub fn import_memory(&self, desc: &Descriptor, fd: OwnedFd) -> Result<CudaMemory> {
+        if !matches!(desc.handle_type, extmem::HandleType::HostAllocation | extmem::HandleType::OpaqueFd) {
+            return Err(Error::Import(format!("CUDA imports opaque fds and host memory, not {}", desc.handle_type)));
+        }
+        let max = match desc.handle_type {
+            extmem::HandleType::HostAllocation => extmem::transport::message::MAX_ALLOCATION,
+            _ => self.ctx.total_mem().cu("cuDeviceTotalMem")? as u64,
+        };
+        let checked = extmem::gate::check_foreign(desc, fd.as_fd(), &extmem::gate::foreign_limits(max))
+            .map_err(|e| Error::Import(gate_text(&e)))?;
+        self.import_checked(&checked, fd)
+    }
+
+    fn import_checked(&self, checked: &Checked<Descriptor>, fd: OwnedFd) -> Result<CudaMemory> {
+        let desc = checked.get();
         if desc.handle_type == extmem::HandleType::HostAllocation {
             return self.import_host_memory(desc, fd);
-        }
-        if desc.handle_type != extmem::HandleType::OpaqueFd {
-            return Err(Error::Import(format!("CUDA imports opaque fds and host memory, not {}", desc.handle_type)));
         }
         if desc.device_uuid != self.uuid {
             return Err(multi_gpu::other_gpu(

@@ -7,9 +7,9 @@
 //! (`cuExternalMemoryGetMappedMipmappedArray`), which is a driver call per hand-off; hand
 //! them to Vulkan consumers.
 
-use crate::{Cuda, CudaMemory, Error, Result};
+use crate::{CuCall, Cuda, CudaMemory, Error, Result};
 use cudarc::driver::sys;
-use extmem::pool::{BlockDesc, PoolHandle, PooledDesc, RemoteBlocks};
+use extmem::pool::{BlockDesc, BlockLimits, PoolHandle, PooledDesc, RemoteBlocks};
 use extmem::{vk, BufferDesc, Descriptor, ResourceDesc};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -18,6 +18,8 @@ use std::sync::Arc;
 #[derive(Default)]
 pub struct PoolMapper {
     blocks: RemoteBlocks<Arc<CudaMemory>>,
+    /// Whether the limits were given (else the device's memory is the byte limit).
+    limits_set: bool,
 }
 
 /// A sub-allocation seen by CUDA: a device pointer into a mapped block (which it keeps
@@ -34,9 +36,23 @@ impl PoolMapper {
         PoolMapper::default()
     }
 
+    /// A mapper with no block yet, taking at most `limits` of them.
+    pub fn with_limits(limits: BlockLimits) -> PoolMapper {
+        PoolMapper { blocks: RemoteBlocks::with_limits(limits), limits_set: true }
+    }
+
     /// Imports and maps a block once (a block sent again is refused); `fd` is taken in every
     /// case.
+    ///
+    /// At most 256 blocks and the device's memory in bytes of blocks are taken from one producer
+    /// (unless [`PoolMapper::with_limits`] said otherwise); the block passes extmem's import
+    /// gate as [`Cuda::import_memory`] does.
     pub fn add_block(&mut self, cuda: &Cuda, desc: &BlockDesc, fd: OwnedFd) -> Result<()> {
+        if !self.limits_set {
+            let total = cuda.context().total_mem().cu("cuDeviceTotalMem")? as u64;
+            self.blocks.set_limits(BlockLimits::default().max_bytes(total));
+            self.limits_set = true;
+        }
         self.blocks.check_new_block(desc).map_err(|e| Error::Import(e.to_string()))?;
         let whole = Descriptor {
             resource: ResourceDesc::Buffer(BufferDesc::new(desc.size, vk::BufferUsageFlags::TRANSFER_SRC)),

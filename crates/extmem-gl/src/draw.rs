@@ -1,7 +1,6 @@
 //! The framebuffer draw that writes an image: a full-screen triangle whose fragments fetch their
 //! texel from a source texture (`texelFetch`, exact for 8-bit normalised formats).
 
-use crate::context::Gl;
 use crate::error::{Error, Result};
 use glow::HasContext;
 
@@ -68,9 +67,12 @@ impl Draw {
 }
 
 /// Draws `bytes` (width x height texels of `format`, rows tightly packed, row 0 first) into the
-/// framebuffer `target`.
+/// framebuffer `target`, with the program made once into `cache` (the context's). The caller
+/// checks GL's errors after it (`Gl::check`).
+#[allow(clippy::too_many_arguments)] // the draw's parameters, each one value
 pub(crate) fn copy_into(
-    gl: &Gl,
+    g: &glow::Context,
+    cache: &std::cell::OnceCell<Draw>,
     target: glow::Framebuffer,
     width: u32,
     height: u32,
@@ -78,11 +80,10 @@ pub(crate) fn copy_into(
     format: u32,
     bytes: &[u8],
 ) -> Result<()> {
-    let g = &gl.gl;
-    if gl.draw.get().is_none() {
-        let _ = gl.draw.set(Draw::new(g)?);
+    if cache.get().is_none() {
+        let _ = cache.set(Draw::new(g)?);
     }
-    let d = gl.draw.get().expect("set above");
+    let d = cache.get().expect("set above");
     let (w, h) = (width as i32, height as i32);
     // SAFETY: the current context; `bytes` holds width x height texels (checked by the caller).
     unsafe {
@@ -114,5 +115,5 @@ pub(crate) fn copy_into(
         g.bind_framebuffer(glow::DRAW_FRAMEBUFFER, None);
         g.bind_texture(glow::TEXTURE_2D, None);
     }
-    gl.check("drawing into the imported texture")
+    Ok(())
 }

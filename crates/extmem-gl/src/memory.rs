@@ -4,9 +4,10 @@
 use crate::context::Gl;
 use crate::error::{Error, Result};
 use crate::ext;
+use extmem::gate::Checked;
 use extmem::{vk, Descriptor, HandleType, ResourceDesc};
 use glow::HasContext;
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
 
 /// What the memory holds in GL.
 #[derive(Clone, Copy, Debug)]
@@ -51,7 +52,20 @@ impl<'a> GlMemory<'a> {
     /// Imports an opaque fd that `desc` describes. Checks before GL is asked: the handle type,
     /// the device and driver UUIDs against GL's, the resource (a single-layer 2D image of a
     /// format GL has here, or a buffer). On success GL owns `fd`; on failure it is closed.
+    ///
+    /// The descriptor passes extmem's import gate first ([`extmem::gate::check_foreign`]: its
+    /// rules against GL's texture size, the resource inside the allocation, the fd's kind and,
+    /// for a memfd, its seals and size).
     pub fn import(gl: &'a Gl, desc: &Descriptor, fd: OwnedFd) -> Result<GlMemory<'a>> {
+        let checked = extmem::gate::check_foreign(desc, fd.as_fd(), &gl_limits(gl)).map_err(|e| match e {
+            extmem::Error::Import(s) => Error::Import(s),
+            other => Error::Import(other.to_string()),
+        })?;
+        Self::import_checked(gl, &checked, fd)
+    }
+
+    fn import_checked(gl: &'a Gl, checked: &Checked<Descriptor>, fd: OwnedFd) -> Result<GlMemory<'a>> {
+        let desc = checked.get();
         if desc.handle_type != HandleType::OpaqueFd {
             return Err(Error::Import(format!(
                 "GL_EXT_memory_object_fd imports opaque fds, not {} (share the memory with HandleType::OpaqueFd)",
@@ -265,14 +279,16 @@ impl<'a> GlMemory<'a> {
             (GlObject::Texture(_), ResourceDesc::Image(i)) => {
                 let f = gl_format(i.format)?;
                 crate::draw::copy_into(
-                    self.gl,
+                    &self.gl.gl,
+                    &self.gl.draw,
                     self.framebuffer,
                     i.extent.width,
                     i.extent.height,
                     f.internal,
                     f.format,
                     bytes,
-                )
+                )?;
+                self.gl.check("drawing into the imported texture")
             }
             (GlObject::Texture(_), _) => unreachable!("only images import as textures"),
         }
@@ -318,6 +334,18 @@ impl Drop for GlMemory<'_> {
 /// bare GL_OUT_OF_MEMORY: `llvmpipe_resource_from_memobj` ignores the offset, and gives a
 /// buffer of N bytes memory only where the memory object holds N + 48 bytes (it over-allocates
 /// buffers by (LP_RASTER_BLOCK_SIZE - 1) * 4 * sizeof(float) for its rasteriser).
+/// The rules' limits in GL's terms: its largest texture; no allocation limit beyond the wire's.
+fn gl_limits(gl: &Gl) -> extmem::rules::DeviceLimits {
+    // SAFETY: the current context; a plain query.
+    let max = unsafe { gl.gl.get_parameter_i32(glow::MAX_TEXTURE_SIZE) }.max(1) as u32;
+    extmem::rules::DeviceLimits {
+        max_image_dimension_2d: max,
+        max_framebuffer_width: max,
+        max_framebuffer_height: max,
+        ..extmem::gate::foreign_limits(extmem::transport::message::MAX_ALLOCATION)
+    }
+}
+
 fn mesa_limits(gl: &Gl, desc: &Descriptor) -> Result<()> {
     if !gl.renderer().starts_with("llvmpipe") {
         return Ok(());

@@ -6,11 +6,12 @@ use crate::shared::{Memory, SharedBuffer};
 use ::extmem::frames::{Frame, FrameProtocol, Role};
 use ::extmem::host::HostMapping;
 use ::extmem::transport::{Channel, Message};
-use ::extmem::{HandleType, ResourceDesc};
+use ::extmem::{Descriptor, HandleType, ResourceDesc};
 use extmem_cuda::cudarc::driver::sys;
 use extmem_cuda::{Cuda, CudaSemaphore};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -37,7 +38,7 @@ impl Consumer {
     ///
     /// `device="cuda"` (default) imports it into CUDA (an opaque fd, or host memory registered
     /// with CUDA). `device="cpu"` maps host memory (a producer sharing
-    /// `HandleType::HostAllocation`, e.g. `extmem demo --consumer numpy`) into this process: the
+    /// `HandleType::HostAllocation`, e.g. `extmem demo --memory host`) into this process: the
     /// result is a kDLCPU tensor for `numpy.from_dlpack`.
     #[pyo3(signature = (device="cuda"))]
     fn receive(&mut self, device: &str) -> PyResult<SharedBuffer> {
@@ -45,39 +46,13 @@ impl Consumer {
             return Err(ProtocolError::new_err("receive() was already called on this connection"));
         }
         let (desc, fd) = self.channel.recv_share().py()?;
-        let layout = Layout::of(&desc).map_err(crate::errors::LayoutError::new_err)?;
-        let (memory, detail) = match device {
-            "cpu" => {
-                if desc.handle_type != HandleType::HostAllocation {
-                    return Err(UnsupportedError::new_err(format!(
-                        "the CPU can map only host memory, and this is {}: the producer must share a buffer in host memory (extmem demo --consumer numpy, or --memory host)",
-                        desc.handle_type
-                    )));
-                }
-                let ResourceDesc::Buffer(b) = desc.resource else {
-                    return Err(UnsupportedError::new_err("host memory holds buffers only"));
-                };
-                if desc.offset.checked_add(b.size).is_none_or(|end| end > desc.allocation_size) {
-                    return Err(ProtocolError::new_err(format!(
-                        "a {}-byte buffer at offset {} of {} bytes",
-                        b.size, desc.offset, desc.allocation_size
-                    )));
-                }
-                let mapping = HostMapping::open(fd, desc.allocation_size as usize).py()?;
-                self.cpu = true;
-                (Memory::Host { mapping: Arc::new(mapping), offset: desc.offset }, "mapped for the CPU (Python)")
+        match self.import(device, &desc, fd) {
+            Ok((memory, layout, detail)) => {
+                self.channel.send(&Message::Verdict { ok: true, detail: detail.into() }, &[]).py()?;
+                Ok(SharedBuffer::new(memory, layout))
             }
-            "cuda" => {
-                let cuda = Arc::new(Cuda::for_descriptor(&desc).py()?);
-                let memory = cuda.import_memory(&desc, fd).py()?;
-                let device = cuda.ordinal() as i32;
-                self.cuda = Some(cuda);
-                (Memory::Cuda { memory: Arc::new(memory), device }, "imported into CUDA (Python)")
-            }
-            other => return Err(PyValueError::new_err(format!("device must be \"cuda\" or \"cpu\", not {other:?}"))),
-        };
-        self.channel.send(&Message::Verdict { ok: true, detail: detail.into() }, &[]).py()?;
-        Ok(SharedBuffer::new(memory, layout))
+            Err(e) => Err(self.refuse(e)),
+        }
     }
 
     /// Waits until the producer's next frame is complete and returns its number; raises
@@ -104,7 +79,10 @@ impl Consumer {
                         }));
                     };
                     let fd = fds.pop().ok_or_else(|| ProtocolError::new_err("a semaphore message without its fd"))?;
-                    self.semaphore = Some(cuda.import_semaphore(fd).py()?);
+                    match cuda.import_semaphore(fd).py() {
+                        Ok(s) => self.semaphore = Some(s),
+                        Err(e) => return Err(self.refuse(e)),
+                    }
                 }
                 Message::FrameReady { frame } => {
                     if self.cpu {
@@ -166,6 +144,55 @@ impl Consumer {
         match self.channel.recv().py()? {
             (Message::Bye, _) => Ok(()),
             (other, _) => Err(ProtocolError::new_err(format!("expected Bye, got {}", other.name()))),
+        }
+    }
+}
+
+impl Consumer {
+    /// The producer hears why before the error reaches Python (as `extmem peer` does): a
+    /// refusal with the reason, not just the end of the connection.
+    fn refuse(&self, e: PyErr) -> PyErr {
+        let detail = format!("the Python consumer refused it: {e}");
+        let _ = self.channel.send(&Message::Verdict { ok: false, detail }, &[]);
+        e
+    }
+
+    /// Imports what `desc` describes for `device`.
+    fn import(&mut self, device: &str, desc: &Descriptor, fd: OwnedFd) -> PyResult<(Memory, Layout, &'static str)> {
+        let layout = Layout::of(desc).map_err(crate::errors::LayoutError::new_err)?;
+        match device {
+            "cpu" => {
+                if desc.handle_type != HandleType::HostAllocation {
+                    return Err(UnsupportedError::new_err(format!(
+                        "the CPU can map only host memory, and this is {}: the producer must share a buffer in host memory (extmem demo --consumer numpy, or --memory host)",
+                        desc.handle_type
+                    )));
+                }
+                let ResourceDesc::Buffer(_) = desc.resource else {
+                    return Err(UnsupportedError::new_err("host memory holds buffers only"));
+                };
+                // extmem's import gate, as every other importer: the rules, the buffer inside
+                // the allocation, a sealed memfd that holds it.
+                let limits = ::extmem::gate::foreign_limits(::extmem::transport::message::MAX_ALLOCATION);
+                ::extmem::gate::check_foreign(desc, std::os::fd::AsFd::as_fd(&fd), &limits).py()?;
+                let len = usize::try_from(desc.allocation_size)
+                    .map_err(|_| ProtocolError::new_err("host memory larger than this address space"))?;
+                let mapping = HostMapping::open(fd, len).py()?;
+                self.cpu = true;
+                Ok((
+                    Memory::Host { mapping: Arc::new(mapping), offset: desc.offset },
+                    layout,
+                    "mapped for the CPU (Python)",
+                ))
+            }
+            "cuda" => {
+                let cuda = Arc::new(Cuda::for_descriptor(desc).py()?);
+                let memory = cuda.import_memory(desc, fd).py()?;
+                let device = cuda.ordinal() as i32;
+                self.cuda = Some(cuda);
+                Ok((Memory::Cuda { memory: Arc::new(memory), device }, layout, "imported into CUDA (Python)"))
+            }
+            other => Err(PyValueError::new_err(format!("device must be \"cuda\" or \"cpu\", not {other:?}"))),
         }
     }
 }

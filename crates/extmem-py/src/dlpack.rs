@@ -15,10 +15,6 @@ use std::ffi::{c_void, CStr};
 pub const KDL_CPU: i32 = 1;
 /// `kDLCUDA`.
 pub const KDL_CUDA: i32 = 2;
-/// `kDLUInt`.
-pub const KDL_UINT: u8 = 1;
-/// `kDLFloat`.
-pub const KDL_FLOAT: u8 = 2;
 /// `DLPACK_FLAG_BITMASK_IS_COPIED`.
 const FLAG_IS_COPIED: u64 = 1 << 1;
 /// The DLPack version of the versioned capsule.

@@ -1,6 +1,9 @@
 //! The tensor a descriptor describes: shape, element type and strides.
 
-use crate::dlpack::{KDL_FLOAT, KDL_UINT};
+/// DLPack's `kDLUInt` (the dtype code of a `Layout`).
+pub const KDL_UINT: u8 = 1;
+/// DLPack's `kDLFloat`.
+pub const KDL_FLOAT: u8 = 2;
 
 /// Shape, element type and strides of the tensor a descriptor describes.
 pub struct Layout {

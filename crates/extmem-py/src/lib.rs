@@ -21,7 +21,8 @@
 //! the API that did the work). Without `stream`, both use the module's own stream and wait
 //! for it on the host: call `torch.cuda.synchronize()` before `done`.
 //!
-//! The compiled module is `extmem._extmem`; `python/extmem/__init__.py` re-exports it.
+//! The compiled module is `extmem._extmem`; `python/extmem/__init__.py` re-exports it. The
+//! test helpers are in its private submodule `_testing` (`extmem._testing`).
 
 mod consumer;
 mod dlpack;
@@ -30,20 +31,9 @@ mod layout;
 mod pool_consumer;
 mod producer;
 mod shared;
+mod testing;
 
 use pyo3::prelude::*;
-
-/// `len` bytes of extmem's check pattern for `seed` (what the demo's producer writes).
-#[pyfunction]
-fn pattern(py: Python<'_>, len: usize, seed: u64) -> Py<pyo3::types::PyBytes> {
-    pyo3::types::PyBytes::new(py, &::extmem::pattern::fill(len, seed)).unbind()
-}
-
-/// The seed the consumer writes back for `frame` in the demo.
-#[pyfunction]
-fn writeback_seed(frame: u64) -> u64 {
-    ::extmem::pattern::writeback_seed(frame)
-}
 
 /// The Python module.
 #[pymodule]
@@ -55,7 +45,6 @@ fn extmem_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pool_consumer::PoolConsumer>()?;
     m.add_class::<shared::SharedBuffer>()?;
     m.add_class::<producer::Producer>()?;
-    m.add_function(wrap_pyfunction!(pattern, m)?)?;
-    m.add_function(wrap_pyfunction!(writeback_seed, m)?)?;
+    testing::register(m)?;
     errors::register(m)
 }

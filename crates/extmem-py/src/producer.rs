@@ -63,7 +63,10 @@ impl Producer {
                 }
                 Message::Verdict { ok: true, .. } => break,
                 Message::Verdict { ok: false, detail } => {
-                    return Err(ImportRefusedError::new_err(format!("the consumer could not import it: {detail}")))
+                    return Err(ImportRefusedError::new_err(format!(
+                        "the consumer could not import it: {}",
+                        extmem::transport::text::escape(&detail)
+                    )))
                 }
                 other => return Err(ProtocolError::new_err(format!("expected the verdict, got {}", other.name()))),
             }

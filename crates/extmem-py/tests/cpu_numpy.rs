@@ -78,13 +78,13 @@ while True:
         frame = consumer.wait_ready()
     except extmem.EndOfStream:
         break
-    expected = np.frombuffer(extmem.pattern(n, frame), dtype=np.uint8)
+    expected = np.frombuffer(extmem._testing.pattern(n, frame), dtype=np.uint8)
     for a in (versioned, legacy):
         wrong = np.flatnonzero(a != expected)
         assert wrong.size == 0, f"frame {frame}: byte {wrong[0]} is {a[wrong[0]]}, expected {expected[wrong[0]]}"
     copied = np.from_dlpack(shared, copy=True)
     assert copied.ctypes.data != shared.data_ptr and np.array_equal(copied, expected)
-    versioned[:] = np.frombuffer(extmem.pattern(n, extmem.writeback_seed(frame)), dtype=np.uint8)
+    versioned[:] = np.frombuffer(extmem._testing.pattern(n, extmem._testing.writeback_seed(frame)), dtype=np.uint8)
     assert np.array_equal(copied, expected), "the copy does not follow the shared pages"
     consumer.done(frame)
 print("[numpy] every frame checked", flush=True)

@@ -10,9 +10,18 @@ fn the_module_imports_and_reports_errors_as_typed_exceptions() {
 import extmem
 assert extmem.__version__ == "@VERSION@", extmem.__version__
 assert extmem.DLPACK_VERSION == (1, 0)
-p = extmem.pattern(4096, 7)
-assert isinstance(p, bytes) and len(p) == 4096 and p != extmem.pattern(4096, 8)
-assert extmem.writeback_seed(3) != 3
+p = extmem._testing.pattern(4096, 7)
+assert isinstance(p, bytes) and len(p) == 4096 and p != extmem._testing.pattern(4096, 8)
+assert extmem._testing.writeback_seed(3) != 3
+# The test helpers are not in the public module, and a huge pattern raises.
+assert not hasattr(extmem, "pattern") and not hasattr(extmem, "writeback_seed")
+assert "pattern" not in extmem.__all__ and "pattern" not in dir(extmem._extmem)
+for huge in (1 << 40, 1 << 31):
+    try:
+        extmem._testing.pattern(huge, 0)
+        raise SystemExit(f"pattern({huge}) did not raise")
+    except ValueError as e:
+        assert "over the" in str(e), e
 for kind in ["VulkanError", "LoaderError", "NoDeviceError", "UnsupportedError", "LayerError", "ImportRefusedError",
              "ProtocolError", "PeerError", "EndOfStream", "IoError", "CudaError", "LayoutError"]:
     assert issubclass(getattr(extmem, kind), extmem.Error), kind

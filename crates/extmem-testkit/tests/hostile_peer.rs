@@ -59,9 +59,12 @@ fn serve(ctx: &Arc<Context>, channel: &Channel) -> extmem::Result<()> {
                 FrameProtocol::new(channel, Role::Consumer).signal_done(Frame::new(frame))?;
             }
             Message::Bye => {
-                // Touch every byte of what we hold last: host memory shrunk under us would fault.
+                // Touch every byte of what we hold last: memory shrunk under us would fault.
                 if let Some(s) = &shared {
                     s.read(Handoff::host())?;
+                }
+                for p in &pooled {
+                    touch(ctx, &pool, p)?;
                 }
                 return Ok(());
             }
@@ -70,12 +73,32 @@ fn serve(ctx: &Arc<Context>, channel: &Channel) -> extmem::Result<()> {
     }
 }
 
+/// Reads every byte of a pooled hand-off through a host mapping of its block (lavapipe's
+/// memory is host-visible): a block shrunk under the mapping faults here.
+fn touch(ctx: &Context, pool: &extmem::pool::PoolImporter, p: &extmem::pool::PooledImport) -> extmem::Result<()> {
+    let h = p.desc().handle;
+    let memory = pool.block_memory(h.block).expect("a held hand-off's block");
+    let d = ctx.device();
+    // SAFETY: the block's memory type is host-visible here; mapped and unmapped in this call.
+    let ptr = unsafe { d.map_memory(memory, h.offset, h.size, extmem::vk::MemoryMapFlags::empty()) }
+        .map_err(|result| extmem::Error::Vulkan { call: "vkMapMemory", result })?;
+    // SAFETY: mapped above for `size` bytes; nothing writes them now.
+    let sum: u64 =
+        unsafe { std::slice::from_raw_parts(ptr as *const u8, h.size as usize) }.iter().map(|&b| b as u64).sum();
+    // SAFETY: mapped above.
+    unsafe { d.unmap_memory(memory) };
+    std::hint::black_box(sum);
+    Ok(())
+}
+
 /// Runs one case: `Ok(())` or the importer's error text.
 fn run_case(ctx: &Arc<Context>, dir: &std::path::Path, case: &str) -> Result<(), String> {
     let path = dir.join(format!("hostile-{}-{case}.sock", std::process::id()));
     let listener = Listener::bind(&path).expect("bind");
     let mut child = Command::new(peer_program()).arg(&path).arg(case).spawn().expect("start extmem-hostile-peer");
-    let outcome = listener.accept(Duration::from_secs(120)).and_then(|channel| {
+    let outcome = listener.accept(Duration::from_secs(120)).and_then(|mut channel| {
+        // Sends and receives give up after this (a peer that never reads included).
+        channel.set_timeout(Duration::from_secs(20));
         let (tx, rx) = std::sync::mpsc::channel();
         let ctx = ctx.clone();
         let server = std::thread::spawn(move || {
@@ -106,7 +129,9 @@ fn every_class_of_hostile_input_is_refused_clearly_without_hang_or_leak() {
     // The good path first: the harness itself works, and lazily made state (the driver's export
     // probe, staging buffers, the loader's own descriptors) exists before counting.
     assert_eq!(run_case(&ctx, &dir, "good"), Ok(()));
-    let cases: [(&str, &str); 25] = [
+    // Where the driver's export is no memfd (NVIDIA's character device), the forged memfds are
+    // refused for their kind ("not a character device") before their seals, size or count.
+    let cases: [(&str, &str); 37] = [
         ("good", ""),
         ("pipe", "a pipe or FIFO"),
         ("fifo", "a pipe or FIFO"),
@@ -125,6 +150,10 @@ fn every_class_of_hostile_input_is_refused_clearly_without_hang_or_leak() {
         ("too-wide", "extent"),
         ("drm-tiling", "tiling"),
         ("undefined-usage", "usage"),
+        ("opaque-unsealed-huge", "not sealed|not a character device"),
+        ("opaque-sealed-small", "holds 8192 bytes|not a character device"),
+        ("opaque-shrink", "not sealed|not a character device"),
+        ("flood-never-reads", "did not read"),
         ("die-after-share", "closed the connection"),
         ("die-mid-frames", "closed the connection"),
         ("pool-good", ""),
@@ -134,8 +163,19 @@ fn every_class_of_hostile_input_is_refused_clearly_without_hang_or_leak() {
         ("pool-outside", "outside"),
         ("pool-overlap", "overlaps"),
         ("pool-die-after-block", "closed the connection"),
+        ("pool-block-unsealed-shrink", "not sealed|not a character device"),
+        ("pool-block-huge", "holds 16384 bytes|not a character device"),
+        ("pool-many-blocks", "256 blocks|not a character device"),
+        ("pool-heap", "bytes of blocks|not a character device"),
+        ("pool-too-wide", "extent"),
+        ("pool-undefined-usage", "usage"),
+        ("pool-drm-tiling", "tiling"),
+        ("pool-buffer-usage", "usage"),
     ];
-    for (case, says) in cases {
+    // EXTMEM_HOSTILE_CASES=a,b runs only those cases (to show one failing on its own).
+    let only = std::env::var("EXTMEM_HOSTILE_CASES").ok();
+    let selected = |case: &str| only.as_deref().is_none_or(|o| o.split(',').any(|c| c == case));
+    for (case, says) in cases.into_iter().filter(|(c, _)| selected(c)) {
         let before = open_fds();
         let outcome = run_case(&ctx, &dir, case);
         eprintln!("{case}: {outcome:?}");
@@ -150,6 +190,35 @@ fn every_class_of_hostile_input_is_refused_clearly_without_hang_or_leak() {
     // A peer that dies right after connecting: the importer hears the connection close.
     let e = run_case(&ctx, &dir, "die-connected").expect_err("a dead peer");
     assert!(e.contains("closed the connection"), "{e}");
+    let m = ctx.validation_messages();
+    assert!(m.is_empty(), "{} validation message(s):\n{}", m.len(), m.join("\n"));
+}
+
+/// A hostile consumer: its refusal text (terminal escapes, a bell) reaches the producer's
+/// error, and so its terminal, only escaped.
+#[test]
+fn a_consumers_refusal_reaches_the_producer_escaped() {
+    use extmem::pool::{Pool, PoolLink, PoolOptions};
+    let ctx = Context::new(&ContextOptions::default().validation(true).app_name("hostile consumer")).expect("context");
+    let pool = Pool::new(&ctx, PoolOptions::default().block_size(1 << 20)).expect("pool");
+    let usage = extmem::vk::BufferUsageFlags::TRANSFER_SRC;
+    let p = pool.buffer(extmem::BufferDesc::new(4096, usage)).expect("pooled buffer");
+    let (producer, consumer) = Channel::pair().expect("pair");
+    let hostile = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let _ = consumer.recv().expect("PoolBlock, then PoolShare");
+        }
+        let detail = "\u{1b}]0;owned\u{7}\u{1b}[2J\r\nfake prompt$ ".to_string();
+        consumer.send(&Message::Verdict { ok: false, detail }, &[]).expect("send the refusal");
+        consumer
+    });
+    let mut link = PoolLink::new(&pool, &producer);
+    link.share(&p).expect("share");
+    let e = link.wait_held(&p.handle()).expect_err("refused").to_string();
+    drop(hostile.join().expect("the hostile consumer"));
+    assert!(!e.chars().any(|c| c.is_control()), "raw control characters reach the producer: {e:?}");
+    assert!(e.contains("\\u{1b}]0;owned"), "{e}");
+    drop(link);
     let m = ctx.validation_messages();
     assert!(m.is_empty(), "{} validation message(s):\n{}", m.len(), m.join("\n"));
 }

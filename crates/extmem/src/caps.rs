@@ -3,10 +3,10 @@
 //! dedicated allocation; external semaphore and fence handle types; device and driver UUIDs;
 //! and, through the layer, the VK_NV_external_memory view.
 
+use crate::desc::{BufferDesc, ImageDesc};
 use crate::error::{Error, Result, VkResultExt};
 use crate::handle::HandleType;
 use crate::layer::LAYER_NAME;
-use crate::transport::{BufferDesc, ImageDesc};
 use ash::vk;
 use serde::Serialize;
 
@@ -163,15 +163,16 @@ pub struct QueueFamilyCaps {
     pub flags: String,
     /// How many queues it has.
     pub count: u32,
-    /// The [`crate::QueueKind`] that picks it, where one does.
+    /// The [`crate::context::QueueKind`] that picks it, where one does.
     pub picked_by: Option<String>,
 }
 
 fn queue_caps(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Vec<QueueFamilyCaps> {
     // SAFETY: a live physical device.
     let families = unsafe { instance.get_physical_device_queue_family_properties(pd) };
-    let kinds = [crate::QueueKind::General, crate::QueueKind::Compute, crate::QueueKind::Transfer];
-    let picked: Vec<(crate::QueueKind, Option<u32>)> =
+    let kinds =
+        [crate::context::QueueKind::General, crate::context::QueueKind::Compute, crate::context::QueueKind::Transfer];
+    let picked: Vec<(crate::context::QueueKind, Option<u32>)> =
         kinds.iter().map(|&k| (k, crate::context::pick_queue_family(&families, k))).collect();
     families
         .iter()

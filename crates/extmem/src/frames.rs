@@ -16,7 +16,8 @@
 use crate::error::{Error, Result};
 use crate::shared::Handoff;
 use crate::sync::{SemaphoreKind, SharedSemaphore};
-use crate::transport::{Channel, Message};
+use crate::transport::message::Message;
+use crate::transport::socket::Channel;
 
 /// A frame's place in the protocol: its index, and the timeline values that mark it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -31,10 +31,15 @@ pub fn sealed_memfd(name: &str, len: u64) -> Result<OwnedFd> {
 /// Refuses host memory another process sent unless it is a memfd sealed with [`SEALS`] that
 /// holds at least `len` bytes (`len` > 0).
 pub fn check_received(fd: &OwnedFd, len: u64) -> Result<()> {
+    check_received_fd(fd.as_fd(), len)
+}
+
+/// [`check_received`] of a borrowed descriptor.
+pub fn check_received_fd(fd: std::os::fd::BorrowedFd<'_>, len: u64) -> Result<()> {
     if len == 0 {
         return Err(Error::Import("the peer announced 0 bytes of host memory; nothing can be mapped".into()));
     }
-    crate::fdkind::check_kind(HandleType::HostAllocation, crate::fdkind::classify(fd.as_fd())?, None)?;
+    crate::gate::fdkind::check_kind(HandleType::HostAllocation, crate::gate::fdkind::classify(fd)?, None)?;
     let seals = rustix::fs::fcntl_get_seals(fd).io(|| "reading the memfd's seals".into())?;
     if !seals.contains(SEALS) {
         return Err(Error::Import(

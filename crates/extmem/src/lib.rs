@@ -29,17 +29,15 @@ mod context;
 mod desc;
 mod error;
 pub mod external;
-pub mod fdkind;
 pub mod frames;
+pub mod gate;
 mod handle;
 pub mod host;
 pub mod layer;
-pub mod limits;
 #[cfg(feature = "testing")]
 pub mod pattern;
 pub mod pool;
 mod pool_desc;
-pub mod rules;
 mod shared;
 pub mod sync;
 pub mod transport;
@@ -50,6 +48,8 @@ pub use ash::vk;
 pub use context::{AppDevice, Context, ContextOptions, PathKind, QueueAccess, QueueGuard, QueueKind, Submission};
 pub use desc::{BufferDesc, Descriptor, ImageDesc, ResourceDesc};
 pub use error::{Error, Result};
+/// The gate's parts, at the paths they always had.
+pub use gate::{fdkind, limits, rules};
 pub use handle::HandleType;
 pub use shared::{Dedicated, Handoff, ImportSteps, SharedMemory};
 pub use transport::Message;

@@ -107,7 +107,7 @@ pub fn release_buffer(buffer: vk::Buffer, family: u32, access: vk::AccessFlags) 
 
 /// Whether semaphores of `kind` can be exported and imported as opaque fds on `ctx`'s device
 /// (a timeline one is what the semaphore-synchronised hand-off needs).
-pub fn can_share_semaphores(ctx: &crate::Context, kind: SemaphoreKind) -> bool {
+pub fn can_share_semaphores(ctx: &crate::context::Context, kind: SemaphoreKind) -> bool {
     let timeline = kind == SemaphoreKind::Timeline;
     if (timeline && !ctx.has_timeline_semaphores()) || !ctx.has_extension(ash::khr::external_semaphore_fd::NAME) {
         return false;
@@ -163,24 +163,24 @@ impl SemaphoreKind {
 /// the other side's next submission waits for. Binary (the fallback): one wait per signal.
 /// Each side's host waits only on its own fences.
 pub struct SharedSemaphore {
-    ctx: std::sync::Arc<crate::Context>,
+    ctx: std::sync::Arc<crate::context::Context>,
     semaphore: vk::Semaphore,
     kind: SemaphoreKind,
 }
 
 impl SharedSemaphore {
     /// An exportable timeline semaphore with value 0.
-    pub fn new_timeline(ctx: &std::sync::Arc<crate::Context>) -> Result<SharedSemaphore> {
+    pub fn new_timeline(ctx: &std::sync::Arc<crate::context::Context>) -> Result<SharedSemaphore> {
         Self::new(ctx, SemaphoreKind::Timeline)
     }
 
     /// An exportable binary semaphore, unsignalled.
-    pub fn new_binary(ctx: &std::sync::Arc<crate::Context>) -> Result<SharedSemaphore> {
+    pub fn new_binary(ctx: &std::sync::Arc<crate::context::Context>) -> Result<SharedSemaphore> {
         Self::new(ctx, SemaphoreKind::Binary)
     }
 
     /// An exportable semaphore of `kind`.
-    pub fn new(ctx: &std::sync::Arc<crate::Context>, kind: SemaphoreKind) -> Result<SharedSemaphore> {
+    pub fn new(ctx: &std::sync::Arc<crate::context::Context>, kind: SemaphoreKind) -> Result<SharedSemaphore> {
         if !can_share_semaphores(ctx, kind) {
             return Err(Error::Unsupported(format!(
                 "{} cannot export {} semaphores as opaque fds{}; use host synchronisation",
@@ -221,14 +221,14 @@ impl SharedSemaphore {
 
     /// Imports a timeline semaphore another instance exported. `fd` is taken: Vulkan owns it on
     /// success, and it is closed on failure.
-    pub fn import(ctx: &std::sync::Arc<crate::Context>, fd: std::os::fd::OwnedFd) -> Result<SharedSemaphore> {
+    pub fn import(ctx: &std::sync::Arc<crate::context::Context>, fd: std::os::fd::OwnedFd) -> Result<SharedSemaphore> {
         Self::import_as(ctx, fd, SemaphoreKind::Timeline)
     }
 
     /// Imports a semaphore of `kind` (the kind it was exported as); `fd` as in
     /// [`SharedSemaphore::import`].
     pub fn import_as(
-        ctx: &std::sync::Arc<crate::Context>,
+        ctx: &std::sync::Arc<crate::context::Context>,
         fd: std::os::fd::OwnedFd,
         kind: SemaphoreKind,
     ) -> Result<SharedSemaphore> {

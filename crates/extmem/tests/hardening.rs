@@ -96,6 +96,8 @@ fn a_failed_import_of_the_drivers_own_export_closes_each_descriptor_exactly_once
     // The driver's own export with a descriptor that does not fit it (twice the size): the
     // driver refuses it, and may close it on the way (lavapipe and NVIDIA's driver do, against
     // the specification). Nothing may be closed twice and nothing may leak, whatever it does.
+    // Where the export is a memfd (lavapipe), the gate sees first that the file is too small
+    // for the size, and refuses it before the driver does.
     let _lock = fd_lock();
     let ctx = context(PathKind::Khr);
     // Not dedicated: a dedicated allocation's size is checked before the driver sees it.
@@ -104,7 +106,7 @@ fn a_failed_import_of_the_drivers_own_export_closes_each_descriptor_exactly_once
     let (mut dedicated_desc, fd) = exported(&ctx).export().unwrap();
     dedicated_desc.allocation_size *= 2;
     let e = SharedMemory::import(&ctx, &dedicated_desc, fd).err().expect("a dedicated allocation of the wrong size");
-    assert!(e.to_string().contains("allocation_size must be"), "{e}");
+    assert!(["allocation_size must be", "fault past its end"].iter().any(|s| e.to_string().contains(s)), "{e}");
     let before = open_fds();
     for round in 0..20 {
         let (mut desc, fd) = shared.export().unwrap();

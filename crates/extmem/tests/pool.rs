@@ -315,3 +315,36 @@ fn descriptors_stay_flat_over_many_hand_offs_and_blocks_grow() {
     assert_clean(&producer);
     assert_clean(&consumer);
 }
+
+#[test]
+fn pooled_round_trips_as_a_soak_repeats_them_keep_descriptors_and_blocks_flat() {
+    let _lock = fd_lock();
+    let (producer, consumer) = (context(PathKind::Khr), context(PathKind::Khr));
+    let pool = small_pool(&producer);
+    let (a, b) = Channel::pair().unwrap();
+    // The consumer, as `extmem peer --pool` is: bind, say held, release at once.
+    let server = std::thread::spawn(move || {
+        let mut importer = PoolImporter::new(&consumer);
+        let mut served = 0u64;
+        while let Ok(import) = serve(&mut importer, &b) {
+            release(&mut importer, &b, import);
+            served += 1;
+        }
+        drop(importer);
+        assert_clean(&consumer);
+        served
+    });
+    let mut link = PoolLink::new(&pool, &a);
+    link.round_trip(&pool.buffer(BufferDesc::new(4096, usage())).unwrap()).unwrap();
+    let fds = open_fds();
+    for i in 0..300u64 {
+        let p = pool.buffer(BufferDesc::new(4096 + (i % 7) * 4096, usage())).unwrap();
+        link.round_trip(&p).unwrap();
+    }
+    assert_eq!(open_fds(), fds, "pooled round trips opened descriptors");
+    assert_eq!((pool.stats().blocks, pool.stats().live), (1, 0));
+    drop(link);
+    drop(a);
+    assert_eq!(server.join().unwrap(), 301);
+    assert_clean(&producer);
+}

@@ -2,14 +2,14 @@
 //! many resources), exported once per consumer, imported once by each consumer; and the
 //! resources bound into them.
 
-use crate::caps;
 use crate::context::Context;
 use crate::error::{Error, IoResultExt, Result, VkResultExt};
+use crate::gate::Checked;
 use crate::handle::HandleType;
 use crate::pool_desc::BlockDesc;
 use crate::shared::Resource;
 use ash::vk;
-use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 
 /// Allocates an exportable block of `size` bytes of memory type `memory_type_index`.
 pub(crate) fn allocate(ctx: &Context, size: u64, memory_type_index: u32) -> Result<vk::DeviceMemory> {
@@ -33,30 +33,13 @@ pub(crate) fn export(ctx: &Context, memory: vk::DeviceMemory) -> Result<OwnedFd>
     Ok(fd)
 }
 
-/// Imports a block another process exported. `fd` is taken in every case: Vulkan owns a
-/// duplicate after a successful import; the original, and the duplicate where the driver
-/// left it open, are closed here.
-pub(crate) fn import(ctx: &Context, desc: &BlockDesc, fd: OwnedFd) -> Result<vk::DeviceMemory> {
-    if desc.device_uuid != ctx.device_uuid() || desc.driver_uuid != ctx.driver_uuid() {
-        return Err(Error::Import(format!(
-            "pool block {} comes from another device or driver (device UUID {}, this side {}): an opaque fd \
-             imports only on the same device and driver; pick that device (EXTMEM_DEVICE, see `extmem caps`)",
-            desc.block,
-            caps::hex(&desc.device_uuid),
-            caps::hex(&ctx.device_uuid())
-        )));
-    }
-    let count = ctx.memory_properties().memory_type_count;
-    if desc.memory_type_index >= count {
-        return Err(Error::Import(format!(
-            "pool block {} is memory type {}, this device has {count} memory type(s)",
-            desc.block, desc.memory_type_index
-        )));
-    }
-    // The same checks and descriptor handling as every other import (`shared/import.rs`):
-    // the fd's kind before any driver sees it, and the driver given a duplicate, closed exactly
-    // once whether or not the driver takes it on failure.
-    crate::fdkind::check(ctx, desc.handle_type, fd.as_fd())?;
+/// Imports a block another process exported, checked by the gate ([`crate::gate::check_block`]).
+/// `fd` is taken in every case: Vulkan owns a duplicate after a successful import; the
+/// original, and the duplicate where the driver left it open, are closed here.
+pub(crate) fn import(ctx: &Context, checked: &Checked<BlockDesc>, fd: OwnedFd) -> Result<vk::DeviceMemory> {
+    let desc = checked.get();
+    // The driver is given a duplicate, closed exactly once whether or not the driver takes it
+    // on failure (as in `shared/import.rs`).
     let given = rustix::io::fcntl_dupfd_cloexec(&fd, 0).io(|| "duplicate the descriptor for the driver".into())?;
     let given = given.into_raw_fd();
     let mut import = vk::ImportMemoryFdInfoKHR::default().handle_type(desc.handle_type.to_vk()).fd(given);
@@ -69,7 +52,7 @@ pub(crate) fn import(ctx: &Context, desc: &BlockDesc, fd: OwnedFd) -> Result<vk:
         // Vulkan owns the duplicate now; the original is ours to close (dropped here).
         Ok(memory) => Ok(memory),
         Err(result) => {
-            crate::fdkind::release_after_failed_import(ctx, fd, given);
+            crate::gate::fdkind::release_after_failed_import(ctx, fd, given);
             Err(Error::Vulkan { call: "vkAllocateMemory (pool block import)", result })
         }
     }

@@ -2,13 +2,13 @@
 //! or buffer bound at its offset (no fd, no driver import).
 
 use super::block;
-use super::remote::RemoteBlocks;
+use super::remote::{BlockLimits, RemoteBlocks};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::handle::HandleType;
 use crate::pool_desc::{BlockDesc, PoolHandle, PooledDesc};
 use crate::shared::create::{bind, create_resource, requirements};
-use crate::shared::{features, Resource};
+use crate::shared::Resource;
 use ash::vk;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -30,15 +30,22 @@ pub struct PooledImport {
 }
 
 impl PoolImporter {
-    /// An importer with no block yet.
+    /// An importer with no block yet, taking at most 256 blocks and the device-local heap's
+    /// size in bytes of them ([`BlockLimits::for_context`]).
     pub fn new(ctx: &Arc<Context>) -> PoolImporter {
-        PoolImporter { ctx: ctx.clone(), blocks: RemoteBlocks::default() }
+        Self::with_limits(ctx, BlockLimits::for_context(ctx))
+    }
+
+    /// An importer with no block yet, taking at most `limits` of them.
+    pub fn with_limits(ctx: &Arc<Context>, limits: BlockLimits) -> PoolImporter {
+        PoolImporter { ctx: ctx.clone(), blocks: RemoteBlocks::with_limits(limits) }
     }
 
     /// Imports a block (once: a block sent again is refused). `fd` is taken in every case.
     pub fn add_block(&mut self, desc: &BlockDesc, fd: OwnedFd) -> Result<()> {
         self.blocks.check_new_block(desc)?;
-        let memory = block::import(&self.ctx, desc, fd)?;
+        let checked = crate::gate::check_block(&self.ctx, desc, std::os::fd::AsFd::as_fd(&fd))?;
+        let memory = block::import(&self.ctx, &checked, fd)?;
         self.blocks.insert_block(*desc, memory)
     }
 
@@ -59,10 +66,8 @@ impl PoolImporter {
     fn make(&self, desc: &PooledDesc, memory: vk::DeviceMemory, index: u32) -> Result<PooledImport> {
         let ctx = &self.ctx;
         let h = HandleType::OpaqueFd;
-        if !features(ctx, &desc.resource, h).is_some_and(|f| f.importable) {
-            return Err(Error::Import(format!("{} cannot import {:?} as {h}", ctx.device_name(), desc.resource)));
-        }
-        let resource = create_resource(ctx, &desc.resource, h, false)?;
+        let checked = crate::gate::check_pooled(ctx, desc)?;
+        let resource = create_resource(ctx, &checked, h, false)?;
         let (req, _, requires) = requirements(ctx.device(), resource);
         let problem = if requires {
             Some("the driver requires a dedicated allocation for it".to_string())

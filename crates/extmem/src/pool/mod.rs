@@ -39,7 +39,7 @@ pub use ledger::ConsumerId;
 use pooled::linear_row_pitch;
 pub use pooled::Pooled;
 pub use protocol::PoolLink;
-pub use remote::RemoteBlocks;
+pub use remote::{BlockLimits, RemoteBlocks};
 
 use crate::context::Context;
 use crate::desc::{BufferDesc, ImageDesc, ResourceDesc};
@@ -132,6 +132,7 @@ impl Pool {
             4096,
             vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST,
         ));
+        let probe = crate::gate::check_create(ctx, &probe, HandleType::OpaqueFd)?;
         let resource = create_resource(ctx, &probe, HandleType::OpaqueFd, false)?;
         let (req, _, _) = requirements(ctx.device(), resource);
         block::destroy(ctx, resource);
@@ -174,7 +175,8 @@ impl Pool {
     fn sub_allocate(&self, desc: ResourceDesc) -> Result<Pooled> {
         let inner = &self.inner;
         let ctx = &inner.ctx;
-        let resource = create_resource(ctx, &desc, HandleType::OpaqueFd, false)?;
+        let checked = crate::gate::check_create(ctx, &desc, HandleType::OpaqueFd)?;
+        let resource = create_resource(ctx, &checked, HandleType::OpaqueFd, false)?;
         let made = self.place(resource);
         if made.is_err() {
             block::destroy(ctx, resource);
@@ -276,6 +278,12 @@ impl Pool {
     /// The context.
     pub fn context(&self) -> &Arc<Context> {
         &self.inner.ctx
+    }
+
+    /// Block `block`'s descriptor and a new fd of its memory (close-on-exec), for a transport
+    /// of the caller's own ([`protocol::PoolLink`] sends them over a [`crate::transport::Channel`]).
+    pub fn export_block(&self, block: u32) -> Result<(BlockDesc, std::os::fd::OwnedFd)> {
+        Ok((self.inner.block_desc(block)?, self.inner.export_block(block)?))
     }
 
     pub(crate) fn inner(&self) -> &Arc<Inner> {

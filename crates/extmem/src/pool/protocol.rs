@@ -10,12 +10,15 @@
 //! ```
 //! The producer side is a [`PoolLink`] per consumer connection; the consumer side answers
 //! with [`held`], [`released`] and [`refused`]. A link whose consumer disconnects or dies, or
-//! that is dropped, releases everything that consumer held.
+//! that is dropped, releases everything that consumer held. A consumer's text reaches the
+//! producer escaped ([`crate::transport::text::escape`]).
 
 use super::{ConsumerId, Pool, Pooled};
 use crate::error::{Error, Result};
 use crate::pool_desc::PoolHandle;
-use crate::transport::{Channel, Message};
+use crate::transport::message::Message;
+use crate::transport::socket::Channel;
+use crate::transport::text::escape;
 use std::collections::HashSet;
 use std::os::fd::AsFd;
 
@@ -70,6 +73,16 @@ impl<'a> PoolLink<'a> {
         Ok(())
     }
 
+    /// One whole pooled hand-off, as a soak or a benchmark repeats it: shares `pooled`, waits
+    /// until the consumer holds it, then until it released it again (`extmem peer --pool`
+    /// releases each hand-off as soon as it holds it). A refusal is an error with the reason.
+    pub fn round_trip(&mut self, pooled: &Pooled) -> Result<()> {
+        let handle = pooled.handle();
+        self.share(pooled)?;
+        self.wait_held(&handle)?;
+        self.wait_released(&handle)
+    }
+
     /// Waits for the consumer to say it holds `handle`, taking the releases that come first.
     /// A refusal is an error with the consumer's reason (and the consumer does not hold it).
     pub fn wait_held(&mut self, handle: &PoolHandle) -> Result<()> {
@@ -78,7 +91,7 @@ impl<'a> PoolLink<'a> {
                 Message::PoolHeld(h) if h == *handle => return Ok(()),
                 Message::Verdict { ok: false, detail } => {
                     let _ = self.pool.inner().release_holder(handle, self.consumer);
-                    return Err(Error::Peer(format!("the consumer refused {handle}: {detail}")));
+                    return Err(Error::Peer(format!("the consumer refused {handle}: {}", escape(&detail))));
                 }
                 other => self.unexpected(other)?,
             }
@@ -113,7 +126,9 @@ impl<'a> PoolLink<'a> {
     fn unexpected(&mut self, m: Message) -> Result<()> {
         match m {
             Message::PoolRelease(h) => self.pool.inner().release_holder(&h, self.consumer),
-            Message::Verdict { ok: false, detail } => Err(Error::Peer(format!("the consumer failed: {detail}"))),
+            Message::Verdict { ok: false, detail } => {
+                Err(Error::Peer(format!("the consumer failed: {}", escape(&detail))))
+            }
             other => Err(Error::Protocol(format!("{} in the middle of the pool protocol", other.name()))),
         }
     }

@@ -6,6 +6,7 @@ use super::{features, what, Cleanup, Dedicated, Resource, SharedMemory};
 use crate::context::{Context, PathKind};
 use crate::desc::{BufferDesc, ImageDesc, ResourceDesc};
 use crate::error::{Error, Result, VkResultExt};
+use crate::gate::Checked;
 use crate::handle::HandleType;
 use crate::host::{self, HostMapping};
 use crate::sync::Holder;
@@ -48,9 +49,9 @@ impl SharedMemory {
                 handle_type.extension()
             )));
         }
-        crate::limits::check_create(ctx, &desc, handle_type)?;
+        let checked = crate::gate::check_create(ctx, &desc, handle_type)?;
         if handle_type == HandleType::HostAllocation {
-            return Self::create_host(ctx, desc);
+            return Self::create_host(ctx, checked);
         }
         let features = features(ctx, &desc, handle_type).filter(|f| f.exportable).ok_or_else(|| {
             Error::Unsupported(format!(
@@ -62,7 +63,7 @@ impl SharedMemory {
         let nv = ctx.path() == PathKind::Nv && handle_type == HandleType::OpaqueFd;
         let d = ctx.device();
         let mut cleanup = Cleanup { device: d, resource: None, memory: None };
-        let resource = create_resource(ctx, &desc, handle_type, nv)?;
+        let resource = create_resource(ctx, &checked, handle_type, nv)?;
         cleanup.resource = Some(resource);
         let (requirements, prefers, requires) = requirements(d, resource);
         let dedicated = match dedicated {
@@ -115,7 +116,8 @@ impl SharedMemory {
 
     /// A buffer in host memory: a new memfd, mapped and imported by pointer. Exporting it
     /// sends a duplicate of the memfd.
-    fn create_host(ctx: &Arc<Context>, desc: ResourceDesc) -> Result<SharedMemory> {
+    fn create_host(ctx: &Arc<Context>, checked: Checked<ResourceDesc>) -> Result<SharedMemory> {
+        let desc = *checked.get();
         let h = HandleType::HostAllocation;
         if matches!(desc, ResourceDesc::Image(_)) {
             return Err(Error::Unsupported(
@@ -129,7 +131,7 @@ impl SharedMemory {
                 what(&desc)
             )));
         }
-        Self::on_host_mapping(ctx, &desc, Holder::Fresh, |required| {
+        Self::on_host_mapping(ctx, &checked, Holder::Fresh, |required| {
             let size = host::round_up(required, host::alignment(ctx));
             Ok((HostMapping::create(size as usize)?, size))
         })
@@ -139,7 +141,7 @@ impl SharedMemory {
     /// returns the mapping and the size to import from it.
     pub(super) fn on_host_mapping(
         ctx: &Arc<Context>,
-        desc: &ResourceDesc,
+        desc: &Checked<ResourceDesc>,
         holder: Holder,
         map: impl FnOnce(u64) -> Result<(HostMapping, u64)>,
     ) -> Result<SharedMemory> {
@@ -172,9 +174,15 @@ impl SharedMemory {
 }
 
 /// Creates the image or buffer, external for `h` (the NV way when `nv` and it is an image).
-pub(crate) fn create_resource(ctx: &Context, desc: &ResourceDesc, h: HandleType, nv: bool) -> Result<Resource> {
+/// Only descriptions that passed the gate ([`crate::gate`]) reach the driver.
+pub(crate) fn create_resource(
+    ctx: &Context,
+    desc: &Checked<ResourceDesc>,
+    h: HandleType,
+    nv: bool,
+) -> Result<Resource> {
     let d = ctx.device();
-    match *desc {
+    match *desc.get() {
         ResourceDesc::Image(i) => {
             let mut khr = vk::ExternalMemoryImageCreateInfo::default().handle_types(h.to_vk());
             let mut nv_info = vk::ExternalMemoryImageCreateInfoNV::default()

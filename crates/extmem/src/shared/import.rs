@@ -2,11 +2,11 @@
 //! is asked, then the import and the binding.
 
 use super::create::{bind, create_resource, dedicated_info, requirements};
-use super::{features, what, Cleanup, ImportSteps, SharedMemory};
-use crate::caps;
+use super::{what, Cleanup, ImportSteps, SharedMemory};
 use crate::context::Context;
-use crate::desc::{Descriptor, ResourceDesc};
+use crate::desc::Descriptor;
 use crate::error::{Error, IoResultExt, Result};
+use crate::gate::Checked;
 use crate::handle::HandleType;
 use crate::host::HostMapping;
 use crate::sync::Holder;
@@ -24,7 +24,7 @@ impl SharedMemory {
     ///
     /// `fd` is taken in every case: on success Vulkan owns it (it is closed when the memory is
     /// freed); on failure this function closes it, unless the driver already did (see
-    /// [`crate::fdkind::owner_after_failed_import`]). It is never closed twice. (Host-allocation
+    /// [`crate::gate::fdkind::owner_after_failed_import`]). It is never closed twice. (Host-allocation
     /// memory: `fd` is the memfd, which the returned memory keeps mapped and closes on drop.)
     pub fn import(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
         Self::import_with_steps(ctx, desc, fd, &mut ImportSteps::default())
@@ -38,60 +38,29 @@ impl SharedMemory {
         fd: OwnedFd,
         steps: &mut ImportSteps,
     ) -> Result<SharedMemory> {
-        let mut clock = steps.clock();
+        let clock = steps.clock();
+        let checked = crate::gate::check_share(ctx, desc, std::os::fd::AsFd::as_fd(&fd))?;
+        if desc.handle_type == HandleType::HostAllocation {
+            return Self::import_host(ctx, &checked, fd);
+        }
+        Self::import_checked(ctx, &checked, fd, steps, clock)
+    }
+
+    /// The import of a descriptor that passed the gate.
+    fn import_checked(
+        ctx: &Arc<Context>,
+        checked: &Checked<Descriptor>,
+        fd: OwnedFd,
+        steps: &mut ImportSteps,
+        mut clock: super::steps::Clock,
+    ) -> Result<SharedMemory> {
+        let desc = checked.get();
         let h = desc.handle_type;
-        if !ctx.supports_handle_type(h) {
-            return Err(Error::Import(format!(
-                "{} has no {:?}: it cannot import {h} memory",
-                ctx.device_name(),
-                h.extension()
-            )));
-        }
-        // Before any driver sees them: the descriptor's own shape and Vulkan rules (the more
-        // telling reason where both are wrong), then what the fd is.
-        if h == HandleType::HostAllocation
-            && (!matches!(desc.resource, ResourceDesc::Buffer(_)) || desc.offset != 0 || desc.dedicated)
-        {
-            return Err(Error::Import(
-                "host-allocation memory comes as a buffer at offset 0 of a plain allocation".into(),
-            ));
-        }
-        crate::limits::check_import(ctx, desc)?;
-        crate::fdkind::check(ctx, h, std::os::fd::AsFd::as_fd(&fd))?;
-        if h == HandleType::HostAllocation {
-            if !features(ctx, &desc.resource, h).is_some_and(|f| f.importable) {
-                return Err(Error::Import(format!(
-                    "{} cannot import {} from host memory",
-                    ctx.device_name(),
-                    what(&desc.resource)
-                )));
-            }
-            return Self::import_host(ctx, desc, fd);
-        }
-        // Memory another API made (CUDA) has no driver UUID: the device UUID must match.
         let other_api = h == HandleType::OpaqueFd && desc.from_other_api();
-        if h == HandleType::OpaqueFd
-            && (desc.device_uuid != ctx.device_uuid() || (!other_api && desc.driver_uuid != ctx.driver_uuid()))
-        {
-            return Err(Error::Import(format!(
-                "the memory comes from another device or driver (device UUID {} / driver UUID {}, this side {} / {}): \
-                 an opaque fd imports only on the same device and driver; pick that device (EXTMEM_DEVICE, see `extmem caps`)",
-                caps::hex(&desc.device_uuid),
-                caps::hex(&desc.driver_uuid),
-                caps::hex(&ctx.device_uuid()),
-                caps::hex(&ctx.driver_uuid())
-            )));
-        }
-        if !features(ctx, &desc.resource, h).is_some_and(|f| f.importable) {
-            return Err(Error::Import(format!("{} cannot import {} as {h}", ctx.device_name(), what(&desc.resource))));
-        }
-        if desc.dedicated && desc.offset != 0 {
-            return Err(Error::Import(format!("a dedicated allocation with the resource at offset {}", desc.offset)));
-        }
         let d = ctx.device();
         steps.checks_ns = clock.lap();
         let mut cleanup = Cleanup { device: d, resource: None, memory: None };
-        let resource = create_resource(ctx, &desc.resource, h, false)?;
+        let resource = create_resource(ctx, &checked.resource(), h, false)?;
         cleanup.resource = Some(resource);
         let (requirements, _, _) = requirements(d, resource);
         steps.create_resource_ns = clock.lap();
@@ -161,7 +130,7 @@ impl SharedMemory {
             Ok(memory) => memory,
             Err(result) => {
                 // Closed exactly once: by us, or already by a driver that takes it even on failure.
-                crate::fdkind::release_after_failed_import(ctx, fd, given);
+                crate::gate::fdkind::release_after_failed_import(ctx, fd, given);
                 return Err(Error::Vulkan { call: "vkAllocateMemory (import)", result });
             }
         };
@@ -191,10 +160,11 @@ impl SharedMemory {
     /// Host memory another process shared (its memfd), mapped here and imported by pointer.
     /// Any device that imports host pointers can: no device or driver UUID has to match.
     /// The descriptor's shape (a buffer at offset 0 of a plain allocation) is checked by `import`.
-    fn import_host(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
+    fn import_host(ctx: &Arc<Context>, checked: &Checked<Descriptor>, fd: OwnedFd) -> Result<SharedMemory> {
+        let desc = checked.get();
         let size = usize::try_from(desc.allocation_size)
             .map_err(|_| Error::Import(format!("{} bytes do not fit this address space", desc.allocation_size)))?;
-        Self::on_host_mapping(ctx, &desc.resource, Holder::External, |required| {
+        Self::on_host_mapping(ctx, &checked.resource(), Holder::External, |required| {
             if required > desc.allocation_size {
                 return Err(Error::Import(format!(
                     "{} needs {required} bytes, the shared host memory has {}",

@@ -97,7 +97,7 @@ impl SharedMemory {
     /// without any host copy), ordered by `handoff` (and writing its counter afterwards).
     /// Returns at once: the work is in flight until the [`crate::Submission`] is waited for or
     /// dropped, so frame loops keep several in flight (`fill(..)?.wait()` waits now).
-    pub fn fill(&self, value: u32, handoff: Handoff<'_>) -> Result<crate::Submission<'_>> {
+    pub fn fill(&self, value: u32, handoff: Handoff<'_>) -> Result<crate::context::Submission<'_>> {
         let Resource::Buffer(buffer, _) = self.resource else {
             return Err(Error::Unsupported("fill on an image (fill takes buffers)".into()));
         };

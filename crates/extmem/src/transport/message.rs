@@ -7,10 +7,11 @@
 //! Decoding is strict: wrong magic or version, a length that disagrees with the bytes, an
 //! unknown type, trailing bytes and values out of range are all rejected with the field named.
 
+use super::codec::{bad, Reader};
 use super::pool_wire;
 use super::resource_wire::{check_row_pitch, decode_resource, encode_resource, resource_kind};
 use crate::desc::Descriptor;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::handle::HandleType;
 use crate::pool_desc::{BlockDesc, PoolHandle, PooledDesc};
 use ash::vk;
@@ -21,8 +22,7 @@ pub const MAGIC: [u8; 4] = *b"EXTM";
 pub const VERSION: u16 = 2;
 /// No message is longer than this (header included).
 pub const MAX_MESSAGE: usize = 2048;
-/// The largest allocation a descriptor may describe (1 TiB).
-pub const MAX_ALLOCATION: u64 = 1 << 40;
+pub use super::codec::MAX_ALLOCATION;
 const HEADER: usize = 12;
 const MAX_DETAIL: usize = 1024;
 
@@ -187,7 +187,7 @@ impl Message {
 
     /// Parses and checks a whole message.
     pub fn decode(bytes: &[u8]) -> Result<Message> {
-        let mut r = Reader { bytes, at: 0 };
+        let mut r = Reader::new(bytes);
         if bytes.len() > MAX_MESSAGE {
             return Err(bad(format!("message of {} bytes is over the limit of {MAX_MESSAGE}", bytes.len())));
         }
@@ -230,51 +230,10 @@ impl Message {
             T_POOL_RELEASE => Message::PoolRelease(pool_wire::decode_handle(&mut r)?),
             other => return Err(bad(format!("unknown message type {other}"))),
         };
-        if r.at != bytes.len() {
-            return Err(bad(format!("{} trailing bytes after {}", bytes.len() - r.at, message.name())));
+        if r.position() != bytes.len() {
+            return Err(bad(format!("{} trailing bytes after {}", bytes.len() - r.position(), message.name())));
         }
         Ok(message)
-    }
-}
-
-pub(super) fn bad(detail: impl Into<String>) -> Error {
-    Error::Protocol(detail.into())
-}
-
-pub(super) struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    pub(super) fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or_else(|| bad(format!("truncated at {field} (byte {} of {})", self.at, self.bytes.len())))?;
-        let s = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    pub(super) fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N]> {
-        Ok(self.take(N, field)?.try_into().expect("length checked"))
-    }
-    pub(super) fn u16(&mut self, field: &str) -> Result<u16> {
-        Ok(u16::from_le_bytes(self.array(field)?))
-    }
-    pub(super) fn u32(&mut self, field: &str) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.array(field)?))
-    }
-    pub(super) fn i32(&mut self, field: &str) -> Result<i32> {
-        Ok(i32::from_le_bytes(self.array(field)?))
-    }
-    pub(super) fn u64(&mut self, field: &str) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.array(field)?))
-    }
-    pub(super) fn bool(&mut self, field: &str) -> Result<bool> {
-        match self.array::<1>(field)?[0] {
-            0 => Ok(false),
-            1 => Ok(true),
-            v => Err(bad(format!("{field} is {v}, not 0 or 1"))),
-        }
     }
 }
 

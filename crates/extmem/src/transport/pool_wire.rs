@@ -1,7 +1,7 @@
 //! The pool messages' bodies (`PoolBlock`, `PoolShare`, `PoolHeld`, `PoolRelease`), decoded as
 //! strictly as the rest of the wire format: every field named, every value checked.
 
-use super::message::{bad, Reader, MAX_ALLOCATION};
+use super::codec::{bad, Reader, MAX_ALLOCATION};
 use super::resource_wire::{check_row_pitch, decode_resource, encode_resource, resource_kind};
 use crate::error::Result;
 use crate::handle::HandleType;

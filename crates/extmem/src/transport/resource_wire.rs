@@ -1,7 +1,7 @@
 //! The resource part of a descriptor (an image's or a buffer's creation parameters), shared by
 //! the `Share` and `PoolShare` messages.
 
-use super::message::{bad, Reader};
+use super::codec::{bad, Reader};
 use crate::desc::{BufferDesc, ImageDesc, ResourceDesc};
 use crate::error::Result;
 use ash::vk;
@@ -37,7 +37,7 @@ pub(super) fn encode_resource(resource: &ResourceDesc, out: &mut Vec<u8>) {
 
 /// Formats a descriptor may name: the core ones and the common extension ranges.
 fn known_format(f: i32) -> bool {
-    crate::rules::known_format(vk::Format::from_raw(f))
+    crate::gate::rules::known_format(vk::Format::from_raw(f))
 }
 
 /// The resource of kind `kind` (image 1, buffer 2), which must fit the `room` bytes from

@@ -140,7 +140,19 @@ impl Channel {
                 me.as_raw()
             )));
         }
-        Ok(Channel { fd, peer_pid: Some(cred.pid.as_raw_nonzero().get()), timeout: DEFAULT_TIMEOUT, watch: None })
+        let mut channel =
+            Channel { fd, peer_pid: Some(cred.pid.as_raw_nonzero().get()), timeout: DEFAULT_TIMEOUT, watch: None };
+        channel.apply_send_timeout()?;
+        Ok(channel)
+    }
+
+    /// Sends wait at most the timeout too (`SO_SNDTIMEO`): a peer that never reads fills its
+    /// receive queue, and a send would otherwise block forever.
+    fn apply_send_timeout(&mut self) -> Result<()> {
+        // A zero `SO_SNDTIMEO` means "never time out": the shortest wait is a millisecond; the
+        // longest a year (what a `timeval` surely holds).
+        let t = self.timeout.clamp(Duration::from_millis(1), Duration::from_secs(365 * 86400));
+        net::sockopt::set_socket_timeout(&self.fd, net::sockopt::Timeout::Send, Some(t)).io(|| "SO_SNDTIMEO".into())
     }
 
     /// The peer's process id, as the kernel reported it at connection time.
@@ -148,9 +160,12 @@ impl Channel {
         self.peer_pid
     }
 
-    /// How long [`Channel::recv`] waits (default 30 s).
+    /// How long [`Channel::recv`] waits, and [`Channel::send`] waits for room in a peer's full
+    /// receive queue (default 30 s).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+        // The socket is ours and connected: setting an option on it fails only on a bad fd.
+        let _ = self.apply_send_timeout();
     }
 
     /// Also ends waits as soon as `watch`'s process exits (a peer whose children keep the
@@ -185,6 +200,10 @@ impl Channel {
                 rustix::io::Errno::PIPE | rustix::io::Errno::CONNRESET => {
                     Error::Peer("the peer closed the connection".into())
                 }
+                rustix::io::Errno::AGAIN => Error::Peer(format!(
+                    "the peer did not read its messages for {:?} (its receive queue is full): giving up on the send",
+                    self.timeout
+                )),
                 e => Error::Io { context: "sending a message".into(), source: e.into() },
             })?;
         if sent != bytes.len() {
@@ -244,7 +263,7 @@ impl Channel {
     pub fn recv_plain(&self, expected: &str) -> Result<Message> {
         match self.recv()? {
             (Message::Verdict { ok: false, detail }, _) => {
-                Err(Error::Peer(format!("the peer reports a failure: {}", detail.escape_debug())))
+                Err(Error::Peer(format!("the peer reports a failure: {}", crate::transport::text::escape(&detail))))
             }
             (Message::Bye, _) if expected != "Bye" => {
                 Err(Error::Peer(format!("the peer said Bye while {expected} was due")))
@@ -257,7 +276,7 @@ impl Channel {
 fn unexpected(wanted: &str, got: &Message) -> Error {
     match got {
         Message::Verdict { ok: false, detail } => {
-            Error::Peer(format!("the peer reports a failure: {}", detail.escape_debug()))
+            Error::Peer(format!("the peer reports a failure: {}", crate::transport::text::escape(detail)))
         }
         other => Error::Protocol(format!("expected {wanted}, got {}", other.name())),
     }
@@ -274,5 +293,25 @@ impl AsFd for Channel {
 impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Channel;
+    use crate::transport::message::Message;
+    use std::time::Duration;
+
+    #[test]
+    fn a_peer_that_never_reads_ends_a_flood_in_a_clear_error() {
+        let (mut a, _b) = Channel::pair().unwrap();
+        a.set_timeout(Duration::from_millis(200));
+        let flood = (0..1_000_000u64).map(|frame| a.send(&Message::FrameReady { frame }, &[])).find(|r| r.is_err());
+        let e = flood.expect("the queue filled").unwrap_err().to_string();
+        assert!(e.contains("did not read") && e.contains("200ms"), "{e}");
+        // Any timeout is taken (a year at most for sends).
+        a.set_timeout(Duration::MAX);
+        a.set_timeout(Duration::ZERO);
+        assert!(a.send(&Message::Bye, &[]).is_err(), "the queue is still full");
     }
 }

@@ -6,7 +6,7 @@
 //! The checks are pure functions of the description and a plain capture of the device's
 //! limits ([`DeviceLimits`], [`FormatLimits`]), so that they are fuzzed without a device.
 
-use crate::{Descriptor, ImageDesc, ResourceDesc};
+use crate::desc::{Descriptor, ImageDesc, ResourceDesc};
 use ash::vk;
 
 /// The device limits the rules need, captured once from the physical device.
@@ -237,7 +237,8 @@ pub fn check_descriptor_shape(desc: &Descriptor, device: &DeviceLimits) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BufferDesc, HandleType};
+    use crate::desc::BufferDesc;
+    use crate::handle::HandleType;
 
     const DEVICE: DeviceLimits = DeviceLimits {
         max_image_dimension_2d: 16384,

@@ -133,10 +133,31 @@ pub fn check(ctx: &Context, handle_type: HandleType, fd: BorrowedFd<'_>) -> Resu
     check_kind(handle_type, kind, opaque)
 }
 
+/// What this driver's own opaque export looks like to the kernel: what a received opaque fd
+/// is compared with. Probed once per device and driver (see [`opaque_export`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExportProfile {
+    /// The kind of file (a memfd on lavapipe, a character device on NVIDIA's driver).
+    pub kind: FdKind,
+    /// For a memfd: its seals (`F_GET_SEALS`; lavapipe: `F_SEAL_SEAL | F_SEAL_SHRINK |
+    /// F_SEAL_GROW`). A received memfd must carry all of them.
+    pub seals: Option<rustix::fs::SealFlags>,
+    /// For a memfd: how many bytes the file holds beyond the allocation (`fstat` size less
+    /// `allocationSize`; lavapipe: 4136, a header and a page of alignment). A received memfd
+    /// smaller than the described size plus this is refused.
+    pub overhead: u64,
+}
+
 /// The kind of descriptor this device's driver exports as an opaque fd, probed once per device
 /// and driver (by UUID); `None` where it cannot export one.
 pub fn opaque_export_kind(ctx: &Context) -> Option<FdKind> {
-    static PROBED: Mutex<Option<HashMap<[u8; 32], Option<FdKind>>>> = Mutex::new(None);
+    opaque_export(ctx).map(|p| p.kind)
+}
+
+/// What this device's driver's opaque export is ([`ExportProfile`]), probed once per device
+/// and driver (by UUID); `None` where it cannot export one.
+pub fn opaque_export(ctx: &Context) -> Option<ExportProfile> {
+    static PROBED: Mutex<Option<HashMap<[u8; 32], Option<ExportProfile>>>> = Mutex::new(None);
     let mut key = [0u8; 32];
     key[..16].copy_from_slice(&ctx.device_uuid());
     key[16..].copy_from_slice(&ctx.driver_uuid());
@@ -144,8 +165,8 @@ pub fn opaque_export_kind(ctx: &Context) -> Option<FdKind> {
     *probed.get_or_insert_with(HashMap::new).entry(key).or_insert_with(|| probe(ctx).ok())
 }
 
-/// Exports a 64 KiB buffer's memory as an opaque fd and classifies it.
-fn probe(ctx: &Context) -> Result<FdKind> {
+/// Exports a 64 KiB buffer's memory as an opaque fd and looks at it.
+fn probe(ctx: &Context) -> Result<ExportProfile> {
     let d = ctx.device();
     let h = vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD;
     let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(h);
@@ -161,7 +182,7 @@ fn probe(ctx: &Context) -> Result<FdKind> {
     result
 }
 
-fn probe_memory(ctx: &Context, buffer: vk::Buffer) -> Result<FdKind> {
+fn probe_memory(ctx: &Context, buffer: vk::Buffer) -> Result<ExportProfile> {
     let d = ctx.device();
     // SAFETY: a live buffer.
     let req = unsafe { d.get_buffer_memory_requirements(buffer) };
@@ -184,7 +205,13 @@ fn probe_memory(ctx: &Context, buffer: vk::Buffer) -> Result<FdKind> {
     // SAFETY: never bound; the export holds its own reference to the memory.
     unsafe { d.free_memory(memory, None) };
     let fd = fd?;
-    classify(std::os::fd::AsFd::as_fd(&fd))
+    let kind = classify(std::os::fd::AsFd::as_fd(&fd))?;
+    if kind != FdKind::MemFile {
+        return Ok(ExportProfile { kind, seals: None, overhead: 0 });
+    }
+    let seals = rustix::fs::fcntl_get_seals(&fd).io(|| "F_GET_SEALS of the driver's own export".into())?;
+    let size = rustix::fs::fstat(&fd).io(|| "fstat of the driver's own export".into())?.st_size as u64;
+    Ok(ExportProfile { kind, seals: Some(seals), overhead: size.saturating_sub(req.size) })
 }
 
 fn vk_err(call: &'static str, result: vk::Result) -> Error {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Every case this peer knows.
-const CASES: [&str; 26] = [
+const CASES: [&str; 38] = [
     "good",
     "pipe",
     "fifo",
@@ -26,6 +26,10 @@ const CASES: [&str; 26] = [
     "too-wide",
     "drm-tiling",
     "undefined-usage",
+    "opaque-unsealed-huge",
+    "opaque-sealed-small",
+    "opaque-shrink",
+    "flood-never-reads",
     "die-connected",
     "die-after-share",
     "die-mid-frames",
@@ -36,9 +40,20 @@ const CASES: [&str; 26] = [
     "pool-outside",
     "pool-overlap",
     "pool-die-after-block",
+    "pool-block-unsealed-shrink",
+    "pool-block-huge",
+    "pool-many-blocks",
+    "pool-heap",
+    "pool-too-wide",
+    "pool-undefined-usage",
+    "pool-drm-tiling",
+    "pool-buffer-usage",
 ];
 
-fn die() -> ! {
+mod forge;
+mod pool;
+
+pub(crate) fn die() -> ! {
     let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     std::process::abort()
 }
@@ -90,7 +105,7 @@ fn main() {
         host.descriptor()
     };
     if let Some(pool_case) = case.strip_prefix("pool-") {
-        return pool(&ctx, &channel, pool_case);
+        return pool::run(&ctx, &channel, pool_case);
     }
     match case.as_str() {
         "good" | "die-after-share" | "die-mid-frames" => {
@@ -172,71 +187,39 @@ fn main() {
         "undefined-usage" => {
             share(&channel, with_image(desc, |i| i.usage = vk::ImageUsageFlags::from_raw(0x8000_0000)), &real)
         }
+        "opaque-unsealed-huge" | "opaque-sealed-small" => {
+            // lavapipe-style: a header claiming 1 GiB in an 8 KiB file.
+            let fd =
+                forge::memfd_claiming(forge::header_of(&real), 8192, (1 << 30) + 4136, case.contains("sealed-small"));
+            let d = Descriptor { allocation_size: 1 << 30, dedicated: false, ..desc };
+            share(&channel, d, fd)
+        }
+        "opaque-shrink" => {
+            // A copy of a real export, unsealed: it imports, then shrinks under the mapping.
+            let copy = forge::unsealed_copy(&real);
+            channel.send(&Message::Share(desc), &[copy.as_fd()]).expect("send");
+            if let Ok((Message::Verdict { .. }, _)) = channel.recv() {
+                rustix::fs::ftruncate(&copy, 0).expect("shrink");
+                let _ = channel.send(&Message::Bye, &[]);
+            }
+            let _ = channel.recv();
+        }
+        "flood-never-reads" => {
+            // Frames as fast as the socket takes them, never reading the answers: the
+            // importer's sends fill this side's buffer.
+            channel.send(&Message::Share(desc), &[real.as_fd()]).expect("send");
+            let _ = channel.recv();
+            let frames = FrameProtocol::new(&channel, Role::Producer);
+            for frame in 0..1_000_000 {
+                if frames.signal_ready(Frame::new(frame)).is_err() {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_secs(600));
+        }
         other => {
             eprintln!("case {other:?} has no sender");
             std::process::exit(2);
         }
     }
-}
-
-/// The pool protocol's hostile cases: a real block first (except `pipe`), then the bad input.
-fn pool(ctx: &Arc<Context>, channel: &Channel, case: &str) {
-    use extmem::pool::{Pool, PoolHandle, PoolLink, PoolOptions, PooledDesc};
-    let pool = Pool::new(ctx, PoolOptions::default().block_size(1 << 20)).expect("pool");
-    let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
-    let p = pool.buffer(BufferDesc { size: 65536, usage }).expect("pooled buffer");
-    let good = p.desc();
-    let send_share = |desc: PooledDesc| {
-        channel.send(&Message::PoolShare(desc), &[]).expect("send");
-        channel.recv()
-    };
-    let with = |handle: PoolHandle| PooledDesc { handle, ..good };
-    if case == "pipe" {
-        let (r, _w) = rustix::pipe::pipe().expect("pipe");
-        let block = extmem::pool::BlockDesc {
-            block: 0,
-            size: 1 << 20,
-            handle_type: HandleType::OpaqueFd,
-            memory_type_index: 0,
-            device_uuid: ctx.device_uuid(),
-            driver_uuid: ctx.driver_uuid(),
-        };
-        channel.send(&Message::PoolBlock(block), &[r.as_fd()]).expect("send");
-        let _ = channel.recv();
-        return;
-    }
-    let mut link = PoolLink::new(&pool, channel);
-    link.send_block(good.handle.block).expect("send the block");
-    let _ = match case {
-        "good" => {
-            link.share(&p).expect("share");
-            link.wait_held(&p.handle()).expect("the importer refused a good pooled hand-off");
-            channel.send(&Message::Bye, &[]).expect("bye");
-            return;
-        }
-        "die-after-block" => die(),
-        "block-twice" => {
-            let block = extmem::pool::BlockDesc {
-                block: good.handle.block,
-                size: 1 << 20,
-                handle_type: HandleType::OpaqueFd,
-                memory_type_index: 0,
-                device_uuid: ctx.device_uuid(),
-                driver_uuid: ctx.driver_uuid(),
-            };
-            channel.send(&Message::PoolBlock(block), &[memfd(1 << 20).as_fd()]).expect("send");
-            channel.recv()
-        }
-        "unknown-block" => send_share(with(PoolHandle { block: 9, ..good.handle })),
-        "outside" => send_share(with(PoolHandle { offset: (1 << 20) - 4096, ..good.handle })),
-        "overlap" => {
-            link.share(&p).expect("share");
-            link.wait_held(&p.handle()).expect("the importer refused a good pooled hand-off");
-            send_share(with(PoolHandle { offset: good.handle.offset + 4096, generation: 99, ..good.handle }))
-        }
-        other => {
-            eprintln!("pool case {other:?} has no sender");
-            std::process::exit(2);
-        }
-    };
 }

@@ -1,11 +1,11 @@
-//! The device's side of [`crate::rules`]: its limits and format answers, captured from a
+//! The device's side of [`crate::gate::rules`]: its limits and format answers, captured from a
 //! context, and the checks run before creating or importing a resource.
 
 use crate::context::Context;
+use crate::desc::{Descriptor, ImageDesc, ResourceDesc};
 use crate::error::{Error, Result};
+use crate::gate::rules::{self, DeviceLimits, FormatLimits};
 use crate::handle::HandleType;
-use crate::rules::{self, DeviceLimits, FormatLimits};
-use crate::{Descriptor, ImageDesc, ResourceDesc};
 use ash::vk;
 
 /// The limits of the context's device that the rules need.
@@ -50,7 +50,11 @@ pub fn format_limits(ctx: &Context, image: &ImageDesc, h: HandleType) -> Option<
     })
 }
 
-fn check_resource(ctx: &Context, desc: &ResourceDesc, h: HandleType) -> std::result::Result<(), rules::Broken> {
+pub(crate) fn check_resource(
+    ctx: &Context,
+    desc: &ResourceDesc,
+    h: HandleType,
+) -> std::result::Result<(), rules::Broken> {
     let device = device_limits(ctx);
     rules::check_shape(desc, &device)?;
     match desc {
