@@ -3,10 +3,10 @@
 use crate::dispatch::{
     dispatch_key, extension_names, load_device_fn, load_instance_fn, DeviceData, NvDeviceFns, DEVICES, INSTANCES,
 };
-use crate::ext::external_marking::{Marking, PhysicalDeviceQueries, RequirementQueries};
 use crate::ext::nv_external_memory as nv_mem;
 use crate::loader;
 use crate::log::{layer_error, layer_log};
+use crate::marking::{Marking, PhysicalDeviceQueries, RequirementQueries};
 use ash::vk;
 use std::ffi::c_char;
 

@@ -4,8 +4,8 @@
 //! with a pointer to the loader's dispatch table; children share their parent's. Keying by that
 //! pointer lets a physical device find its instance, and a queue its device, with no extra map.
 
-use crate::ext::external_marking::Marking;
 use crate::loader::NextInstanceLink;
+use crate::marking::Marking;
 use crate::settings::Settings;
 use ash::vk::{self, Handle};
 use std::collections::HashMap;
@@ -174,7 +174,7 @@ pub struct NvDeviceFns {
     pub create_image: vk::PFN_vkCreateImage,
     pub create_buffer: vk::PFN_vkCreateBuffer,
     pub allocate_memory: vk::PFN_vkAllocateMemory,
-    /// Which resources are created external (see `ext::external_marking`); it holds the
+    /// Which resources are created external (see `marking`); it holds the
     /// device's `vkGetDevice{Buffer,Image}MemoryRequirements` too.
     pub marking: Marking,
 }

@@ -16,6 +16,7 @@ mod instance;
 mod intercept;
 mod loader;
 mod log;
+mod marking;
 mod pnext;
 mod settings;
 

@@ -1,12 +1,14 @@
+//! <https://registry.khronos.org/vulkan/specs/latest/man/html/VK_NV_external_memory.html>
+//!
 //! VK_NV_external_memory (device extension #57, spec version 1) on top of core 1.1 /
 //! VK_KHR_external_memory: `VkExternalMemoryImageCreateInfoNV` and
 //! `VkExportMemoryAllocateInfoNV` become their core equivalents with translated handle types.
 
 use crate::dispatch::{DeviceData, InstanceData, NvDeviceFns, PhysicalDeviceInfo};
 use crate::enumerate;
-use crate::ext::external_marking::buffer_info_down;
 use crate::handle_types::{self, BACKING_EXTENSION, MARK};
 use crate::log::{layer_error, layer_log};
+use crate::marking::buffer_info_down;
 use crate::pnext::{self, ChainWithout};
 use crate::settings::Settings;
 use ash::vk;
