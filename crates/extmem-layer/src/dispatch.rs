@@ -4,6 +4,7 @@
 //! with a pointer to the loader's dispatch table; children share their parent's. Keying by that
 //! pointer lets a physical device find its instance, and a queue its device, with no extra map.
 
+use crate::ext::nv_dedicated_allocation::Dedicated;
 use crate::loader::NextInstanceLink;
 use crate::marking::Marking;
 use crate::settings::Settings;
@@ -130,12 +131,24 @@ pub struct PhysicalDeviceInfo {
     /// The driver can back VK_NV_external_memory: KHR external memory, the platform's export
     /// extension, and an exportable image of a common format.
     pub nv_backed: bool,
+    /// The driver exposes VK_KHR_maintenance4 (the requirement queries that need no object).
+    pub maintenance4: bool,
+    /// The driver exposes VK_NV_dedicated_allocation itself.
+    pub dedicated_native: bool,
+    /// The driver can back VK_NV_dedicated_allocation: core 1.1, or VK_KHR_dedicated_allocation
+    /// with VK_KHR_get_memory_requirements2.
+    pub dedicated_backed: bool,
 }
 
 impl PhysicalDeviceInfo {
     /// Whether the layer implements VK_NV_external_memory on this device under `settings`.
     pub fn implemented(&self, settings: &Settings) -> bool {
         settings.active() && self.nv_backed && (!self.nv_native || settings.force_on)
+    }
+
+    /// Whether the layer implements VK_NV_dedicated_allocation on this device under `settings`.
+    pub fn dedicated_implemented(&self, settings: &Settings) -> bool {
+        settings.active() && self.dedicated_backed && (!self.dedicated_native || settings.force_on)
     }
 }
 
@@ -165,18 +178,25 @@ pub struct DeviceData {
     pub next_get_device_proc_addr: vk::PFN_vkGetDeviceProcAddr,
     /// The next element's `vkDestroyDevice`.
     pub destroy_device: vk::PFN_vkDestroyDevice,
-    /// Present when the application enabled VK_NV_external_memory and the layer implements it.
+    /// The device's API version as the application sees it (its own and the device's lower one).
+    pub api_version: u32,
+    /// Commands of extensions the layer enabled below itself and the application did not: the
+    /// layer answers NULL for them, as the driver would without the layer.
+    pub hidden: Vec<&'static CStr>,
+    /// Present when the application enabled an NV device extension the layer implements.
     pub nv: Option<NvDeviceFns>,
 }
 
-/// The next element's commands that the NV device extension rewrites, and what it marks.
+/// The next element's commands that the NV device extensions rewrite, and their state.
 pub struct NvDeviceFns {
     pub create_image: vk::PFN_vkCreateImage,
     pub create_buffer: vk::PFN_vkCreateBuffer,
     pub allocate_memory: vk::PFN_vkAllocateMemory,
-    /// Which resources are created external (see `marking`); it holds the
-    /// device's `vkGetDevice{Buffer,Image}MemoryRequirements` too.
-    pub marking: Marking,
+    /// VK_NV_external_memory: which resources are created external (see `marking`); it holds
+    /// the device's `vkGetDevice{Buffer,Image}MemoryRequirements` too.
+    pub marking: Option<Marking>,
+    /// VK_NV_dedicated_allocation: the dedicated resources and memory.
+    pub dedicated: Option<Dedicated>,
 }
 
 /// The extension names in a create info's `ppEnabledExtensionNames`.

@@ -18,6 +18,7 @@ mod loader;
 mod log;
 mod marking;
 mod pnext;
+mod resources;
 mod settings;
 
 /// What the fuzz targets (`fuzz/` at the repository root) drive: the `pNext` chain rewriting.

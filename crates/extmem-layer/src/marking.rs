@@ -9,14 +9,16 @@
 //! its memory requirements on lavapipe, but NVIDIA's driver drops its host-visible device-local
 //! memory type from every marked buffer and LINEAR image (`examples/external_requirements.rs`).
 //! So a kind of resource is marked only where the driver accepts it as exportable AND its
-//! memory requirements marked equal those unmarked (asked once per kind through
-//! `vkGetDevice{Buffer,Image}MemoryRequirements`, without creating anything); an application
-//! never sees a requirement change because of the layer.
+//! memory requirements marked equal those unmarked, asked once per kind: through
+//! `vkGetDevice{Buffer,Image}MemoryRequirements` where the device has them (Vulkan 1.3, or
+//! VK_KHR_maintenance4, which the layer enables below itself for 1.1 and 1.2 applications
+//! where the device has it), else by creating one unbound buffer or image each way below the
+//! layer and asking `vkGet{Buffer,Image}MemoryRequirements` (1.0 applications: the extension
+//! needs 1.1). An application never sees a requirement change because of the layer.
 //! Not marked: resources that already carry one, images with a `PREINITIALIZED` layout
 //! (VUID-VkImageCreateInfo-pNext-01443), DRM-modifier tiling, swapchain-bound images, anything
-//! the driver's external query refuses or limits below the create info, kinds whose
-//! requirements marking would change, and everything on devices without the 1.3 /
-//! VK_KHR_maintenance4 requirement queries (the layer cannot check there).
+//! the driver's external query refuses or limits below the create info, and kinds whose
+//! requirements marking would change.
 
 use crate::handle_types::MARK;
 use crate::pnext;
@@ -39,6 +41,58 @@ pub struct RequirementQueries {
     pub device: vk::Device,
     pub buffer: Option<vk::PFN_vkGetDeviceBufferMemoryRequirements>,
     pub image: Option<vk::PFN_vkGetDeviceImageMemoryRequirements>,
+    /// Where a query above is absent: the commands to ask a throw-away object.
+    pub throw_away: Option<ThrowAway>,
+}
+
+/// The next element's commands for asking the requirements of a resource created only for
+/// the question (core 1.0: every device has them).
+#[derive(Clone, Copy)]
+pub struct ThrowAway {
+    pub create_buffer: vk::PFN_vkCreateBuffer,
+    pub destroy_buffer: vk::PFN_vkDestroyBuffer,
+    pub buffer_requirements: vk::PFN_vkGetBufferMemoryRequirements,
+    pub create_image: vk::PFN_vkCreateImage,
+    pub destroy_image: vk::PFN_vkDestroyImage,
+    pub image_requirements: vk::PFN_vkGetImageMemoryRequirements,
+}
+
+impl ThrowAway {
+    /// The requirements of a buffer created from `ci` below the layer, then destroyed.
+    ///
+    /// # Safety
+    /// `device` must be live; `ci` a valid create info.
+    unsafe fn buffer(&self, device: vk::Device, ci: &vk::BufferCreateInfo) -> Option<vk::MemoryRequirements> {
+        let mut buffer = vk::Buffer::null();
+        // SAFETY: valid arguments; the buffer is destroyed before returning.
+        unsafe {
+            if (self.create_buffer)(device, ci, std::ptr::null(), &mut buffer) != vk::Result::SUCCESS {
+                return None;
+            }
+            let mut r = vk::MemoryRequirements::default();
+            (self.buffer_requirements)(device, buffer, &mut r);
+            (self.destroy_buffer)(device, buffer, std::ptr::null());
+            Some(r)
+        }
+    }
+
+    /// The requirements of an image created from `ci` below the layer, then destroyed.
+    ///
+    /// # Safety
+    /// `device` must be live; `ci` a valid create info.
+    unsafe fn image(&self, device: vk::Device, ci: &vk::ImageCreateInfo) -> Option<vk::MemoryRequirements> {
+        let mut image = vk::Image::null();
+        // SAFETY: valid arguments; the image is destroyed before returning.
+        unsafe {
+            if (self.create_image)(device, ci, std::ptr::null(), &mut image) != vk::Result::SUCCESS {
+                return None;
+            }
+            let mut r = vk::MemoryRequirements::default();
+            (self.image_requirements)(device, image, &mut r);
+            (self.destroy_image)(device, image, std::ptr::null());
+            Some(r)
+        }
+    }
 }
 
 /// Answers of the driver's external queries, learnt once per combination.
@@ -145,7 +199,16 @@ impl Marking {
     /// # Safety
     /// `ci` must be a valid create info.
     unsafe fn buffer_unchanged(&self, ci: &vk::BufferCreateInfo) -> bool {
-        let Some(query) = self.requirements.buffer else { return false };
+        let Some(query) = self.requirements.buffer else {
+            let Some(t) = self.requirements.throw_away else { return false };
+            let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(MARK);
+            let plain = vk::BufferCreateInfo { p_next: std::ptr::null(), ..*ci };
+            let marked = vk::BufferCreateInfo { p_next: &mut external as *mut _ as *const c_void, ..*ci };
+            let device = self.requirements.device;
+            // SAFETY: a live device; create infos built here.
+            let (a, b) = unsafe { (t.buffer(device, &plain), t.buffer(device, &marked)) };
+            return a.is_some() && same(a, b);
+        };
         let ask = |marked: bool| {
             let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(MARK);
             // The application's chain stays out: the same question asked both ways.
@@ -168,7 +231,16 @@ impl Marking {
     /// # Safety
     /// `ci` must be a valid create info that the external query admits.
     unsafe fn image_unchanged(&self, ci: &vk::ImageCreateInfo) -> bool {
-        let Some(query) = self.requirements.image else { return false };
+        let Some(query) = self.requirements.image else {
+            let Some(t) = self.requirements.throw_away else { return false };
+            let mut external = vk::ExternalMemoryImageCreateInfo::default().handle_types(MARK);
+            let plain = vk::ImageCreateInfo { p_next: std::ptr::null(), ..*ci };
+            let marked = vk::ImageCreateInfo { p_next: &mut external as *mut _ as *const c_void, ..*ci };
+            let device = self.requirements.device;
+            // SAFETY: a live device; create infos built here, within the external limits.
+            let (a, b) = unsafe { (t.image(device, &plain), t.image(device, &marked)) };
+            return a.is_some() && same(a, b);
+        };
         let ask = |marked: bool| {
             let mut external = vk::ExternalMemoryImageCreateInfo::default().handle_types(MARK);
             let mut ci = vk::ImageCreateInfo { p_next: std::ptr::null(), ..*ci };
@@ -186,30 +258,15 @@ impl Marking {
     }
 }
 
+/// Whether two answers of `vkGet*MemoryRequirements` agree.
+fn same(a: Option<vk::MemoryRequirements>, b: Option<vk::MemoryRequirements>) -> bool {
+    let key = |r: Option<vk::MemoryRequirements>| r.map(|r| (r.size, r.alignment, r.memory_type_bits));
+    key(a) == key(b)
+}
+
 /// What an application sees of a resource's needs: size, alignment, memory types, dedication.
 fn requirements(r: &vk::MemoryRequirements, d: &vk::MemoryDedicatedRequirements) -> (u64, u64, u32, u32, u32) {
     (r.size, r.alignment, r.memory_type_bits, d.prefers_dedicated_allocation, d.requires_dedicated_allocation)
-}
-
-/// Calls `call` with a buffer create info as the layer passes it down (marked where it can be).
-///
-/// # Safety
-/// `ci` must be a valid create info.
-pub unsafe fn buffer_info_down<R>(
-    marking: &Marking,
-    ci: &vk::BufferCreateInfo,
-    call: impl FnOnce(&vk::BufferCreateInfo) -> R,
-) -> R {
-    // SAFETY: a valid create info.
-    if !unsafe { marking.buffer(ci) } {
-        return call(ci);
-    }
-    // The core structure goes in front; the application's chain is shared as it is.
-    let mut external =
-        vk::ExternalMemoryBufferCreateInfo { p_next: ci.p_next, ..Default::default() }.handle_types(MARK);
-    let mut down = *ci;
-    down.p_next = &mut external as *mut _ as *const c_void;
-    call(&down)
 }
 
 /// The driver can export the handle type and lists it as compatible with itself.
@@ -276,7 +333,7 @@ mod tests {
                 image_format_properties2: None,
                 external_buffer_properties: Some(exportable_buffers),
             },
-            RequirementQueries { device: vk::Device::null(), buffer, image: None },
+            RequirementQueries { device: vk::Device::null(), buffer, image: None, throw_away: None },
         )
     }
 
