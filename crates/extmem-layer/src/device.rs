@@ -155,7 +155,16 @@ pub unsafe fn create_device(
     } else {
         None
     };
-    let data = DeviceData { handle, next_get_device_proc_addr: gdpa, destroy_device, api_version, hidden, nv };
+    let app_maintenance4 = app.contains(&ash::khr::maintenance4::NAME);
+    let data = DeviceData {
+        handle,
+        next_get_device_proc_addr: gdpa,
+        destroy_device,
+        api_version,
+        hidden,
+        app_maintenance4,
+        nv,
+    };
     // SAFETY: a live device created through the loader.
     DEVICES.insert(unsafe { dispatch_key(handle) }, data);
     vk::Result::SUCCESS

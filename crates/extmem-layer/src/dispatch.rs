@@ -183,6 +183,8 @@ pub struct DeviceData {
     /// Commands of extensions the layer enabled below itself and the application did not: the
     /// layer answers NULL for them, as the driver would without the layer.
     pub hidden: Vec<&'static CStr>,
+    /// The application enabled VK_KHR_maintenance4 (its command names are the layer's to answer).
+    pub app_maintenance4: bool,
     /// Present when the application enabled an NV device extension the layer implements.
     pub nv: Option<NvDeviceFns>,
 }

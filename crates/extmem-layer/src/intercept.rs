@@ -99,6 +99,7 @@ unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_v
     let marking = dev.nv.as_ref().and_then(|nv| nv.marking.as_ref()).map(|m| m.requirement_queries());
     let dedicated = dev.nv.as_ref().is_some_and(|nv| nv.dedicated.is_some());
     let core_1_3 = dev.api_version >= vk::API_VERSION_1_3;
+    let app_m4 = dev.app_maintenance4;
     match name {
         b"vkDestroyDevice\0" => void_fn!(destroy_device as vk::PFN_vkDestroyDevice),
         b"vkCreateImage\0" if dev.nv.is_some() => void_fn!(create_image as vk::PFN_vkCreateImage),
@@ -106,13 +107,13 @@ unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_v
         b"vkGetDeviceBufferMemoryRequirements\0" if core_1_3 && marking.is_some_and(|q| q.buffer.is_some()) => {
             void_fn!(device_buffer_memory_requirements as vk::PFN_vkGetDeviceBufferMemoryRequirements)
         }
-        b"vkGetDeviceBufferMemoryRequirementsKHR\0" if marking.is_some_and(|q| q.buffer.is_some()) => {
+        b"vkGetDeviceBufferMemoryRequirementsKHR\0" if app_m4 && marking.is_some_and(|q| q.buffer.is_some()) => {
             void_fn!(device_buffer_memory_requirements as vk::PFN_vkGetDeviceBufferMemoryRequirements)
         }
         b"vkGetDeviceImageMemoryRequirements\0" if core_1_3 && marking.is_some_and(|q| q.image.is_some()) => {
             void_fn!(device_image_memory_requirements as vk::PFN_vkGetDeviceImageMemoryRequirements)
         }
-        b"vkGetDeviceImageMemoryRequirementsKHR\0" if marking.is_some_and(|q| q.image.is_some()) => {
+        b"vkGetDeviceImageMemoryRequirementsKHR\0" if app_m4 && marking.is_some_and(|q| q.image.is_some()) => {
             void_fn!(device_image_memory_requirements as vk::PFN_vkGetDeviceImageMemoryRequirements)
         }
         b"vkAllocateMemory\0" if dev.nv.is_some() => void_fn!(allocate_memory as vk::PFN_vkAllocateMemory),
