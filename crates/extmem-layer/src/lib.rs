@@ -17,6 +17,7 @@ mod intercept;
 mod loader;
 mod log;
 mod marking;
+mod once_table;
 mod pnext;
 mod resources;
 mod settings;

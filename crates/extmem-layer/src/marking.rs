@@ -21,11 +21,11 @@
 //! requirements marking would change.
 
 use crate::handle_types::MARK;
+use crate::once_table::{self, OnceTable};
 use crate::pnext;
 use ash::vk;
-use std::collections::HashMap;
 use std::ffi::c_void;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The external-memory queries of one physical device, for the layer's own questions.
 #[derive(Clone, Copy)]
@@ -99,26 +99,29 @@ impl ThrowAway {
 pub struct Marking {
     queries: PhysicalDeviceQueries,
     requirements: RequirementQueries,
-    buffers: Mutex<HashMap<(vk::BufferUsageFlags, vk::BufferCreateFlags), bool>>,
-    images: Mutex<HashMap<ImageKey, ImageAnswer>>,
+    /// Keyed by (usage, flags); read and filled without a lock.
+    buffers: OnceTable<[u32; 2], bool>,
+    /// Keyed by (format, type, tiling, usage, flags).
+    images: OnceTable<[u32; 5], ImageAnswer>,
 }
-
-type ImageKey = (vk::Format, vk::ImageType, vk::ImageTiling, vk::ImageUsageFlags, vk::ImageCreateFlags);
 
 /// What the driver said about one kind of image: the limits of its external query (`None`
 /// where it refused), and whether marking leaves the requirements as they are (asked once,
-/// for the first image of the kind within those limits). One entry, so one lock and one
-/// lookup per `vkCreateImage`.
-#[derive(Clone, Copy)]
+/// for the first image of the kind within those limits: [`UNKNOWN`] until then). One entry,
+/// so one lookup per `vkCreateImage`.
 struct ImageAnswer {
     limits: Option<vk::ImageFormatProperties>,
-    unchanged: Option<bool>,
+    unchanged: AtomicU8,
 }
+
+const UNKNOWN: u8 = 0;
+const CHANGED: u8 = 1;
+const UNCHANGED: u8 = 2;
 
 impl Marking {
     /// Marking for the device made from `queries.physical_device`.
     pub fn new(queries: PhysicalDeviceQueries, requirements: RequirementQueries) -> Self {
-        Marking { queries, requirements, buffers: Default::default(), images: Default::default() }
+        Marking { queries, requirements, buffers: OnceTable::default(), images: OnceTable::default() }
     }
 
     /// The device's requirement queries (`None` where it has not got them).
@@ -136,9 +139,8 @@ impl Marking {
             return false;
         }
         let Some(query) = self.queries.external_buffer_properties else { return false };
-        let key = (ci.usage, ci.flags);
-        let mut cache = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
-        *cache.entry(key).or_insert_with(|| {
+        let key = [ci.usage.as_raw(), ci.flags.as_raw()];
+        let make = || {
             let info =
                 vk::PhysicalDeviceExternalBufferInfo::default().usage(ci.usage).flags(ci.flags).handle_type(MARK);
             let mut out = vk::ExternalBufferProperties::default();
@@ -146,7 +148,8 @@ impl Marking {
             unsafe { query(self.queries.physical_device, &info, &mut out) };
             // SAFETY: a valid create info.
             exportable(&out.external_memory_properties) && unsafe { self.buffer_unchanged(ci) }
-        })
+        };
+        self.buffers.get_or_insert_with(key, once_table::hash(&key), make, |&marked| marked)
     }
 
     /// Whether an image created from `ci` (whose chain holds no external-memory structure
@@ -167,9 +170,14 @@ impl Marking {
             return false;
         }
         let Some(query) = self.queries.image_format_properties2 else { return false };
-        let key = (ci.format, ci.image_type, ci.tiling, ci.usage, ci.flags);
-        let mut cache = self.images.lock().unwrap_or_else(|e| e.into_inner());
-        let answer = cache.entry(key).or_insert_with(|| {
+        let key = [
+            ci.format.as_raw() as u32,
+            ci.image_type.as_raw() as u32,
+            ci.tiling.as_raw() as u32,
+            ci.usage.as_raw(),
+            ci.flags.as_raw(),
+        ];
+        let make = || {
             let mut external_info = vk::PhysicalDeviceExternalImageFormatInfo::default().handle_type(MARK);
             let info = vk::PhysicalDeviceImageFormatInfo2::default()
                 .format(ci.format)
@@ -185,13 +193,23 @@ impl Marking {
             let limits = props.image_format_properties;
             let limits =
                 (r == vk::Result::SUCCESS && exportable(&external.external_memory_properties)).then_some(limits);
-            ImageAnswer { limits, unchanged: None }
-        });
-        if !answer.limits.is_some_and(|l| within(ci, &l)) {
-            return false;
-        }
-        // SAFETY: a valid create info, within the external limits.
-        *answer.unchanged.get_or_insert_with(|| unsafe { self.image_unchanged(ci) })
+            ImageAnswer { limits, unchanged: AtomicU8::new(UNKNOWN) }
+        };
+        self.images.get_or_insert_with(key, once_table::hash(&key), make, |answer| {
+            if !answer.limits.is_some_and(|l| within(ci, &l)) {
+                return false;
+            }
+            match answer.unchanged.load(Ordering::Relaxed) {
+                UNKNOWN => {
+                    // SAFETY: a valid create info, within the external limits. Two threads may
+                    // both ask; the driver gives both the same answer.
+                    let unchanged = unsafe { self.image_unchanged(ci) };
+                    answer.unchanged.store(if unchanged { UNCHANGED } else { CHANGED }, Ordering::Relaxed);
+                    unchanged
+                }
+                known => known == UNCHANGED,
+            }
+        })
     }
 
     /// Whether marking leaves a buffer's memory requirements as they are.
