@@ -78,18 +78,25 @@ fn api_settings_reach_the_layer_and_validation_below_stays_silent() {
     assert!(device_offers_nv(&other, false));
 }
 
+/// The C client, built once per test process (two tests building it into one path at once
+/// made one of them run a file still being written).
 fn client() -> PathBuf {
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/c/nv_client.c");
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nv_client_settings");
-    let status = Command::new("cc")
-        .args(["-std=c11", "-O1", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .arg("-lvulkan")
-        .status()
-        .expect("cc (install gcc)");
-    assert!(status.success());
-    out
+    static CLIENT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/c/nv_client.c");
+            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nv_client_settings");
+            let status = Command::new("cc")
+                .args(["-std=c11", "-O1", "-o"])
+                .arg(&out)
+                .arg(&source)
+                .arg("-lvulkan")
+                .status()
+                .expect("cc (install gcc)");
+            assert!(status.success());
+            out
+        })
+        .clone()
 }
 
 fn run_client(client: &PathBuf, settings_file: &PathBuf, env: &[(&str, &str)]) -> Output {
