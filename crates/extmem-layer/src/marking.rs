@@ -21,7 +21,7 @@
 //! requirements marking would change.
 
 use crate::handle_types::MARK;
-use crate::once_table::{self, OnceTable};
+use crate::once_table::{self, FlagTable, OnceTable};
 use crate::pnext;
 use ash::vk;
 use std::ffi::c_void;
@@ -100,7 +100,7 @@ pub struct Marking {
     queries: PhysicalDeviceQueries,
     requirements: RequirementQueries,
     /// Keyed by (usage, flags); read and filled without a lock.
-    buffers: OnceTable<[u32; 2], bool>,
+    buffers: FlagTable,
     /// Keyed by (format, type, tiling, usage, flags).
     images: OnceTable<[u32; 5], ImageAnswer>,
 }
@@ -121,7 +121,7 @@ const UNCHANGED: u8 = 2;
 impl Marking {
     /// Marking for the device made from `queries.physical_device`.
     pub fn new(queries: PhysicalDeviceQueries, requirements: RequirementQueries) -> Self {
-        Marking { queries, requirements, buffers: OnceTable::default(), images: OnceTable::default() }
+        Marking { queries, requirements, buffers: FlagTable::default(), images: OnceTable::default() }
     }
 
     /// The device's requirement queries (`None` where it has not got them).
@@ -139,7 +139,7 @@ impl Marking {
             return false;
         }
         let Some(query) = self.queries.external_buffer_properties else { return false };
-        let key = [ci.usage.as_raw(), ci.flags.as_raw()];
+        let key = u64::from(ci.usage.as_raw()) | u64::from(ci.flags.as_raw()) << 32;
         let make = || {
             let info =
                 vk::PhysicalDeviceExternalBufferInfo::default().usage(ci.usage).flags(ci.flags).handle_type(MARK);
@@ -149,7 +149,7 @@ impl Marking {
             // SAFETY: a valid create info.
             exportable(&out.external_memory_properties) && unsafe { self.buffer_unchanged(ci) }
         };
-        self.buffers.get_or_insert_with(key, once_table::hash(&key), make, |&marked| marked)
+        self.buffers.get_or_insert_with(key, make)
     }
 
     /// Whether an image created from `ci` (whose chain holds no external-memory structure
