@@ -4,12 +4,14 @@
 //! with a pointer to the loader's dispatch table; children share their parent's. Keying by that
 //! pointer lets a physical device find its instance, and a queue its device, with no extra map.
 
-use crate::ext::external_marking::Marking;
+use crate::ext::nv_dedicated_allocation::Dedicated;
 use crate::loader::NextInstanceLink;
+use crate::marking::Marking;
 use crate::settings::Settings;
 use ash::vk::{self, Handle};
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 /// The loader's dispatch pointer of a dispatchable handle.
@@ -22,28 +24,93 @@ pub unsafe fn dispatch_key<H: Handle>(handle: H) -> usize {
     unsafe { *(handle.as_raw() as *const usize) }
 }
 
-/// A thread-safe map from dispatch key to shared state. Lookups clone the `Arc` and release
-/// the lock at once, so no lock is ever held while calling down the chain.
-pub struct Registry<T>(LazyLock<RwLock<HashMap<usize, Arc<T>>>>);
+/// A thread-safe map from dispatch key to shared state, read without a lock.
+///
+/// The state lives in a locked map (the owner, and the overflow past [`SLOTS`] live handles);
+/// the first [`SLOTS`] entries are also published in a fixed array of atomic slots, which every
+/// lookup scans with two atomic loads per slot and no lock. Writers (create and destroy, rare)
+/// take the lock. A state is freed when its handle is destroyed; Vulkan forbids using a handle
+/// during or after its destruction (host access to the instance or device must be externally
+/// synchronized there), so no lookup can still be holding it.
+pub struct Registry<T> {
+    slots: [Slot<T>; SLOTS],
+    map: LazyLock<RwLock<HashMap<usize, Arc<T>>>>,
+}
+
+/// How many live handles of one kind are found without a lock.
+const SLOTS: usize = 32;
+
+struct Slot<T> {
+    key: AtomicUsize,
+    value: AtomicPtr<T>,
+}
+
+/// A looked-up state: borrowed from a slot, or shared from the map.
+pub enum Entry<T: 'static> {
+    Slot(&'static T),
+    Map(Arc<T>),
+}
+
+impl<T> std::ops::Deref for Entry<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Entry::Slot(t) => t,
+            Entry::Map(t) => t,
+        }
+    }
+}
 
 impl<T> Registry<T> {
     const fn new() -> Self {
-        Registry(LazyLock::new(Default::default))
+        Registry {
+            slots: [const { Slot { key: AtomicUsize::new(0), value: AtomicPtr::new(std::ptr::null_mut()) } }; SLOTS],
+            map: LazyLock::new(Default::default),
+        }
     }
-    /// Registers state under `key`.
+    /// Registers state under `key` (non-zero: a dispatch table pointer).
     pub fn insert(&self, key: usize, value: T) {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::new(value));
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let value = Arc::new(value);
+        let ptr = Arc::as_ptr(&value) as *mut T;
+        if let Some(old) = map.insert(key, value) {
+            self.unpublish(key);
+            drop(old);
+        }
+        if let Some(slot) = self.slots.iter().find(|s| s.key.load(Ordering::Relaxed) == 0) {
+            slot.value.store(ptr, Ordering::Release);
+            slot.key.store(key, Ordering::Release);
+        }
     }
     /// The state under `key`.
-    pub fn get(&self, key: usize) -> Option<Arc<T>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+    #[inline]
+    pub fn get(&self, key: usize) -> Option<Entry<T>> {
+        for slot in &self.slots {
+            if slot.key.load(Ordering::Acquire) == key {
+                let ptr = slot.value.load(Ordering::Acquire);
+                if !ptr.is_null() {
+                    // SAFETY: the map holds the `Arc` behind `ptr` until the handle is destroyed,
+                    // which Vulkan forbids during any other use of it (see the type's notes).
+                    return Some(Entry::Slot(unsafe { &*ptr }));
+                }
+            }
+        }
+        self.map.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned().map(Entry::Map)
+    }
+    /// Clears the slot of `key`, where it has one (the lock is held).
+    fn unpublish(&self, key: usize) {
+        if let Some(slot) = self.slots.iter().find(|s| s.key.load(Ordering::Relaxed) == key) {
+            slot.key.store(0, Ordering::Release);
+            slot.value.store(std::ptr::null_mut(), Ordering::Release);
+        }
     }
     /// Takes the state under `key` out of the map. The map's storage goes with its last entry:
     /// the loader unloads the layer when the last instance is destroyed and loads it afresh for
     /// the next, and a static's heap storage outlives an unloaded library (it would be lost,
     /// once per load).
     pub fn remove(&self, key: usize) -> Option<Arc<T>> {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        self.unpublish(key);
         let value = map.remove(&key);
         if map.is_empty() {
             *map = HashMap::new();
@@ -55,13 +122,14 @@ impl<T> Registry<T> {
 #[cfg(test)]
 impl<T> Registry<T> {
     fn capacity(&self) -> usize {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).capacity()
+        self.map.read().unwrap_or_else(|e| e.into_inner()).capacity()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Registry;
+    use super::{Registry, SLOTS};
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn storage_goes_with_the_last_entry() {
@@ -73,6 +141,24 @@ mod tests {
         assert_eq!(registry.remove(2).as_deref(), Some(&20));
         assert_eq!(registry.capacity(), 0, "no heap storage left behind");
         assert!(registry.remove(3).is_none());
+        assert!(registry.get(1).is_none(), "a removed key is not found in its old slot");
+    }
+
+    #[test]
+    fn lookups_past_the_slots_use_the_map() {
+        let registry: Registry<usize> = Registry::new();
+        for key in 1..=2 * SLOTS {
+            registry.insert(key, key * 10);
+        }
+        for key in 1..=2 * SLOTS {
+            assert_eq!(registry.get(key).as_deref(), Some(&(key * 10)));
+        }
+        // A freed slot is taken by the next insert.
+        registry.remove(5);
+        registry.insert(1000, 7);
+        assert!(registry.slots.iter().any(|s| s.key.load(Ordering::Relaxed) == 1000));
+        assert_eq!(registry.get(1000).as_deref(), Some(&7));
+        assert!(registry.get(5).is_none());
     }
 }
 
@@ -130,12 +216,24 @@ pub struct PhysicalDeviceInfo {
     /// The driver can back VK_NV_external_memory: KHR external memory, the platform's export
     /// extension, and an exportable image of a common format.
     pub nv_backed: bool,
+    /// The driver exposes VK_KHR_maintenance4 (the requirement queries that need no object).
+    pub maintenance4: bool,
+    /// The driver exposes VK_NV_dedicated_allocation itself.
+    pub dedicated_native: bool,
+    /// The driver can back VK_NV_dedicated_allocation: core 1.1, or VK_KHR_dedicated_allocation
+    /// with VK_KHR_get_memory_requirements2.
+    pub dedicated_backed: bool,
 }
 
 impl PhysicalDeviceInfo {
     /// Whether the layer implements VK_NV_external_memory on this device under `settings`.
     pub fn implemented(&self, settings: &Settings) -> bool {
         settings.active() && self.nv_backed && (!self.nv_native || settings.force_on)
+    }
+
+    /// Whether the layer implements VK_NV_dedicated_allocation on this device under `settings`.
+    pub fn dedicated_implemented(&self, settings: &Settings) -> bool {
+        settings.active() && self.dedicated_backed && (!self.dedicated_native || settings.force_on)
     }
 }
 
@@ -165,18 +263,27 @@ pub struct DeviceData {
     pub next_get_device_proc_addr: vk::PFN_vkGetDeviceProcAddr,
     /// The next element's `vkDestroyDevice`.
     pub destroy_device: vk::PFN_vkDestroyDevice,
-    /// Present when the application enabled VK_NV_external_memory and the layer implements it.
+    /// The device's API version as the application sees it (its own and the device's lower one).
+    pub api_version: u32,
+    /// Commands of extensions the layer enabled below itself and the application did not: the
+    /// layer answers NULL for them, as the driver would without the layer.
+    pub hidden: Vec<&'static CStr>,
+    /// The application enabled VK_KHR_maintenance4 (its command names are the layer's to answer).
+    pub app_maintenance4: bool,
+    /// Present when the application enabled an NV device extension the layer implements.
     pub nv: Option<NvDeviceFns>,
 }
 
-/// The next element's commands that the NV device extension rewrites, and what it marks.
+/// The next element's commands that the NV device extensions rewrite, and their state.
 pub struct NvDeviceFns {
     pub create_image: vk::PFN_vkCreateImage,
     pub create_buffer: vk::PFN_vkCreateBuffer,
     pub allocate_memory: vk::PFN_vkAllocateMemory,
-    /// Which resources are created external (see `ext::external_marking`); it holds the
-    /// device's `vkGetDevice{Buffer,Image}MemoryRequirements` too.
-    pub marking: Marking,
+    /// VK_NV_external_memory: which resources are created external (see `marking`); it holds
+    /// the device's `vkGetDevice{Buffer,Image}MemoryRequirements` too.
+    pub marking: Option<Marking>,
+    /// VK_NV_dedicated_allocation: the dedicated resources and memory.
+    pub dedicated: Option<Dedicated>,
 }
 
 /// The extension names in a create info's `ppEnabledExtensionNames`.

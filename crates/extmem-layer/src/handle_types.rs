@@ -25,7 +25,7 @@ const BACKING: &[(Nv, Khr)] = &[
     (Nv::D3D11_IMAGE_KMT, Khr::D3D11_TEXTURE_KMT),
 ];
 
-/// The handle type of resources the layer marks external (`ext::external_marking`): the
+/// The handle type of resources the layer marks external (`marking`): the
 /// backing of NV's opaque handles.
 #[cfg(not(windows))]
 pub const MARK: Khr = Khr::OPAQUE_FD;

@@ -3,8 +3,9 @@
 //! so it costs nothing at call time.
 
 use crate::dispatch::{dispatch_key, DeviceData, NvDeviceFns, DEVICES, INSTANCES};
+use crate::ext::nv_dedicated_allocation::{Dedicated, Target};
 use crate::ext::{nv_external_memory as nv_mem, nv_external_memory_capabilities as nv_caps};
-use crate::{device, guarded, instance};
+use crate::{device, guarded, instance, resources};
 use ash::vk;
 use std::ffi::{c_char, CStr};
 
@@ -91,21 +92,36 @@ unsafe fn device_proc_addr(device: vk::Device, name: *const c_char) -> vk::PFN_v
     }
     // SAFETY: a live device.
     let dev = DEVICES.get(unsafe { dispatch_key(device) })?;
+    // Commands of extensions only the layer enabled: NULL, as without the layer.
+    if dev.hidden.iter().any(|h| h.to_bytes_with_nul() == name) {
+        return None;
+    }
+    let marking = dev.nv.as_ref().and_then(|nv| nv.marking.as_ref()).map(|m| m.requirement_queries());
+    let dedicated = dev.nv.as_ref().is_some_and(|nv| nv.dedicated.is_some());
+    let core_1_3 = dev.api_version >= vk::API_VERSION_1_3;
+    let app_m4 = dev.app_maintenance4;
     match name {
         b"vkDestroyDevice\0" => void_fn!(destroy_device as vk::PFN_vkDestroyDevice),
         b"vkCreateImage\0" if dev.nv.is_some() => void_fn!(create_image as vk::PFN_vkCreateImage),
         b"vkCreateBuffer\0" if dev.nv.is_some() => void_fn!(create_buffer as vk::PFN_vkCreateBuffer),
-        b"vkGetDeviceBufferMemoryRequirements\0" | b"vkGetDeviceBufferMemoryRequirementsKHR\0"
-            if dev.nv.as_ref().is_some_and(|nv| nv.marking.requirement_queries().buffer.is_some()) =>
-        {
+        b"vkGetDeviceBufferMemoryRequirements\0" if core_1_3 && marking.is_some_and(|q| q.buffer.is_some()) => {
             void_fn!(device_buffer_memory_requirements as vk::PFN_vkGetDeviceBufferMemoryRequirements)
         }
-        b"vkGetDeviceImageMemoryRequirements\0" | b"vkGetDeviceImageMemoryRequirementsKHR\0"
-            if dev.nv.as_ref().is_some_and(|nv| nv.marking.requirement_queries().image.is_some()) =>
-        {
+        b"vkGetDeviceBufferMemoryRequirementsKHR\0" if app_m4 && marking.is_some_and(|q| q.buffer.is_some()) => {
+            void_fn!(device_buffer_memory_requirements as vk::PFN_vkGetDeviceBufferMemoryRequirements)
+        }
+        b"vkGetDeviceImageMemoryRequirements\0" if core_1_3 && marking.is_some_and(|q| q.image.is_some()) => {
+            void_fn!(device_image_memory_requirements as vk::PFN_vkGetDeviceImageMemoryRequirements)
+        }
+        b"vkGetDeviceImageMemoryRequirementsKHR\0" if app_m4 && marking.is_some_and(|q| q.image.is_some()) => {
             void_fn!(device_image_memory_requirements as vk::PFN_vkGetDeviceImageMemoryRequirements)
         }
         b"vkAllocateMemory\0" if dev.nv.is_some() => void_fn!(allocate_memory as vk::PFN_vkAllocateMemory),
+        b"vkBindImageMemory\0" if dedicated => void_fn!(bind_image_memory as vk::PFN_vkBindImageMemory),
+        b"vkBindBufferMemory\0" if dedicated => void_fn!(bind_buffer_memory as vk::PFN_vkBindBufferMemory),
+        b"vkDestroyImage\0" if dedicated => void_fn!(destroy_image as vk::PFN_vkDestroyImage),
+        b"vkDestroyBuffer\0" if dedicated => void_fn!(destroy_buffer as vk::PFN_vkDestroyBuffer),
+        b"vkFreeMemory\0" if dedicated => void_fn!(free_memory as vk::PFN_vkFreeMemory),
         // SAFETY: the next element answers for everything else.
         _ => unsafe { (dev.next_get_device_proc_addr)(dev.handle, name.as_ptr().cast()) },
     }
@@ -241,7 +257,7 @@ unsafe extern "system" fn create_image(
 ) -> vk::Result {
     guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
         // SAFETY: a live device; arguments from the application.
-        unsafe { on_nv_device(handle, |dev, nv| nv_mem::create_image(dev, nv, create_info, allocator, out)) }
+        unsafe { on_nv_device(handle, |dev, nv| resources::create_image(dev, nv, create_info, allocator, out)) }
             .unwrap_or(vk::Result::ERROR_INITIALIZATION_FAILED)
     })
 }
@@ -254,7 +270,7 @@ unsafe extern "system" fn create_buffer(
 ) -> vk::Result {
     guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
         // SAFETY: a live device; arguments from the application.
-        unsafe { on_nv_device(handle, |dev, nv| nv_mem::create_buffer(dev, nv, create_info, allocator, out)) }
+        unsafe { on_nv_device(handle, |dev, nv| resources::create_buffer(dev, nv, create_info, allocator, out)) }
             .unwrap_or(vk::Result::ERROR_INITIALIZATION_FAILED)
     })
 }
@@ -268,8 +284,8 @@ unsafe extern "system" fn device_buffer_memory_requirements(
         // SAFETY: a live device; arguments from the application.
         unsafe {
             on_nv_device(handle, |dev, nv| {
-                if let Some(next) = nv.marking.requirement_queries().buffer {
-                    nv_mem::device_buffer_memory_requirements(dev, nv, next, info, out)
+                if let Some(next) = nv.marking.as_ref().and_then(|m| m.requirement_queries().buffer) {
+                    resources::device_buffer_memory_requirements(dev, nv, next, info, out)
                 }
             })
         };
@@ -285,8 +301,8 @@ unsafe extern "system" fn device_image_memory_requirements(
         // SAFETY: a live device; arguments from the application.
         unsafe {
             on_nv_device(handle, |dev, nv| {
-                if let Some(next) = nv.marking.requirement_queries().image {
-                    nv_mem::device_image_memory_requirements(dev, nv, next, info, out)
+                if let Some(next) = nv.marking.as_ref().and_then(|m| m.requirement_queries().image) {
+                    resources::device_image_memory_requirements(dev, nv, next, info, out)
                 }
             })
         };
@@ -301,7 +317,92 @@ unsafe extern "system" fn allocate_memory(
 ) -> vk::Result {
     guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
         // SAFETY: a live device; arguments from the application.
-        unsafe { on_nv_device(handle, |dev, nv| nv_mem::allocate_memory(dev, nv, allocate_info, allocator, out)) }
+        unsafe { on_nv_device(handle, |dev, nv| resources::allocate_memory(dev, nv, allocate_info, allocator, out)) }
             .unwrap_or(vk::Result::ERROR_INITIALIZATION_FAILED)
+    })
+}
+
+/// Runs `call` with the state of `handle`'s device and its VK_NV_dedicated_allocation state;
+/// `None` where the layer does not implement the extension there.
+///
+/// # Safety
+/// `handle` must be a live device.
+unsafe fn on_dedicated_device<R>(handle: vk::Device, call: impl FnOnce(&DeviceData, &Dedicated) -> R) -> Option<R> {
+    // SAFETY: forwarded.
+    unsafe { on_nv_device(handle, |dev, nv| nv.dedicated.as_ref().map(|d| call(dev, d))) }.flatten()
+}
+
+unsafe extern "system" fn bind_image_memory(
+    handle: vk::Device,
+    image: vk::Image,
+    memory: vk::DeviceMemory,
+    offset: vk::DeviceSize,
+) -> vk::Result {
+    guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
+        // SAFETY: a live device; arguments from the application.
+        unsafe { on_dedicated_device(handle, |dev, d| resources::bind_image_memory(dev, d, image, memory, offset)) }
+            .unwrap_or(vk::Result::ERROR_INITIALIZATION_FAILED)
+    })
+}
+
+unsafe extern "system" fn bind_buffer_memory(
+    handle: vk::Device,
+    buffer: vk::Buffer,
+    memory: vk::DeviceMemory,
+    offset: vk::DeviceSize,
+) -> vk::Result {
+    guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
+        // SAFETY: a live device; arguments from the application.
+        unsafe { on_dedicated_device(handle, |dev, d| resources::bind_buffer_memory(dev, d, buffer, memory, offset)) }
+            .unwrap_or(vk::Result::ERROR_INITIALIZATION_FAILED)
+    })
+}
+
+unsafe extern "system" fn destroy_image(
+    handle: vk::Device,
+    image: vk::Image,
+    allocator: *const vk::AllocationCallbacks,
+) {
+    guarded((), || {
+        // SAFETY: a live device; arguments from the application. The handle leaves the map
+        // before the driver may hand it out again.
+        unsafe {
+            on_dedicated_device(handle, |dev, d| {
+                d.destroyed(Target::Image(image));
+                (d.fns.destroy_image)(dev.handle, image, allocator)
+            })
+        };
+    })
+}
+
+unsafe extern "system" fn destroy_buffer(
+    handle: vk::Device,
+    buffer: vk::Buffer,
+    allocator: *const vk::AllocationCallbacks,
+) {
+    guarded((), || {
+        // SAFETY: as in `destroy_image`.
+        unsafe {
+            on_dedicated_device(handle, |dev, d| {
+                d.destroyed(Target::Buffer(buffer));
+                (d.fns.destroy_buffer)(dev.handle, buffer, allocator)
+            })
+        };
+    })
+}
+
+unsafe extern "system" fn free_memory(
+    handle: vk::Device,
+    memory: vk::DeviceMemory,
+    allocator: *const vk::AllocationCallbacks,
+) {
+    guarded((), || {
+        // SAFETY: as in `destroy_image`.
+        unsafe {
+            on_dedicated_device(handle, |dev, d| {
+                d.freed(memory);
+                (d.fns.free_memory)(dev.handle, memory, allocator)
+            })
+        };
     })
 }

@@ -16,7 +16,10 @@ mod instance;
 mod intercept;
 mod loader;
 mod log;
+mod marking;
+mod once_table;
 mod pnext;
+mod resources;
 mod settings;
 
 /// What the fuzz targets (`fuzz/` at the repository root) drive: the `pNext` chain rewriting.

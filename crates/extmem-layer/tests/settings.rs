@@ -78,18 +78,25 @@ fn api_settings_reach_the_layer_and_validation_below_stays_silent() {
     assert!(device_offers_nv(&other, false));
 }
 
+/// The C client, built once per test process (two tests building it into one path at once
+/// made one of them run a file still being written).
 fn client() -> PathBuf {
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/c/nv_client.c");
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nv_client_settings");
-    let status = Command::new("cc")
-        .args(["-std=c11", "-O1", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .arg("-lvulkan")
-        .status()
-        .expect("cc (install gcc)");
-    assert!(status.success());
-    out
+    static CLIENT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/c/nv_client.c");
+            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nv_client_settings");
+            let status = Command::new("cc")
+                .args(["-std=c11", "-O1", "-o"])
+                .arg(&out)
+                .arg(&source)
+                .arg("-lvulkan")
+                .status()
+                .expect("cc (install gcc)");
+            assert!(status.success());
+            out
+        })
+        .clone()
 }
 
 fn run_client(client: &PathBuf, settings_file: &PathBuf, env: &[(&str, &str)]) -> Output {
@@ -131,4 +138,39 @@ fn settings_file_and_environment() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success());
     assert!(stderr.contains("log_level = 'loud' ignored: expected off, error or info"), "{stderr}");
+}
+
+#[test]
+fn a_bad_settings_file_gets_one_line_not_one_per_line() {
+    // A 64 MiB file once printed 466,806 lines. A file over 1 MiB is refused whole, with one
+    // line; a smaller one with many bad lines of this layer reports a few and counts the rest.
+    let client = client();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("layer-settings-bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines_of = |out: &Output| {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        stderr.lines().filter(|l| l.starts_with("[extmem-layer]")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let big = dir.join("big.txt");
+    std::fs::write(&big, "extmem_external_memory.nope = 1\n".repeat(100_000)).unwrap();
+    let out = run_client(&client, &big, &[]);
+    assert!(out.status.success(), "a refused file leaves the defaults");
+    let lines = lines_of(&out);
+    // Once per settings resolution: each instance, and the process's first log-level check.
+    assert!(!lines.is_empty() && lines.iter().all(|l| l.contains("settings file ignored: larger than")), "{lines:?}");
+    assert!(lines.len() <= 4, "{} lines for one bad file:\n{}", lines.len(), lines.join("\n"));
+
+    let many = dir.join("many.txt");
+    std::fs::write(&many, "extmem_external_memory.nope = 1\n".repeat(1000)).unwrap();
+    let out = run_client(&client, &many, &[]);
+    let lines = lines_of(&out);
+    assert!(lines.iter().any(|l| l.contains("996 more bad line(s)")), "{lines:?}");
+    assert!(lines.len() <= 20, "{} lines:\n{}", lines.len(), lines.join("\n"));
+
+    for special in ["/dev/zero", "/dev/urandom"] {
+        let out = run_client(&client, &PathBuf::from(special), &[]);
+        assert!(out.status.success());
+        let lines = lines_of(&out);
+        assert!(lines.iter().all(|l| l.contains("not a regular file")) && !lines.is_empty(), "{special}: {lines:?}");
+    }
 }

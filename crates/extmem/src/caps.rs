@@ -150,6 +150,9 @@ pub struct Capabilities {
     pub fences: Vec<SyncCaps>,
     /// The NV view, when asked for through the layer.
     pub nv: Option<Vec<NvCaps>>,
+    /// With the NV view: which of the queried kinds the layer marks external on this driver
+    /// (only where marking leaves the memory requirements as they are).
+    pub nv_marking: Option<NvMarking>,
     /// The queue families, by index.
     pub queues: Vec<QueueFamilyCaps>,
 }
@@ -310,6 +313,88 @@ fn nv_caps(
     .collect()
 }
 
+/// Per kind of resource: "marked", or why not (what marking would change).
+#[derive(Clone, Debug, Serialize)]
+pub struct NvMarking {
+    /// The queried buffer kind.
+    pub buffers: String,
+    /// The queried image kind, `LINEAR` and `OPTIMAL`.
+    pub linear_images: String,
+    /// As above, `OPTIMAL`.
+    pub optimal_images: String,
+}
+
+/// Asks the driver, on a device of its own with VK_KHR_maintenance4, what marking the queried
+/// kinds OPAQUE_FD changes (the layer's rule; NVIDIA's 580 driver drops a memory type from
+/// buffers and `LINEAR` images). `None` where the device lacks the extension.
+fn nv_marking(instance: &ash::Instance, pd: vk::PhysicalDevice, q: &Query, offered: bool) -> Option<NvMarking> {
+    let names = [ash::khr::maintenance4::NAME.as_ptr()];
+    let queue = [vk::DeviceQueueCreateInfo::default().queue_family_index(0).queue_priorities(&[1.0])];
+    let info = vk::DeviceCreateInfo::default().queue_create_infos(&queue).enabled_extension_names(&names);
+    // SAFETY: a valid create info; the device is destroyed below.
+    let device = offered.then(|| unsafe { instance.create_device(pd, &info, None) }.ok()).flatten()?;
+    let m4 = ash::khr::maintenance4::Device::new(instance, &device);
+    let say = |plain: vk::MemoryRequirements, marked: vk::MemoryRequirements| match (plain, marked) {
+        (p, m) if (p.size, p.alignment, p.memory_type_bits) == (m.size, m.alignment, m.memory_type_bits) => {
+            "marked".into()
+        }
+        (p, m) => format!(
+            "not marked: marking changes size {} -> {}, types {:#x} -> {:#x}",
+            p.size, m.size, p.memory_type_bits, m.memory_type_bits
+        ),
+    };
+    let fd = vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD;
+    let buffer = |marked: bool| {
+        let mut ext = vk::ExternalMemoryBufferCreateInfo::default().handle_types(fd);
+        let mut ci = vk::BufferCreateInfo::default().size(q.buffer.size).usage(q.buffer.usage);
+        if marked {
+            ci = ci.push_next(&mut ext);
+        }
+        let mut out = vk::MemoryRequirements2::default();
+        // SAFETY: a live device with the extension; valid structures.
+        unsafe {
+            m4.get_device_buffer_memory_requirements(
+                &vk::DeviceBufferMemoryRequirements::default().create_info(&ci),
+                &mut out,
+            )
+        };
+        out.memory_requirements
+    };
+    let image = |tiling: vk::ImageTiling, marked: bool| {
+        let mut ext = vk::ExternalMemoryImageCreateInfo::default().handle_types(fd);
+        let e = q.image.extent;
+        let mut ci = vk::ImageCreateInfo::default()
+            .image_type(vk::ImageType::TYPE_2D)
+            .format(q.image.format)
+            .extent(vk::Extent3D { width: e.width, height: e.height, depth: 1 })
+            .mip_levels(1)
+            .array_layers(1)
+            .samples(vk::SampleCountFlags::TYPE_1)
+            .tiling(tiling)
+            .usage(q.image.usage);
+        if marked {
+            ci = ci.push_next(&mut ext);
+        }
+        let mut out = vk::MemoryRequirements2::default();
+        // SAFETY: as above.
+        unsafe {
+            m4.get_device_image_memory_requirements(
+                &vk::DeviceImageMemoryRequirements::default().create_info(&ci),
+                &mut out,
+            )
+        };
+        out.memory_requirements
+    };
+    let answer = NvMarking {
+        buffers: say(buffer(false), buffer(true)),
+        linear_images: say(image(vk::ImageTiling::LINEAR, false), image(vk::ImageTiling::LINEAR, true)),
+        optimal_images: say(image(vk::ImageTiling::OPTIMAL, false), image(vk::ImageTiling::OPTIMAL, true)),
+    };
+    // SAFETY: nothing was made from the device.
+    unsafe { device.destroy_device(None) };
+    Some(answer)
+}
+
 fn version(v: u32) -> String {
     format!("{}.{}.{}", vk::api_version_major(v), vk::api_version_minor(v), vk::api_version_patch(v))
 }
@@ -360,6 +445,7 @@ pub fn query(
         timeline_semaphores,
         fences,
         nv: nv.map(|nv| nv_caps(nv, pd, &q.image)),
+        nv_marking: nv.and_then(|_| nv_marking(instance, pd, q, offered(ash::khr::maintenance4::NAME))),
         queues: queue_caps(instance, pd),
     })
 }

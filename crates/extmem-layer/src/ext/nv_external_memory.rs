@@ -1,10 +1,11 @@
+//! <https://registry.khronos.org/vulkan/specs/latest/man/html/VK_NV_external_memory.html>
+//!
 //! VK_NV_external_memory (device extension #57, spec version 1) on top of core 1.1 /
 //! VK_KHR_external_memory: `VkExternalMemoryImageCreateInfoNV` and
 //! `VkExportMemoryAllocateInfoNV` become their core equivalents with translated handle types.
 
-use crate::dispatch::{DeviceData, InstanceData, NvDeviceFns, PhysicalDeviceInfo};
+use crate::dispatch::{InstanceData, NvDeviceFns, PhysicalDeviceInfo};
 use crate::enumerate;
-use crate::ext::external_marking::buffer_info_down;
 use crate::handle_types::{self, BACKING_EXTENSION, MARK};
 use crate::log::{layer_error, layer_log};
 use crate::pnext::{self, ChainWithout};
@@ -41,7 +42,16 @@ pub unsafe fn probe(inst: &InstanceData, physical_device: vk::PhysicalDevice) ->
     let nv_backed = (core_1_1 || has(ash::khr::external_memory::NAME))
         && has(BACKING_EXTENSION)
         && unsafe { exports_common_image(inst, physical_device) };
-    let info = PhysicalDeviceInfo { api_version: props.api_version, nv_native, nv_backed };
+    let dedicated_backed =
+        core_1_1 || (has(ash::khr::dedicated_allocation::NAME) && has(ash::khr::get_memory_requirements2::NAME));
+    let info = PhysicalDeviceInfo {
+        api_version: props.api_version,
+        nv_native,
+        nv_backed,
+        maintenance4: has(ash::khr::maintenance4::NAME),
+        dedicated_native: has(crate::ext::nv_dedicated_allocation::NAME),
+        dedicated_backed,
+    };
     layer_log!("physical device {:?} ({:?}): {info:?}", physical_device, props.device_name_as_c_str());
     inst.physical_devices.lock().unwrap_or_else(|e| e.into_inner()).insert(physical_device, info);
     info
@@ -121,18 +131,23 @@ pub unsafe fn enumerate_device_extension_properties(
     let enumerate = inst.fns.enumerate_device_extension_properties;
     // SAFETY: as the caller promised.
     let info = unsafe { probe(inst, physical_device) };
-    let ours = info.implemented(&inst.settings);
+    let mut ours = Vec::new();
+    if info.implemented(&inst.settings) {
+        ours.push(properties());
+    }
+    if info.dedicated_implemented(&inst.settings) {
+        ours.push(crate::ext::nv_dedicated_allocation::properties());
+    }
     if !layer_name.is_null() {
         // SAFETY: a non-null layer name is a valid string.
         if unsafe { CStr::from_ptr(layer_name) } == crate::LAYER_NAME {
-            let list = if ours { vec![properties()] } else { Vec::new() };
             // SAFETY: forwarded.
-            return unsafe { enumerate::answer(&list, count, out) };
+            return unsafe { enumerate::answer(&ours, count, out) };
         }
         // SAFETY: another layer's question goes down untouched.
         return unsafe { enumerate(physical_device, layer_name, count, out) };
     }
-    if !ours {
+    if ours.is_empty() {
         // SAFETY: forwarded untouched.
         return unsafe { enumerate(physical_device, layer_name, count, out) };
     }
@@ -141,31 +156,14 @@ pub unsafe fn enumerate_device_extension_properties(
         Ok(list) => list,
         Err(e) => return e,
     };
-    // Where the driver has the extension itself (`force_on`), it is listed once.
-    if !list.iter().any(|e| e.extension_name_as_c_str() == Ok(NAME)) {
-        list.push(properties());
+    // Where the driver has an extension itself (`force_on`), it is listed once.
+    for p in ours {
+        if !list.iter().any(|e| e.extension_name_as_c_str() == p.extension_name_as_c_str()) {
+            list.push(p);
+        }
     }
     // SAFETY: forwarded.
     unsafe { enumerate::answer(&list, count, out) }
-}
-
-/// `vkCreateImage` on a device where the layer implements the extension.
-///
-/// # Safety
-/// Arguments as the command takes them.
-pub unsafe fn create_image(
-    dev: &DeviceData,
-    nv: &NvDeviceFns,
-    create_info: *const vk::ImageCreateInfo,
-    allocator: *const vk::AllocationCallbacks,
-    image: *mut vk::Image,
-) -> vk::Result {
-    if create_info.is_null() || image.is_null() {
-        return vk::Result::ERROR_VALIDATION_FAILED_EXT;
-    }
-    // SAFETY: non-null and valid per the caller; the create info goes down as the layer made it.
-    unsafe { image_info_down(nv, &*create_info, |down| (nv.create_image)(dev.handle, down, allocator, image)) }
-        .unwrap_or_else(|e| e)
 }
 
 /// Calls `call` with an image create info as the layer passes it down: the NV structure
@@ -179,10 +177,36 @@ pub unsafe fn image_info_down<R>(
     ci: &vk::ImageCreateInfo,
     call: impl FnOnce(&vk::ImageCreateInfo) -> R,
 ) -> Result<R, vk::Result> {
+    // VK_NV_dedicated_allocation: its structure leaves the chain first.
+    if nv.dedicated.is_some() {
+        // SAFETY: the application's chain is valid.
+        if let Some(node) = unsafe { pnext::find::<vk::DedicatedAllocationImageCreateInfoNV>(ci.p_next) } {
+            // SAFETY: the node is in the chain, which outlives the call.
+            if let Some(rest) = unsafe { ChainWithout::new(ci.p_next, node as *const _ as *const _) } {
+                let down = vk::ImageCreateInfo { p_next: rest.head(), ..*ci };
+                // SAFETY: a valid create info whose chain lives as long as `rest`.
+                return unsafe { external_image_info_down(nv, &down, call) };
+            }
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { external_image_info_down(nv, ci, call) }
+}
+
+/// [`image_info_down`] for VK_NV_external_memory alone.
+///
+/// # Safety
+/// `ci` must be a valid create info.
+unsafe fn external_image_info_down<R>(
+    nv: &NvDeviceFns,
+    ci: &vk::ImageCreateInfo,
+    call: impl FnOnce(&vk::ImageCreateInfo) -> R,
+) -> Result<R, vk::Result> {
+    let Some(marking) = nv.marking.as_ref() else { return Ok(call(ci)) };
     // SAFETY: the application's chain is valid.
     let Some(nv_info) = (unsafe { pnext::find::<vk::ExternalMemoryImageCreateInfoNV>(ci.p_next) }) else {
         // SAFETY: a valid create info.
-        if !unsafe { nv.marking.image(ci) } {
+        if !unsafe { marking.image(ci) } {
             return Ok(call(ci));
         }
         // The core structure goes in front; the application's chain is shared as it is.
@@ -206,7 +230,7 @@ pub unsafe fn image_info_down<R>(
     };
     // An NV structure with no handle types asks for an ordinary image, which is marked like one.
     // SAFETY: a valid create info.
-    let handle_types = if handle_types.is_empty() && unsafe { nv.marking.image(ci) } { MARK } else { handle_types };
+    let handle_types = if handle_types.is_empty() && unsafe { marking.image(ci) } { MARK } else { handle_types };
     let mut external = vk::ExternalMemoryImageCreateInfo::default().handle_types(handle_types);
     // SAFETY: the NV node is in the application's chain.
     Ok(unsafe {
@@ -218,122 +242,38 @@ pub unsafe fn image_info_down<R>(
     })
 }
 
-/// `vkCreateBuffer` on a device where the layer implements VK_NV_external_memory.
+/// Calls `call` with an allocate info as the layer passes it down: `VkExportMemoryAllocateInfoNV`
+/// translated where VK_NV_external_memory is implemented. Refuses invalid NV usage with
+/// `VK_ERROR_VALIDATION_FAILED_EXT` before `call`.
 ///
 /// # Safety
-/// Arguments as the command takes them.
-pub unsafe fn create_buffer(
-    dev: &DeviceData,
+/// `ai` must be a valid allocate info.
+pub unsafe fn memory_info_down<R>(
     nv: &NvDeviceFns,
-    create_info: *const vk::BufferCreateInfo,
-    allocator: *const vk::AllocationCallbacks,
-    buffer: *mut vk::Buffer,
-) -> vk::Result {
-    if create_info.is_null() || buffer.is_null() {
-        return vk::Result::ERROR_VALIDATION_FAILED_EXT;
-    }
-    // SAFETY: non-null and valid per the caller; the create info goes down as the layer made it.
-    unsafe {
-        buffer_info_down(&nv.marking, &*create_info, |down| (nv.create_buffer)(dev.handle, down, allocator, buffer))
-    }
-}
-
-/// `vkGetDeviceBufferMemoryRequirements` (1.3 / VK_KHR_maintenance4): answers for the buffer
-/// as `vkCreateBuffer` would create it, marked or not.
-///
-/// # Safety
-/// Arguments as the command takes them; `next` the next element's command.
-pub unsafe fn device_buffer_memory_requirements(
-    dev: &DeviceData,
-    nv: &NvDeviceFns,
-    next: vk::PFN_vkGetDeviceBufferMemoryRequirements,
-    info: *const vk::DeviceBufferMemoryRequirements,
-    out: *mut vk::MemoryRequirements2,
-) {
-    // SAFETY: checked for null; valid per the caller.
-    match unsafe { info.as_ref() }.filter(|i| !i.p_create_info.is_null()) {
-        // SAFETY: as above.
-        Some(i) => unsafe {
-            buffer_info_down(&nv.marking, &*i.p_create_info, |down| {
-                let mut info = *i;
-                info.p_create_info = down;
-                next(dev.handle, &info, out)
-            })
-        },
-        // SAFETY: invalid input goes down untouched, as without the layer.
-        None => unsafe { next(dev.handle, info, out) },
-    }
-}
-
-/// `vkGetDeviceImageMemoryRequirements` (1.3 / VK_KHR_maintenance4): answers for the image as
-/// `vkCreateImage` would create it (NV structure translated, or marked).
-///
-/// # Safety
-/// Arguments as the command takes them; `next` the next element's command.
-pub unsafe fn device_image_memory_requirements(
-    dev: &DeviceData,
-    nv: &NvDeviceFns,
-    next: vk::PFN_vkGetDeviceImageMemoryRequirements,
-    info: *const vk::DeviceImageMemoryRequirements,
-    out: *mut vk::MemoryRequirements2,
-) {
-    // SAFETY: checked for null; valid per the caller.
-    if let Some(i) = unsafe { info.as_ref() }.filter(|i| !i.p_create_info.is_null()) {
-        // SAFETY: as above.
-        let answered = unsafe {
-            image_info_down(nv, &*i.p_create_info, |down| {
-                let mut info = *i;
-                info.p_create_info = down;
-                next(dev.handle, &info, out)
-            })
-        };
-        if answered.is_ok() {
-            return;
-        }
-    }
-    // SAFETY: invalid input goes down untouched, as without the layer.
-    unsafe { next(dev.handle, info, out) }
-}
-
-/// `vkAllocateMemory` on a device where the layer implements the extension.
-///
-/// # Safety
-/// Arguments as the command takes them.
-pub unsafe fn allocate_memory(
-    dev: &DeviceData,
-    nv: &NvDeviceFns,
-    allocate_info: *const vk::MemoryAllocateInfo,
-    allocator: *const vk::AllocationCallbacks,
-    memory: *mut vk::DeviceMemory,
-) -> vk::Result {
-    if allocate_info.is_null() || memory.is_null() {
-        return vk::Result::ERROR_VALIDATION_FAILED_EXT;
-    }
-    // SAFETY: non-null and valid per the caller.
-    let ai = unsafe { &*allocate_info };
+    ai: &vk::MemoryAllocateInfo,
+    call: impl FnOnce(&vk::MemoryAllocateInfo) -> R,
+) -> Result<R, vk::Result> {
     // SAFETY: the application's chain is valid.
-    let Some(nv_info) = (unsafe { pnext::find::<vk::ExportMemoryAllocateInfoNV>(ai.p_next) }) else {
-        // SAFETY: nothing to rewrite.
-        return unsafe { (nv.allocate_memory)(dev.handle, allocate_info, allocator, memory) };
+    let nv_info = unsafe { pnext::find::<vk::ExportMemoryAllocateInfoNV>(ai.p_next) };
+    let Some(nv_info) = nv_info.filter(|_| nv.marking.is_some()) else {
+        return Ok(call(ai));
     };
     // VUID-VkMemoryAllocateInfo-pNext-00640: not both the NV and the core structure.
     if unsafe { pnext::find::<vk::ExportMemoryAllocateInfo>(ai.p_next) }.is_some() {
         layer_error!("vkAllocateMemory: VkExportMemoryAllocateInfoNV together with VkExportMemoryAllocateInfo (VUID-VkMemoryAllocateInfo-pNext-00640)");
-        return vk::Result::ERROR_VALIDATION_FAILED_EXT;
+        return Err(vk::Result::ERROR_VALIDATION_FAILED_EXT);
     }
     let Some(handle_types) = handle_types::nv_to_khr(nv_info.handle_types) else {
         layer_error!("vkAllocateMemory: handle types {:?} cannot be backed here", nv_info.handle_types);
-        return vk::Result::ERROR_VALIDATION_FAILED_EXT;
+        return Err(vk::Result::ERROR_VALIDATION_FAILED_EXT);
     };
     let mut export = vk::ExportMemoryAllocateInfo::default().handle_types(handle_types);
     // SAFETY: the NV node is in the application's chain.
-    unsafe {
+    Ok(unsafe {
         with_replaced(ai.p_next, nv_info as *const _ as *const _, &mut export, handle_types.is_empty(), |p_next| {
-            let mut down = *ai;
-            down.p_next = p_next;
-            (nv.allocate_memory)(dev.handle, &down, allocator, memory)
+            call(&vk::MemoryAllocateInfo { p_next, ..*ai })
         })
-    }
+    })
 }
 
 /// Calls `call` with a chain in which the NV node `nv_node` gives way to `core` (or to nothing
@@ -343,7 +283,7 @@ pub unsafe fn allocate_memory(
 ///
 /// # Safety
 /// `p_next` must be a valid chain containing `nv_node`; `core` must have a null `p_next`.
-unsafe fn with_replaced<T: vk::TaggedStructure, R>(
+pub unsafe fn with_replaced<T: vk::TaggedStructure, R>(
     p_next: *const c_void,
     nv_node: *const vk::BaseInStructure,
     core: &mut T,

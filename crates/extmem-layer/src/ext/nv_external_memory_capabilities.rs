@@ -1,3 +1,5 @@
+//! <https://registry.khronos.org/vulkan/specs/latest/man/html/VK_NV_external_memory_capabilities.html>
+//!
 //! VK_NV_external_memory_capabilities (instance extension #56, spec version 1) on top of
 //! core 1.1 / VK_KHR_external_memory_capabilities.
 

@@ -78,3 +78,51 @@ pub fn same_properties(x: &vk::ExternalImageFormatPropertiesNV, y: &vk::External
         && x.export_from_imported_handle_types == y.export_from_imported_handle_types
         && x.compatible_handle_types == y.compatible_handle_types
 }
+
+/// Whether the driver itself (asked without the layer, on an API 1.3 instance of its own) gives
+/// a buffer or image different memory requirements when it is made OPAQUE_FD-external. The
+/// layer leaves such kinds unmarked (NVIDIA's driver: buffers and LINEAR images), so binding
+/// NV-exportable memory to one is reported below the layer as 02726 / 02728.
+pub fn marking_changes(buffer: Option<vk::BufferCreateInfo>, image: Option<vk::ImageCreateInfo>) -> bool {
+    use extmem_testkit::{InstanceSpec, TestInstance, Validation};
+    let inst = TestInstance::new(&InstanceSpec::plain(Validation::Off));
+    let plain = TestDevice::new(&inst, &[]);
+    let d = &plain.device;
+    let fd = vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD;
+    let ask = |marked: bool| {
+        let mut out = vk::MemoryRequirements2::default();
+        // SAFETY: valid create infos on a live API 1.3 device.
+        unsafe {
+            if let Some(mut b) = buffer {
+                let mut ext = vk::ExternalMemoryBufferCreateInfo::default().handle_types(fd);
+                if marked {
+                    b = b.push_next(&mut ext);
+                }
+                let info = vk::DeviceBufferMemoryRequirements::default().create_info(&b);
+                d.get_device_buffer_memory_requirements(&info, &mut out);
+            } else if let Some(mut i) = image {
+                let mut ext = vk::ExternalMemoryImageCreateInfo::default().handle_types(fd);
+                if marked {
+                    i = i.push_next(&mut ext);
+                }
+                let info = vk::DeviceImageMemoryRequirements::default().create_info(&i);
+                d.get_device_image_memory_requirements(&info, &mut out);
+            }
+        }
+        let m = out.memory_requirements;
+        (m.size, m.alignment, m.memory_type_bits)
+    };
+    let changes = ask(false) != ask(true);
+    drop(plain);
+    drop(inst);
+    changes
+}
+
+/// Whether the driver itself offers the device extension `name` (asked without the layer).
+pub fn driver_offers(name: &std::ffi::CStr) -> bool {
+    use extmem_testkit::{InstanceSpec, TestInstance, Validation};
+    let inst = TestInstance::new(&InstanceSpec::plain(Validation::Off));
+    // SAFETY: a live physical device.
+    let list = unsafe { inst.instance.enumerate_device_extension_properties(inst.physical_device()) }.unwrap();
+    list.iter().any(|e| e.extension_name_as_c_str() == Ok(name))
+}

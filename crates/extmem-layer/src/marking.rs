@@ -9,21 +9,23 @@
 //! its memory requirements on lavapipe, but NVIDIA's driver drops its host-visible device-local
 //! memory type from every marked buffer and LINEAR image (`examples/external_requirements.rs`).
 //! So a kind of resource is marked only where the driver accepts it as exportable AND its
-//! memory requirements marked equal those unmarked (asked once per kind through
-//! `vkGetDevice{Buffer,Image}MemoryRequirements`, without creating anything); an application
-//! never sees a requirement change because of the layer.
+//! memory requirements marked equal those unmarked, asked once per kind: through
+//! `vkGetDevice{Buffer,Image}MemoryRequirements` where the device has them (Vulkan 1.3, or
+//! VK_KHR_maintenance4, which the layer enables below itself for 1.1 and 1.2 applications
+//! where the device has it), else by creating one unbound buffer or image each way below the
+//! layer and asking `vkGet{Buffer,Image}MemoryRequirements` (1.0 applications: the extension
+//! needs 1.1). An application never sees a requirement change because of the layer.
 //! Not marked: resources that already carry one, images with a `PREINITIALIZED` layout
 //! (VUID-VkImageCreateInfo-pNext-01443), DRM-modifier tiling, swapchain-bound images, anything
-//! the driver's external query refuses or limits below the create info, kinds whose
-//! requirements marking would change, and everything on devices without the 1.3 /
-//! VK_KHR_maintenance4 requirement queries (the layer cannot check there).
+//! the driver's external query refuses or limits below the create info, and kinds whose
+//! requirements marking would change.
 
 use crate::handle_types::MARK;
+use crate::once_table::{self, FlagTable, OnceTable};
 use crate::pnext;
 use ash::vk;
-use std::collections::HashMap;
 use std::ffi::c_void;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The external-memory queries of one physical device, for the layer's own questions.
 #[derive(Clone, Copy)]
@@ -39,32 +41,87 @@ pub struct RequirementQueries {
     pub device: vk::Device,
     pub buffer: Option<vk::PFN_vkGetDeviceBufferMemoryRequirements>,
     pub image: Option<vk::PFN_vkGetDeviceImageMemoryRequirements>,
+    /// Where a query above is absent: the commands to ask a throw-away object.
+    pub throw_away: Option<ThrowAway>,
+}
+
+/// The next element's commands for asking the requirements of a resource created only for
+/// the question (core 1.0: every device has them).
+#[derive(Clone, Copy)]
+pub struct ThrowAway {
+    pub create_buffer: vk::PFN_vkCreateBuffer,
+    pub destroy_buffer: vk::PFN_vkDestroyBuffer,
+    pub buffer_requirements: vk::PFN_vkGetBufferMemoryRequirements,
+    pub create_image: vk::PFN_vkCreateImage,
+    pub destroy_image: vk::PFN_vkDestroyImage,
+    pub image_requirements: vk::PFN_vkGetImageMemoryRequirements,
+}
+
+impl ThrowAway {
+    /// The requirements of a buffer created from `ci` below the layer, then destroyed.
+    ///
+    /// # Safety
+    /// `device` must be live; `ci` a valid create info.
+    unsafe fn buffer(&self, device: vk::Device, ci: &vk::BufferCreateInfo) -> Option<vk::MemoryRequirements> {
+        let mut buffer = vk::Buffer::null();
+        // SAFETY: valid arguments; the buffer is destroyed before returning.
+        unsafe {
+            if (self.create_buffer)(device, ci, std::ptr::null(), &mut buffer) != vk::Result::SUCCESS {
+                return None;
+            }
+            let mut r = vk::MemoryRequirements::default();
+            (self.buffer_requirements)(device, buffer, &mut r);
+            (self.destroy_buffer)(device, buffer, std::ptr::null());
+            Some(r)
+        }
+    }
+
+    /// The requirements of an image created from `ci` below the layer, then destroyed.
+    ///
+    /// # Safety
+    /// `device` must be live; `ci` a valid create info.
+    unsafe fn image(&self, device: vk::Device, ci: &vk::ImageCreateInfo) -> Option<vk::MemoryRequirements> {
+        let mut image = vk::Image::null();
+        // SAFETY: valid arguments; the image is destroyed before returning.
+        unsafe {
+            if (self.create_image)(device, ci, std::ptr::null(), &mut image) != vk::Result::SUCCESS {
+                return None;
+            }
+            let mut r = vk::MemoryRequirements::default();
+            (self.image_requirements)(device, image, &mut r);
+            (self.destroy_image)(device, image, std::ptr::null());
+            Some(r)
+        }
+    }
 }
 
 /// Answers of the driver's external queries, learnt once per combination.
 pub struct Marking {
     queries: PhysicalDeviceQueries,
     requirements: RequirementQueries,
-    buffers: Mutex<HashMap<(vk::BufferUsageFlags, vk::BufferCreateFlags), bool>>,
-    images: Mutex<HashMap<ImageKey, ImageAnswer>>,
+    /// Keyed by (usage, flags); read and filled without a lock.
+    buffers: FlagTable,
+    /// Keyed by (format, type, tiling, usage, flags).
+    images: OnceTable<[u32; 5], ImageAnswer>,
 }
-
-type ImageKey = (vk::Format, vk::ImageType, vk::ImageTiling, vk::ImageUsageFlags, vk::ImageCreateFlags);
 
 /// What the driver said about one kind of image: the limits of its external query (`None`
 /// where it refused), and whether marking leaves the requirements as they are (asked once,
-/// for the first image of the kind within those limits). One entry, so one lock and one
-/// lookup per `vkCreateImage`.
-#[derive(Clone, Copy)]
+/// for the first image of the kind within those limits: [`UNKNOWN`] until then). One entry,
+/// so one lookup per `vkCreateImage`.
 struct ImageAnswer {
     limits: Option<vk::ImageFormatProperties>,
-    unchanged: Option<bool>,
+    unchanged: AtomicU8,
 }
+
+const UNKNOWN: u8 = 0;
+const CHANGED: u8 = 1;
+const UNCHANGED: u8 = 2;
 
 impl Marking {
     /// Marking for the device made from `queries.physical_device`.
     pub fn new(queries: PhysicalDeviceQueries, requirements: RequirementQueries) -> Self {
-        Marking { queries, requirements, buffers: Default::default(), images: Default::default() }
+        Marking { queries, requirements, buffers: FlagTable::default(), images: OnceTable::default() }
     }
 
     /// The device's requirement queries (`None` where it has not got them).
@@ -82,9 +139,8 @@ impl Marking {
             return false;
         }
         let Some(query) = self.queries.external_buffer_properties else { return false };
-        let key = (ci.usage, ci.flags);
-        let mut cache = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
-        *cache.entry(key).or_insert_with(|| {
+        let key = u64::from(ci.usage.as_raw()) | u64::from(ci.flags.as_raw()) << 32;
+        let make = || {
             let info =
                 vk::PhysicalDeviceExternalBufferInfo::default().usage(ci.usage).flags(ci.flags).handle_type(MARK);
             let mut out = vk::ExternalBufferProperties::default();
@@ -92,7 +148,8 @@ impl Marking {
             unsafe { query(self.queries.physical_device, &info, &mut out) };
             // SAFETY: a valid create info.
             exportable(&out.external_memory_properties) && unsafe { self.buffer_unchanged(ci) }
-        })
+        };
+        self.buffers.get_or_insert_with(key, make)
     }
 
     /// Whether an image created from `ci` (whose chain holds no external-memory structure
@@ -113,9 +170,14 @@ impl Marking {
             return false;
         }
         let Some(query) = self.queries.image_format_properties2 else { return false };
-        let key = (ci.format, ci.image_type, ci.tiling, ci.usage, ci.flags);
-        let mut cache = self.images.lock().unwrap_or_else(|e| e.into_inner());
-        let answer = cache.entry(key).or_insert_with(|| {
+        let key = [
+            ci.format.as_raw() as u32,
+            ci.image_type.as_raw() as u32,
+            ci.tiling.as_raw() as u32,
+            ci.usage.as_raw(),
+            ci.flags.as_raw(),
+        ];
+        let make = || {
             let mut external_info = vk::PhysicalDeviceExternalImageFormatInfo::default().handle_type(MARK);
             let info = vk::PhysicalDeviceImageFormatInfo2::default()
                 .format(ci.format)
@@ -131,13 +193,23 @@ impl Marking {
             let limits = props.image_format_properties;
             let limits =
                 (r == vk::Result::SUCCESS && exportable(&external.external_memory_properties)).then_some(limits);
-            ImageAnswer { limits, unchanged: None }
-        });
-        if !answer.limits.is_some_and(|l| within(ci, &l)) {
-            return false;
-        }
-        // SAFETY: a valid create info, within the external limits.
-        *answer.unchanged.get_or_insert_with(|| unsafe { self.image_unchanged(ci) })
+            ImageAnswer { limits, unchanged: AtomicU8::new(UNKNOWN) }
+        };
+        self.images.get_or_insert_with(key, once_table::hash(&key), make, |answer| {
+            if !answer.limits.is_some_and(|l| within(ci, &l)) {
+                return false;
+            }
+            match answer.unchanged.load(Ordering::Relaxed) {
+                UNKNOWN => {
+                    // SAFETY: a valid create info, within the external limits. Two threads may
+                    // both ask; the driver gives both the same answer.
+                    let unchanged = unsafe { self.image_unchanged(ci) };
+                    answer.unchanged.store(if unchanged { UNCHANGED } else { CHANGED }, Ordering::Relaxed);
+                    unchanged
+                }
+                known => known == UNCHANGED,
+            }
+        })
     }
 
     /// Whether marking leaves a buffer's memory requirements as they are.
@@ -145,7 +217,16 @@ impl Marking {
     /// # Safety
     /// `ci` must be a valid create info.
     unsafe fn buffer_unchanged(&self, ci: &vk::BufferCreateInfo) -> bool {
-        let Some(query) = self.requirements.buffer else { return false };
+        let Some(query) = self.requirements.buffer else {
+            let Some(t) = self.requirements.throw_away else { return false };
+            let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(MARK);
+            let plain = vk::BufferCreateInfo { p_next: std::ptr::null(), ..*ci };
+            let marked = vk::BufferCreateInfo { p_next: &mut external as *mut _ as *const c_void, ..*ci };
+            let device = self.requirements.device;
+            // SAFETY: a live device; create infos built here.
+            let (a, b) = unsafe { (t.buffer(device, &plain), t.buffer(device, &marked)) };
+            return a.is_some() && same(a, b);
+        };
         let ask = |marked: bool| {
             let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(MARK);
             // The application's chain stays out: the same question asked both ways.
@@ -168,7 +249,16 @@ impl Marking {
     /// # Safety
     /// `ci` must be a valid create info that the external query admits.
     unsafe fn image_unchanged(&self, ci: &vk::ImageCreateInfo) -> bool {
-        let Some(query) = self.requirements.image else { return false };
+        let Some(query) = self.requirements.image else {
+            let Some(t) = self.requirements.throw_away else { return false };
+            let mut external = vk::ExternalMemoryImageCreateInfo::default().handle_types(MARK);
+            let plain = vk::ImageCreateInfo { p_next: std::ptr::null(), ..*ci };
+            let marked = vk::ImageCreateInfo { p_next: &mut external as *mut _ as *const c_void, ..*ci };
+            let device = self.requirements.device;
+            // SAFETY: a live device; create infos built here, within the external limits.
+            let (a, b) = unsafe { (t.image(device, &plain), t.image(device, &marked)) };
+            return a.is_some() && same(a, b);
+        };
         let ask = |marked: bool| {
             let mut external = vk::ExternalMemoryImageCreateInfo::default().handle_types(MARK);
             let mut ci = vk::ImageCreateInfo { p_next: std::ptr::null(), ..*ci };
@@ -186,30 +276,15 @@ impl Marking {
     }
 }
 
+/// Whether two answers of `vkGet*MemoryRequirements` agree.
+fn same(a: Option<vk::MemoryRequirements>, b: Option<vk::MemoryRequirements>) -> bool {
+    let key = |r: Option<vk::MemoryRequirements>| r.map(|r| (r.size, r.alignment, r.memory_type_bits));
+    key(a) == key(b)
+}
+
 /// What an application sees of a resource's needs: size, alignment, memory types, dedication.
 fn requirements(r: &vk::MemoryRequirements, d: &vk::MemoryDedicatedRequirements) -> (u64, u64, u32, u32, u32) {
     (r.size, r.alignment, r.memory_type_bits, d.prefers_dedicated_allocation, d.requires_dedicated_allocation)
-}
-
-/// Calls `call` with a buffer create info as the layer passes it down (marked where it can be).
-///
-/// # Safety
-/// `ci` must be a valid create info.
-pub unsafe fn buffer_info_down<R>(
-    marking: &Marking,
-    ci: &vk::BufferCreateInfo,
-    call: impl FnOnce(&vk::BufferCreateInfo) -> R,
-) -> R {
-    // SAFETY: a valid create info.
-    if !unsafe { marking.buffer(ci) } {
-        return call(ci);
-    }
-    // The core structure goes in front; the application's chain is shared as it is.
-    let mut external =
-        vk::ExternalMemoryBufferCreateInfo { p_next: ci.p_next, ..Default::default() }.handle_types(MARK);
-    let mut down = *ci;
-    down.p_next = &mut external as *mut _ as *const c_void;
-    call(&down)
 }
 
 /// The driver can export the handle type and lists it as compatible with itself.
@@ -276,7 +351,7 @@ mod tests {
                 image_format_properties2: None,
                 external_buffer_properties: Some(exportable_buffers),
             },
-            RequirementQueries { device: vk::Device::null(), buffer, image: None },
+            RequirementQueries { device: vk::Device::null(), buffer, image: None, throw_away: None },
         )
     }
 
