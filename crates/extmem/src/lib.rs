@@ -41,6 +41,7 @@ pub mod pool;
 mod pool_desc;
 pub mod rules;
 mod shared;
+pub mod stream;
 pub mod sync;
 pub mod transport;
 pub mod validation;
