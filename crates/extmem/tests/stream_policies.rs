@@ -92,6 +92,7 @@ fn indices(stdout: &str) -> Vec<u64> {
 
 #[test]
 fn every_frame_reaches_every_subscriber_in_order() {
+    let _serial = serial();
     let name = unique("every");
     let mut p = Publisher::create_host(&name, image_options(Policy::Every, 3)).unwrap();
     let children: Vec<_> = ["poll", "sleep", "adaptive"]
@@ -110,6 +111,7 @@ fn every_frame_reaches_every_subscriber_in_order() {
 
 #[test]
 fn a_slow_subscriber_of_latest_skips_to_the_newest_and_the_publisher_never_waits() {
+    let _serial = serial();
     let name = unique("latest");
     let mut p = Publisher::create_host(&name, image_options(Policy::Latest, 3)).unwrap();
     let c = spawn(ENTRY, "take", &[&name, "adaptive", "3", "1000"]);
@@ -127,6 +129,7 @@ fn a_slow_subscriber_of_latest_skips_to_the_newest_and_the_publisher_never_waits
 
 #[test]
 fn a_latest_join_that_would_leave_fewer_than_two_free_slots_is_refused_with_the_count() {
+    let _serial = serial();
     let name = unique("full");
     let p = Publisher::create_host(&name, image_options(Policy::Latest, 3)).unwrap();
     let _first = Subscriber::connect_host(&name, SubscribeOptions::default()).unwrap();
@@ -139,6 +142,7 @@ fn a_latest_join_that_would_leave_fewer_than_two_free_slots_is_refused_with_the_
 
 #[test]
 fn subscribers_join_and_leave_mid_stream_and_see_contiguous_frames() {
+    let _serial = serial();
     let name = unique("joinleave");
     let options = StreamOptions::buffer(BufferDesc::new(5000, vk::BufferUsageFlags::TRANSFER_SRC))
         .memory(Memory::Host)
@@ -163,6 +167,7 @@ fn subscribers_join_and_leave_mid_stream_and_see_contiguous_frames() {
 
 #[test]
 fn several_streams_in_one_process_and_descriptors_stay_flat() {
+    let _serial = serial();
     let names = [unique("multi-a"), unique("multi-b")];
     let mut pubs: Vec<Publisher> =
         names.iter().map(|n| Publisher::create_host(n, image_options(Policy::Every, 2)).unwrap()).collect();
@@ -198,6 +203,7 @@ fn several_streams_in_one_process_and_descriptors_stay_flat() {
 
 #[test]
 fn names_are_checked_and_a_name_in_use_is_refused_with_its_owner() {
+    let _serial = serial();
     init();
     for bad in ["", "a/b", "x y", "..", &"n".repeat(65)] {
         let e = Publisher::create_host(bad, image_options(Policy::Every, 2)).err().expect("refused").to_string();
@@ -215,6 +221,7 @@ fn names_are_checked_and_a_name_in_use_is_refused_with_its_owner() {
 
 #[test]
 fn bad_options_are_refused_with_the_reason() {
+    let _serial = serial();
     init();
     let e = Publisher::create_host(&unique("o"), image_options(Policy::Every, 1)).err().unwrap().to_string();
     assert!(e.contains("2 to 64 slots"), "{e}");

@@ -26,6 +26,8 @@
 pub mod bench;
 mod conn;
 mod control;
+#[cfg(feature = "testing")]
+pub mod forge;
 mod frame;
 mod memory;
 pub mod name;

@@ -109,6 +109,10 @@ impl Publisher {
         Ok(Publisher { shared, control: Some(control), next: 0, slot_frame: vec![None; n], newest: None, out: None, _lock: lock })
     }
 
+    pub(crate) fn shared(&self) -> &PubShared {
+        &self.shared
+    }
+
     /// The stream's name.
     pub fn name(&self) -> &str {
         &self.shared.name
