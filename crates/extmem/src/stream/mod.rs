@@ -26,6 +26,7 @@
 pub mod bench;
 mod conn;
 mod control;
+mod floor;
 #[cfg(feature = "testing")]
 pub mod forge;
 mod frame;

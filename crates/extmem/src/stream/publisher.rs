@@ -157,20 +157,33 @@ impl Publisher {
     }
 
     fn acquire_every(&mut self) -> Result<u32> {
-        let shared = &self.shared;
-        let slots = shared.ring.slots as u64;
+        let slots = self.shared.ring.slots as u64;
         let slot = (self.next % slots) as u32;
-        let Some(previous) = self.next.checked_sub(slots) else { return Ok(slot) };
+        if let Some(previous) = self.next.checked_sub(slots) {
+            self.wait_released(previous)?;
+        }
+        Ok(slot)
+    }
+
+    /// Waits until every subscriber that takes frame `frame` released it (every; a holder past
+    /// the hold timeout is dropped), as the stream's wait strategy says. The benchmark's
+    /// round trip ends here.
+    pub fn wait_released(&self, frame: u64) -> Result<()> {
+        let shared = &self.shared;
+        if shared.options.policy != Policy::Every {
+            return Err(Error::Invalid("wait_released is for streams of the every policy".into()));
+        }
+        let slot = (frame % shared.ring.slots as u64) as u32;
         let started = Instant::now();
         let mut waiter = Waiter::new(shared.options.wait);
         loop {
-            // The first subscriber that still holds `previous` (taken once per look).
+            // The first subscriber that still holds `frame` (taken once per look).
             let stalled = {
                 let mut subs = shared.subs();
                 let now = Instant::now();
                 let mut stalled = None;
                 for s in subs.iter_mut() {
-                    let done = s.start > previous || s.ring.release(slot).load(Ordering::Acquire) > previous;
+                    let done = s.start > frame || s.ring.release(slot).load(Ordering::Acquire) > frame;
                     if done {
                         s.stalled_since = None;
                     } else if stalled.is_none() {
@@ -180,12 +193,12 @@ impl Publisher {
                 }
                 stalled
             };
-            let Some((id, pid, since, ring)) = stalled else { return Ok(slot) };
+            let Some((id, pid, since, ring)) = stalled else { return Ok(()) };
             let o = &shared.options;
             if since.elapsed() > o.hold_timeout {
                 if let Some(s) = shared.remove(id) {
                     s.drop_with(&format!(
-                        "dropped: held frame {previous} (slot {slot}) for more than {:.1} s (the hold timeout of stream {:?})",
+                        "dropped: held frame {frame} (slot {slot}) for more than {:.1} s (the hold timeout of stream {:?})",
                         o.hold_timeout.as_secs_f64(),
                         shared.name
                     ));
@@ -194,7 +207,7 @@ impl Publisher {
             }
             if started.elapsed() > o.acquire_timeout {
                 return Err(Error::Peer(format!(
-                    "no free slot in stream {:?} within {:.1} s: subscriber pid {pid} still holds frame {previous} (slot {slot})",
+                    "no free slot in stream {:?} within {:.1} s: subscriber pid {pid} still holds frame {frame} (slot {slot})",
                     shared.name,
                     o.acquire_timeout.as_secs_f64()
                 )));
@@ -203,7 +216,7 @@ impl Publisher {
                 let seen = ring.wake().load(Ordering::Acquire);
                 shared.ring.publisher_waiting().store(1, Ordering::SeqCst);
                 fence(Ordering::SeqCst);
-                if ring.release(slot).load(Ordering::Acquire) <= previous {
+                if ring.release(slot).load(Ordering::Acquire) <= frame {
                     futex_wait(ring.wake(), seen, SLICE);
                 }
                 shared.ring.publisher_waiting().store(0, Ordering::Relaxed);
