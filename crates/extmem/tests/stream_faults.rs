@@ -147,7 +147,7 @@ fn a_publisher_that_dies_ends_its_subscribers_with_an_error() {
     let child = spawn(ENTRY, "publish", &[&name, "3", "crash"]);
     let mut s = subscriber(&name, false);
     take(&mut s, 3);
-    let e = s.next().err().expect("an error, not a clean end").to_string();
+    let e = s.next().expect_err("an error, not a clean end").to_string();
     assert!(e.contains("died") && e.contains(&child.id().to_string()), "{e}");
     finish_killed(child);
 }

@@ -38,7 +38,7 @@ fn subscriber(name: &str) -> Subscriber {
 
 /// `next` fails with a protocol error naming `what`.
 fn refuses(s: &mut Subscriber, what: &str) {
-    let e = s.next().err().expect("a forged ring is refused");
+    let e = s.next().expect_err("a forged ring is refused");
     let e = e.to_string();
     assert!(e.contains(what) && e.contains("refused"), "expected {what:?}: {e}");
 }
@@ -46,7 +46,8 @@ fn refuses(s: &mut Subscriber, what: &str) {
 #[test]
 fn forged_publisher_rings_are_refused_with_the_field_named() {
     let _serial = serial();
-    let cases: [(&str, &dyn Fn(&Publisher)); 5] = [
+    type Forgery<'a> = (&'a str, &'a dyn Fn(&Publisher));
+    let cases: [Forgery; 5] = [
         ("names slot 9 of 3", &|p| p.forge().head(0, 9)),
         ("holds frame 7", &|p| {
             p.forge().entry(0, 7, 8, 0);

@@ -95,10 +95,8 @@ fn every_frame_reaches_every_subscriber_in_order() {
     let _serial = serial();
     let name = unique("every");
     let mut p = Publisher::create_host(&name, image_options(Policy::Every, 3)).unwrap();
-    let children: Vec<_> = ["poll", "sleep", "adaptive"]
-        .iter()
-        .map(|w| spawn(ENTRY, "take", &[&name, w, "0", "1000"]))
-        .collect();
+    let children: Vec<_> =
+        ["poll", "sleep", "adaptive"].iter().map(|w| spawn(ENTRY, "take", &[&name, w, "0", "1000"])).collect();
     eventually("three subscribers joined", || p.subscribers() == 3);
     for n in 0..60 {
         publish(&mut p, n, 32 * 16 * 4);
@@ -144,9 +142,8 @@ fn a_latest_join_that_would_leave_fewer_than_two_free_slots_is_refused_with_the_
 fn subscribers_join_and_leave_mid_stream_and_see_contiguous_frames() {
     let _serial = serial();
     let name = unique("joinleave");
-    let options = StreamOptions::buffer(BufferDesc::new(5000, vk::BufferUsageFlags::TRANSFER_SRC))
-        .memory(Memory::Host)
-        .slots(4);
+    let options =
+        StreamOptions::buffer(BufferDesc::new(5000, vk::BufferUsageFlags::TRANSFER_SRC)).memory(Memory::Host).slots(4);
     let mut p = Publisher::create_host(&name, options).unwrap();
     let early = spawn(ENTRY, "take", &[&name, "adaptive", "0", "15"]);
     eventually("the early subscriber joined", || p.subscribers() == 1);

@@ -250,9 +250,8 @@ fn throughput(options: &BenchOptions, subscribers: usize) -> Result<f64> {
     let n = options.frames as u64;
     let name = bench_name();
     let words: Vec<SharedWords> = (0..subscribers).map(|_| SharedWords::new(2)).collect::<Result<_>>()?;
-    let wait = if subscribers == 1 { Wait::Poll } else { Wait::Adaptive };
-    let children: Vec<_> =
-        words.iter().map(|w| subscriber_child(&name, wait, w, 0)).collect::<Result<Vec<_>>>()?;
+    let wait = Wait::Adaptive;
+    let children: Vec<_> = words.iter().map(|w| subscriber_child(&name, wait, w, 0)).collect::<Result<Vec<_>>>()?;
     let mut p = Publisher::create_host(&name, stream_options(options.bytes, 8, wait))?;
     wait_for_subscribers(&p, subscribers)?;
     let t = Instant::now();

@@ -156,7 +156,9 @@ pub(crate) struct Joined {
 pub(crate) fn join(ctx: Option<&Arc<Context>>, channel: &Channel, peer_copy: bool) -> Result<Joined> {
     let (ring, info) = match channel.recv()? {
         (Message::HostBytes { len }, mut fds) => PubRing::open(fds.pop().expect("checked by recv"), len)?,
-        (Message::Verdict { ok: false, detail }, _) => return Err(Error::Peer(format!("the publisher refused: {detail}"))),
+        (Message::Verdict { ok: false, detail }, _) => {
+            return Err(Error::Peer(format!("the publisher refused: {detail}")))
+        }
         (other, _) => return Err(Error::Protocol(format!("{} where the publisher's ring was due", other.name()))),
     };
     let peer = channel.peer_pid().unwrap_or(0);
@@ -181,7 +183,9 @@ pub(crate) fn join(ctx: Option<&Arc<Context>>, channel: &Channel, peer_copy: boo
     drop(fd);
     let start = match channel.recv()? {
         (Message::FrameReady { frame }, _) => frame,
-        (Message::Verdict { ok: false, detail }, _) => return Err(Error::Peer(format!("the publisher refused: {detail}"))),
+        (Message::Verdict { ok: false, detail }, _) => {
+            return Err(Error::Peer(format!("the publisher refused: {detail}")))
+        }
         (other, _) => return Err(Error::Protocol(format!("{} where the join's answer was due", other.name()))),
     };
     Ok(Joined { ring, info, slots, mine, start })

@@ -13,7 +13,7 @@
 //! - Names: `[A-Za-z0-9._-]{1,64}` ([`name::check_name`]); a name in use is refused with its
 //!   owner's pid.
 //! - Shared memory: each direction its own memfd, written by one side only and sealed
-//!   ([`shm`], [`ring`]); every value read from it is copied once and checked.
+//!   ([`ring`]); every value read from it is copied once and checked.
 //! - Policies ([`Policy`]): every frame to every subscriber (the publisher waits, a holder past
 //!   the hold timeout is dropped), or the latest frame (the publisher never waits).
 //! - Faults: a subscriber that leaves or dies frees its slots (the control thread watches its

@@ -67,7 +67,8 @@ impl Publisher {
         name::check_name(name)?;
         options.check()?;
         let lock = NameLock::take(name)?;
-        let slots = (0..options.slots).map(|_| SlotMemory::create(ctx, &options).map(Arc::new)).collect::<Result<Vec<_>>>()?;
+        let slots =
+            (0..options.slots).map(|_| SlotMemory::create(ctx, &options).map(Arc::new)).collect::<Result<Vec<_>>>()?;
         let (kind, format, width, height) = match options.resource {
             ResourceDesc::Image(i) => (1, i.format.as_raw(), i.extent.width, i.extent.height),
             _ => (2, 0, 0, 0),
@@ -106,9 +107,18 @@ impl Publisher {
             .spawn(move || control::serve(s, listener))
             .map_err(|e| Error::Io { context: "starting the stream's control thread".into(), source: e })?;
         let n = options.slots as usize;
-        Ok(Publisher { shared, control: Some(control), next: 0, slot_frame: vec![None; n], newest: None, out: None, _lock: lock })
+        Ok(Publisher {
+            shared,
+            control: Some(control),
+            next: 0,
+            slot_frame: vec![None; n],
+            newest: None,
+            out: None,
+            _lock: lock,
+        })
     }
 
+    #[cfg(feature = "testing")]
     pub(crate) fn shared(&self) -> &PubShared {
         &self.shared
     }
@@ -289,7 +299,10 @@ impl Publisher {
     /// driver can do; GPU-signalled ready values are not carried by the ring yet and are refused.
     pub fn publish(&mut self, mut slot: Slot, handoff: Handoff<'_>) -> Result<()> {
         let stamp = monotonic_ns();
-        if !Arc::ptr_eq(&slot.owner, &self.shared) || self.out.as_ref().map(|o| o.0) != Some(slot.slot) || slot.index != self.next {
+        if !Arc::ptr_eq(&slot.owner, &self.shared)
+            || self.out.as_ref().map(|o| o.0) != Some(slot.slot)
+            || slot.index != self.next
+        {
             return Err(Error::Invalid("this slot was not acquired from this publisher just now".into()));
         }
         if handoff.on_gpu() {
@@ -364,7 +377,10 @@ impl Slot {
     /// Sets the frame's user metadata (at most 256 bytes).
     pub fn set_metadata(&mut self, bytes: &[u8]) -> Result<()> {
         if bytes.len() > MAX_METADATA {
-            return Err(Error::Invalid(format!("{} bytes of metadata; a frame carries at most {MAX_METADATA}", bytes.len())));
+            return Err(Error::Invalid(format!(
+                "{} bytes of metadata; a frame carries at most {MAX_METADATA}",
+                bytes.len()
+            )));
         }
         self.metadata = bytes.to_vec();
         Ok(())

@@ -1,5 +1,5 @@
 //! The layout of a stream's two kinds of ring, each a sealed memfd written by one side only
-//! ([`crate::stream::shm`]).
+//! (sealed by its writer, checked and mapped read-only by its reader).
 //!
 //! ```text
 //! publisher's ring (one per stream; subscribers map it read-only)
@@ -14,7 +14,7 @@
 //! ```
 //! A frame's ready value is its number + 1 (the publisher's timeline: written on the host once
 //! the frame's work is done). Readers copy each field once and check it: see
-//! [`crate::stream::subscriber`] and [`crate::stream::publisher`].
+//! [`crate::stream::Subscriber`] and [`crate::stream::Publisher`].
 
 use super::shm::ShmMap;
 use crate::error::{Error, Result};
@@ -31,6 +31,8 @@ const ENTRIES: usize = 128;
 const ENTRY: usize = 320;
 const SUB_SLOTS: usize = 64;
 const PAGE: usize = 4096;
+// An entry's fields and metadata fit its bytes.
+const _: () = assert!(40 + MAX_METADATA <= ENTRY);
 
 /// What the publisher's ring header says about the stream (written before the ring is sealed;
 /// a reader copies it once at join and checks it).
@@ -299,7 +301,6 @@ mod tests {
         for (f, s) in [(0, 0), (7, 3), (1 << 40, 63)] {
             assert_eq!(split_head(make_head(f, s)), Some((f, s)));
         }
-        assert!(40 + MAX_METADATA <= ENTRY);
         assert_eq!(pub_len(1), 4096);
         assert!(sub_len(MAX_SLOTS) >= SUB_SLOTS + 16 * MAX_SLOTS as usize);
     }

@@ -40,8 +40,9 @@ impl ShmMap {
             .io(|| "memfd_create (stream ring)".into())?;
         rustix::fs::ftruncate(&fd, len as u64).io(|| format!("sizing the stream ring to {len} bytes"))?;
         let map = Self::map(fd, len, true)?;
-        rustix::fs::fcntl_add_seals(&map.fd, RING_SEALS)
-            .io(|| "sealing the stream ring (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)".into())?;
+        rustix::fs::fcntl_add_seals(&map.fd, RING_SEALS).io(|| {
+            "sealing the stream ring (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)".into()
+        })?;
         Ok(map)
     }
 

@@ -43,6 +43,8 @@ pub struct Subscriber {
     ended: bool,
 }
 
+// Moved once per look at the ring, never stored: boxing the frame would allocate per frame.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Frame(StreamFrame),
     Nothing,
@@ -150,6 +152,8 @@ impl Subscriber {
     /// The next frame: `Ok(None)` at a clean end of the stream, an error when the publisher
     /// died (unless asked to reconnect), dropped this subscriber, broke the protocol, or no
     /// frame came within the timeout.
+    // The stream's contract names it `next`; it is fallible, so not `Iterator::next`.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<StreamFrame>> {
         self.release_latest();
         let deadline = self.options.timeout.map(|t| Instant::now() + t);
@@ -228,7 +232,11 @@ impl Subscriber {
                 }
                 Ok((Message::Bye, _)) => {}
                 Ok((other, _)) => {
-                    return Err(Error::Protocol(format!("{} from the publisher of stream {:?}", other.name(), self.name)))
+                    return Err(Error::Protocol(format!(
+                        "{} from the publisher of stream {:?}",
+                        other.name(),
+                        self.name
+                    )))
                 }
                 Err(_) => {} // hung up: the pidfd or the ring's end says which
             }
