@@ -1,81 +1,90 @@
 //! `extmem`: capability report, cross-process sharing demo, benchmarks, and running any
 //! program with the VK_NV_external_memory layer enabled.
+//!
+//! Each subcommand is a folder with `cli()` (its clap definition) and `run()` (its entry
+//! point), as cargo's commands are; [`support`] holds what they share. A subcommand folder
+//! uses `support` and the libraries, never another subcommand's folder (`demo` and `bench`
+//! start `extmem peer` as a process). Adding a subcommand is its folder and its name in the
+//! `subcommands!` line below.
 
-mod bench;
-mod bench_cuda;
-mod bench_peer;
-mod bench_pool;
-mod bench_pool_cuda;
-mod caps;
-mod child;
-#[cfg(test)]
-mod consumer_flags;
-mod demo;
-mod demo_gpus;
-mod demo_torch_producer;
-mod peer;
-mod peer_cuda;
-mod peer_cuda_other_gpu;
-mod peer_gl;
-mod peer_pool;
-mod plot;
-mod run;
-mod signals;
-mod soak;
-mod timing;
+mod support;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, Command};
 use std::process::ExitCode;
 
-#[derive(Parser)]
-#[command(
-    name = "extmem",
-    version,
-    about = "Share Vulkan memory across processes and APIs (VK_NV_external_memory on Linux through the extmem layer)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
+/// A subcommand: its name, its clap definition, and its entry point (which gets its own
+/// matches and the whole command line's definition, for `generate`).
+struct Subcommand {
+    name: &'static str,
+    cli: fn() -> Command,
+    run: fn(&ArgMatches, &Command) -> support::error::Result<ExitCode>,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Print what every Vulkan device can export and import (memory, semaphores, fences, NV view).
-    Caps(caps::Args),
-    /// Cross-process demo: a producer shares an image made exportable through VK_NV_external_memory
-    /// with a consumer process that checks every byte and writes back.
-    Demo(demo::Args),
-    /// Run a program with the extmem layer enabled (VK_NV_external_memory available to it).
-    Run(run::Args),
-    /// Measure hand-off latency and steady-state frame rate, zero-copy against copying.
-    Bench(bench::Args),
-    /// The other side of `demo` and `bench` (started by them).
-    #[command(hide = true)]
-    Peer(peer::Args),
+/// Declares each subcommand's folder and lists it in [`SUBCOMMANDS`], in `--help`'s order.
+macro_rules! subcommands {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name;)*
+        /// Every subcommand, in `--help`'s order.
+        const SUBCOMMANDS: &[Subcommand] =
+            &[$(Subcommand { name: stringify!($name), cli: $name::cli, run: $name::run }),*];
+    };
+}
+
+subcommands![caps, demo, run, bench, peer, generate];
+
+/// The version `--version` prints: the release and the wire protocol it speaks (both sides of
+/// a hand-off must speak the same one).
+fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        format!("{} (wire protocol {})", env!("CARGO_PKG_VERSION"), extmem::transport::message::VERSION)
+    })
+}
+
+/// The whole command line.
+fn cli() -> Command {
+    let root = Command::new("extmem")
+        .version(version())
+        .about(
+            "Share Vulkan memory across processes and APIs (VK_NV_external_memory on Linux through the extmem \
+             layer)",
+        )
+        .subcommand_required(true)
+        .arg_required_else_help(true);
+    SUBCOMMANDS.iter().fold(root, |root, s| root.subcommand((s.cli)().name(s.name)))
 }
 
 fn main() -> ExitCode {
-    signals::install();
-    let cli = Cli::parse();
+    support::signals::install();
+    let tree = cli();
+    let matches = tree.clone().get_matches();
+    let (name, args) = matches.subcommand().expect("a subcommand is required");
     // `run` hands its program exactly one way to the layer; every other subcommand enables the
     // layer by name in its own instances, so the loader must see a build's layer folder.
-    if !matches!(cli.command, Command::Run(_)) {
+    if name != "run" {
         // SAFETY: before any thread or Vulkan use (parsing arguments starts neither).
         unsafe { extmem::layer::add_to_loader_path() };
     }
-    let who = if matches!(cli.command, Command::Peer(_)) { "extmem peer" } else { "extmem" };
-    let result = match cli.command {
-        Command::Caps(a) => caps::main(a),
-        Command::Demo(a) => demo::main(a),
-        Command::Run(a) => run::main(a),
-        Command::Bench(a) => bench::main(a),
-        Command::Peer(a) => peer::main(a),
-    };
-    match result {
+    let who = if name == "peer" { "extmem peer" } else { "extmem" };
+    let sub = SUBCOMMANDS.iter().find(|s| s.name == name).expect("clap knows only these");
+    match (sub.run)(args, &tree) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{who}: error: {e}");
-            ExitCode::FAILURE
+            eprintln!("{who}: error: {}", e.report());
+            e.exit_code()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        super::cli().debug_assert();
+    }
+
+    #[test]
+    fn the_version_names_the_wire_protocol() {
+        assert!(super::version().ends_with(&format!("(wire protocol {})", extmem::transport::message::VERSION)));
     }
 }

@@ -26,8 +26,9 @@ fn stdout(o: &Output) -> String {
 #[test]
 fn demo_round_trips_images_and_buffers_on_both_paths_between_two_processes() {
     let small = ["--width", "96", "--height", "64", "--frames", "3", "--validate"];
-    let host: &[&str] = &["--host-memory", "--queue", "transfer"];
-    for extra in [&[][..], &["--buffer"][..], &["--khr"][..], &["--khr", "--buffer"][..], host] {
+    let host: &[&str] = &["--memory", "host", "--queue", "transfer"];
+    let old_host: &[&str] = &["--host-memory", "--queue", "transfer"];
+    for extra in [&[][..], &["--buffer"][..], &["--khr"][..], &["--khr", "--buffer"][..], host, old_host] {
         let mut args = vec!["demo"];
         args.extend_from_slice(&small);
         args.extend_from_slice(extra);
@@ -42,7 +43,7 @@ fn demo_round_trips_images_and_buffers_on_both_paths_between_two_processes() {
         if extra.is_empty() {
             assert!(text.contains("VkExternalMemoryImageCreateInfoNV"), "the default demo uses the NV extension");
         }
-        if extra == host {
+        if extra == host || extra == old_host {
             assert!(
                 text.contains("VkImportMemoryHostPointerInfoEXT") && text.contains("(host-allocation"),
                 "demo {extra:?}: {text}"
@@ -57,6 +58,7 @@ fn demo_json_summary() {
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("demo --json prints JSON only");
     assert_eq!(v["result"], "PASS");
+    assert_eq!(v["schema_version"], 1, "every JSON output names its schema");
     assert_eq!(v["path"], "nv");
     assert_eq!(v["bytes_per_frame"], 32 * 32 * 4);
     assert_eq!(v["handle_type"], "opaque-fd");
@@ -81,6 +83,7 @@ fn caps_json_lists_the_matrix_and_the_nv_view() {
     let out = extmem(&["caps", "--json"], &[]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1, "every JSON output names its schema");
     let dev = &v["devices"][0];
     let opaque =
         dev["memory"].as_array().unwrap().iter().find(|m| m["handle_type"] == "opaque-fd").expect("opaque-fd row");
@@ -129,12 +132,18 @@ fn run_enables_the_layer_for_the_program() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in [&["--help"][..], &["caps", "--help"], &["demo", "--help"], &["run", "--help"], &["bench", "--help"]] {
+    let bench: Vec<[&str; 3]> = ["first-handoff", "steady", "pool", "cuda", "peer", "soak"]
+        .into_iter()
+        .map(|mode| ["bench", mode, "--help"])
+        .collect();
+    let subs = [&["--help"][..], &["caps", "--help"], &["demo", "--help"], &["run", "--help"], &["bench", "--help"]];
+    for sub in subs.into_iter().chain(bench.iter().map(|b| &b[..])) {
         let out = extmem(sub, &[]);
         assert!(out.status.success() && stdout(&out).contains("Usage"), "{sub:?}");
     }
 }
 
+/// The old spelling `extmem bench --json ...` (no mode): first hand-off and steady state in one run.
 #[test]
 fn bench_prints_json_and_draws_a_png() {
     let png = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench.png");
@@ -145,6 +154,7 @@ fn bench_prints_json_and_draws_a_png() {
     );
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench --json prints JSON only");
+    assert_eq!(v["schema_version"], 1);
     assert_eq!(v["handoff"].as_array().map(Vec::len), Some(2));
     assert!(v["handoff"][1]["copy_over_zero_copy"].as_f64().is_some_and(|r| r > 0.0));
     assert_eq!(v["steady_state"].as_array().map(Vec::len), Some(2));

@@ -1,4 +1,4 @@
-//! `extmem demo --gl` as a user runs it: a Vulkan producer (validation on) and an OpenGL consumer
+//! `extmem demo --consumer gl` as a user runs it: a Vulkan producer (validation on) and an OpenGL consumer
 //! process on Mesa's llvmpipe and zink through EGL surfaceless, every byte of every frame
 //! checked both ways; the output names the GL driver and the synchronisation.
 
@@ -6,7 +6,8 @@ use std::process::{Command, Output};
 
 fn demo(driver: &str, extra: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_extmem"));
-    cmd.args(["demo", "--gl", "--validate", "--frames", "3", "--width", "200", "--height", "120"]).args(extra);
+    cmd.args(["demo", "--consumer", "gl", "--validate", "--frames", "3", "--width", "200", "--height", "120"])
+        .args(extra);
     cmd.env("LIBGL_ALWAYS_SOFTWARE", "1").env("GALLIUM_DRIVER", driver);
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());

@@ -76,7 +76,8 @@ fn demo_all_gpus_runs_a_pair_per_device_at_once_and_reports_each() {
 fn consumer_gpu_and_peer_copy_are_refused_without_what_they_need() {
     for (args, needs) in [
         (&["demo", "--peer-copy"][..], "--consumer-gpu"),
-        (&["demo", "--consumer-gpu", "1"][..], "--cuda"),
+        (&["demo", "--consumer-gpu", "1"][..], "--consumer cuda"),
+        (&["demo", "--consumer", "gl", "--consumer-gpu", "1"][..], "--consumer cuda"),
         (&["demo", "--cuda", "--all-gpus", "--consumer-gpu", "1"][..], "cannot be used with"),
     ] {
         let out = extmem(args);

@@ -1,4 +1,4 @@
-//! Pooled hand-offs between two real processes: `bench --pool --json` reports the pooled
+//! Pooled hand-offs between two real processes: `bench pool --json` reports the pooled
 //! hand-off beside today's for every size, and a consumer process killed in the middle of a
 //! hand-off releases everything it held.
 
@@ -19,12 +19,13 @@ fn runtime_dir() {
 fn bench_pool_json_reports_pooled_beside_today_for_every_size() {
     runtime_dir();
     let out = Command::new(env!("CARGO_BIN_EXE_extmem"))
-        .args(["bench", "--pool", "--sizes", "4K,1M,16M", "--repeat", "2", "--json"])
+        .args(["bench", "pool", "--sizes", "4K,1M,16M", "--repeat", "2", "--json"])
         .output()
         .expect("run extmem");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "bench --pool failed: {stderr}");
+    assert!(out.status.success(), "bench pool failed: {stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(json["schema_version"], 1, "the JSON names its schema");
     let sizes = json["sizes"].as_array().expect("sizes");
     assert_eq!(sizes.iter().map(|s| s["bytes"].as_u64().unwrap()).collect::<Vec<_>>(), [4096, 1 << 20, 16 << 20]);
     for s in sizes {

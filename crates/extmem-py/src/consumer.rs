@@ -37,7 +37,7 @@ impl Consumer {
     ///
     /// `device="cuda"` (default) imports it into CUDA (an opaque fd, or host memory registered
     /// with CUDA). `device="cpu"` maps host memory (a producer sharing
-    /// `HandleType::HostAllocation`, e.g. `extmem demo --host-memory`) into this process: the
+    /// `HandleType::HostAllocation`, e.g. `extmem demo --consumer numpy`) into this process: the
     /// result is a kDLCPU tensor for `numpy.from_dlpack`.
     #[pyo3(signature = (device="cuda"))]
     fn receive(&mut self, device: &str) -> PyResult<SharedBuffer> {
@@ -50,7 +50,7 @@ impl Consumer {
             "cpu" => {
                 if desc.handle_type != HandleType::HostAllocation {
                     return Err(UnsupportedError::new_err(format!(
-                        "the CPU can map only host memory, and this is {}: the producer must share a buffer in host memory (extmem demo --host-memory)",
+                        "the CPU can map only host memory, and this is {}: the producer must share a buffer in host memory (extmem demo --consumer numpy, or --memory host)",
                         desc.handle_type
                     )));
                 }
