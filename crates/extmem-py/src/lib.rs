@@ -30,6 +30,7 @@ mod layout;
 mod pool_consumer;
 mod producer;
 mod shared;
+mod stream;
 
 use pyo3::prelude::*;
 
@@ -55,6 +56,12 @@ fn extmem_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pool_consumer::PoolConsumer>()?;
     m.add_class::<shared::SharedBuffer>()?;
     m.add_class::<producer::Producer>()?;
+    m.add_class::<stream::StreamSubscriber>()?;
+    m.add_class::<stream::StreamFrame>()?;
+    m.add_class::<stream::StreamPublisher>()?;
+    m.add_class::<stream::PublishFrame>()?;
+    m.add_function(wrap_pyfunction!(stream::subscribe, m)?)?;
+    m.add_function(wrap_pyfunction!(stream::publish, m)?)?;
     m.add_function(wrap_pyfunction!(pattern, m)?)?;
     m.add_function(wrap_pyfunction!(writeback_seed, m)?)?;
     errors::register(m)

@@ -81,6 +81,21 @@ impl StreamFrame {
     }
 }
 
+/// Keeps a stream connection's mappings alive (not the frame: the frame may be released and
+/// its slot rewritten while this lives). For bindings that hand a frame's memory to another
+/// runtime whose views may outlive the frame.
+#[derive(Clone)]
+pub struct FrameMapping {
+    _conn: Arc<Conn>,
+}
+
+impl StreamFrame {
+    /// A handle that keeps this frame's memory mapped (see [`FrameMapping`]).
+    pub fn mapping(&self) -> FrameMapping {
+        FrameMapping { _conn: self.conn.clone() }
+    }
+}
+
 impl Drop for StreamFrame {
     fn drop(&mut self) {
         self.conn.release(self.slot, self.index);

@@ -40,8 +40,8 @@ mod state;
 mod subscriber;
 mod wait;
 
-pub use frame::StreamFrame;
+pub use frame::{FrameMapping, StreamFrame};
 pub use options::{Memory, Policy, StreamOptions, SubscribeOptions};
-pub use publisher::{Publisher, Slot};
+pub use publisher::{Publisher, Slot, SlotMapping};
 pub use subscriber::{Subscriber, STUCK};
 pub use wait::{monotonic_ns, syscalls, Wait, SPIN};

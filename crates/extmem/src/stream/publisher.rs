@@ -406,6 +406,19 @@ impl Slot {
     }
 }
 
+/// Keeps a slot's memory mapped (for bindings whose views of a slot may outlive the `Slot`).
+#[derive(Clone)]
+pub struct SlotMapping {
+    _memory: Arc<SlotMemory>,
+}
+
+impl Slot {
+    /// A handle that keeps this slot's memory mapped (see [`SlotMapping`]).
+    pub fn mapping(&self) -> SlotMapping {
+        SlotMapping { _memory: self.memory.clone() }
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         if !self.published && self.owner.options.policy == Policy::Latest {
