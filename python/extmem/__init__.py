@@ -4,7 +4,8 @@ PyTorch, numpy or any DLPack consumer without a copy.
 CUDA memory comes as a kDLCUDA tensor (``torch.from_dlpack``), host memory as a kDLCPU one
 (``numpy.from_dlpack``). The other direction, PyTorch filling memory a Vulkan process uses, is
 ``extmem.Producer`` (NVIDIA only); pooled hand-offs (blocks imported once, each hand-off an
-offset) are ``extmem.PoolConsumer``. See ``help(extmem.Consumer)``, ``help(extmem.Producer)`` and
+offset) are ``extmem.PoolConsumer``; named streams of host frames are ``extmem.subscribe`` and
+``extmem.publish``. See ``help(extmem.Consumer)``, ``help(extmem.Producer)`` and
 ``help(extmem.SharedBuffer)``.
 """
 
@@ -25,10 +26,16 @@ from ._extmem import (
     Producer,
     ProtocolError,
     SharedBuffer,
+    PublishFrame,
+    StreamFrame,
+    StreamPublisher,
+    StreamSubscriber,
     UnsupportedError,
     VulkanError,
     __version__,
     _testing,
+    publish,
+    subscribe,
 )
 
 __all__ = [
@@ -48,7 +55,13 @@ __all__ = [
     "Producer",
     "ProtocolError",
     "SharedBuffer",
+    "PublishFrame",
+    "StreamFrame",
+    "StreamPublisher",
+    "StreamSubscriber",
     "UnsupportedError",
     "VulkanError",
     "__version__",
+    "publish",
+    "subscribe",
 ]

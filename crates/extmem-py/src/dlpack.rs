@@ -15,6 +15,8 @@ use std::ffi::{c_void, CStr};
 pub const KDL_CPU: i32 = 1;
 /// `kDLCUDA`.
 pub const KDL_CUDA: i32 = 2;
+/// `DLPACK_FLAG_BITMASK_READ_ONLY`.
+pub const FLAG_READ_ONLY: u64 = 1 << 0;
 /// `DLPACK_FLAG_BITMASK_IS_COPIED`.
 const FLAG_IS_COPIED: u64 = 1 << 1;
 /// The DLPack version of the versioned capsule.
@@ -164,6 +166,18 @@ unsafe extern "C" fn versioned_destructor(capsule: *mut ffi::PyObject) {
 /// A capsule for `target` laid out as `layout`: `dltensor_versioned` (DLPack 1.0) when
 /// `versioned`, else the legacy `dltensor`.
 pub fn capsule(py: Python<'_>, target: Target, layout: &Layout, versioned: bool) -> PyResult<Py<PyAny>> {
+    capsule_with_flags(py, target, layout, versioned, 0)
+}
+
+/// [`capsule`] with extra DLPack flags in a versioned capsule ([`FLAG_READ_ONLY`]; a legacy
+/// capsule has no flags).
+pub fn capsule_with_flags(
+    py: Python<'_>,
+    target: Target,
+    layout: &Layout,
+    versioned: bool,
+    flags: u64,
+) -> PyResult<Py<PyAny>> {
     if layout.span_bytes() > target.len {
         return Err(crate::errors::LayoutError::new_err(format!(
             "the tensor spans {} bytes, the memory holds {}",
@@ -191,7 +205,7 @@ pub fn capsule(py: Python<'_>, target: Target, layout: &Layout, versioned: bool)
             version: DLPackVersion { major: VERSION.0, minor: VERSION.1 },
             manager_ctx: owner as *mut c_void,
             deleter: Some(versioned_deleter),
-            flags: if target.copied { FLAG_IS_COPIED } else { 0 },
+            flags: flags | if target.copied { FLAG_IS_COPIED } else { 0 },
             dl_tensor: tensor,
         }));
         // SAFETY: a live pointer and a static name; on failure the boxes are freed here.

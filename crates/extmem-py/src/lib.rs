@@ -31,6 +31,7 @@ mod layout;
 mod pool_consumer;
 mod producer;
 mod shared;
+mod stream;
 mod testing;
 
 use pyo3::prelude::*;
@@ -46,5 +47,11 @@ fn extmem_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<shared::SharedBuffer>()?;
     m.add_class::<producer::Producer>()?;
     testing::register(m)?;
+    m.add_class::<stream::StreamSubscriber>()?;
+    m.add_class::<stream::StreamFrame>()?;
+    m.add_class::<stream::StreamPublisher>()?;
+    m.add_class::<stream::PublishFrame>()?;
+    m.add_function(wrap_pyfunction!(stream::subscribe, m)?)?;
+    m.add_function(wrap_pyfunction!(stream::publish, m)?)?;
     errors::register(m)
 }

@@ -39,6 +39,7 @@ pub mod pattern;
 pub mod pool;
 mod pool_desc;
 mod shared;
+pub mod stream;
 pub mod sync;
 pub mod transport;
 pub mod validation;
