@@ -18,7 +18,7 @@ with extmem.subscribe(sys.argv[1], device="cpu", timeout=30) as sub:
         a = np.from_dlpack(frame)
         assert a.shape == (16, 32, 4) and a.dtype == np.uint8, a.shape
         assert not a.flags.writeable, "a subscriber's frame is read-only"
-        want = np.frombuffer(extmem.pattern(16 * 32 * 4, frame.index), np.uint8).reshape(16, 32, 4)
+        want = np.frombuffer(extmem._testing.pattern(16 * 32 * 4, frame.index), np.uint8).reshape(16, 32, 4)
         assert (a == want).all(), f"frame {frame.index}"
         assert frame.metadata == b"m%d" % frame.index
         n += 1
@@ -39,7 +39,7 @@ while p.subscribers < 1:
 for n in range(4):
     with p.frame() as f:
         a = np.from_dlpack(f)
-        a[:] = np.frombuffer(extmem.pattern(1000, n), np.uint8)
+        a[:] = np.frombuffer(extmem._testing.pattern(1000, n), np.uint8)
 p.close()
 "#;
 
