@@ -299,3 +299,8 @@ impl Cuda {
         self.stream.synchronize().cu("cuStreamSynchronize")
     }
 }
+
+/// The Rust blocks of the book's cuda page, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/src/ecosystems/cuda.md")]
+pub struct BookCudaDoctests;
