@@ -12,19 +12,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = --prepare ]; then
-    set -e
-    bash scripts/gpu-check.sh --prepare
-    rm -rf .dev/bin/multi && mkdir -p .dev/bin/multi
-    cargo test --release -p extmem-cuda --locked --no-run --message-format=json 2>/dev/null \
-        | python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "multi_gpu":
-        print(m["executable"])' | xargs -I{} cp {} .dev/bin/multi/multi_gpu
-    strip .dev/bin/multi/multi_gpu
-    du -sh .dev
-    exit 0
+    # The same binaries (extmem-cuda's multi-GPU tests are among gpu-check.sh's test binaries).
+    exec bash scripts/gpu-check.sh --prepare
 fi
+if [ -f .dev/gpu-check.tar.gz ] && [ ! -f .dev/bin/tests.txt ]; then tar -C .dev -xzf .dev/gpu-check.tar.gz; fi
+multi_gpu=".dev/bin/$(awk '$1 == "extmem-cuda" && $2 == "multi_gpu" { print $3 }' .dev/bin/tests.txt 2>/dev/null)"
 
 source scripts/gpu-host-env.sh
 x=$PWD/.dev/bin/extmem
@@ -75,7 +67,7 @@ fi
 
 # 1. Device matching, memory on its GPU, consumers on the other GPU (library tests).
 echo "== multi-gpu-tests"
-if timeout 240 .dev/bin/multi/multi_gpu --test-threads=1 --nocapture >"$out/multi-gpu-tests.log" 2>&1; then
+if timeout 240 "$multi_gpu" --test-threads=1 --nocapture >"$out/multi-gpu-tests.log" 2>&1; then
     if grep -q SKIPPED "$out/multi-gpu-tests.log"; then
         echo "   FAILED: tests skipped on this host"; grep SKIPPED "$out/multi-gpu-tests.log"; failures+=(multi-gpu-tests)
     else

@@ -4,6 +4,17 @@
 # Python module (the maturin wheel where there is one, else the bare library).
 out="${OUT:-.dev/out}"
 mkdir -p "$out"
+# The test binaries name their sources and the binaries beside them by the paths cargo compiled
+# in (CARGO_MANIFEST_DIR, CARGO_BIN_EXE_*, CARGO_TARGET_TMPDIR: the build machine's tree):
+# that path is made to lead here, and target/release to the prepared binaries.
+build_root="$(cat .dev/bin/build-root 2>/dev/null || true)"
+if [ -n "$build_root" ] && [ "$build_root" != "$PWD" ] && [ ! -e "$build_root" ]; then
+    mkdir -p "$(dirname "$build_root")" && ln -s "$PWD" "$build_root"
+fi
+if [ ! -e target/release ]; then
+    mkdir -p target && ln -s ../.dev/bin target/release
+fi
+mkdir -p target/tmp
 # (grep reads all of ldconfig's output: with pipefail, `grep -q` closing the pipe early would fail the check.)
 libs=$(ldconfig -p)
 if ! grep -q libGLdispatch.so.0 <<<"$libs" || ! grep -q libvulkan.so.1 <<<"$libs"; then

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs extmem under any prefix with the Debian package's layout, for distributions without
-# dpkg: PREFIX/bin/extmem, the layer in LIBDIR, and one implicit manifest in
-# PREFIX/share/vulkan/implicit_layer.d/ whose library_path is the library's absolute path.
+# Installs extmem under any prefix with the Debian packages' layout, for distributions without
+# dpkg: PREFIX/bin/extmem, the layer in LIBDIR, one implicit manifest in
+# PREFIX/share/vulkan/implicit_layer.d/ whose library_path is the library's absolute path, and
+# (where the binary generates them: `extmem generate`) man pages in PREFIX/share/man/man1 and
+# bash, zsh and fish completions in PREFIX/share.
 #
 #   bash scripts/install.sh [--prefix DIR] [--libdir DIR] [--destdir DIR] [--profile release|debug] [--no-build]
 #   bash scripts/install.sh --uninstall [--prefix DIR] [--libdir DIR] [--destdir DIR]
@@ -33,10 +35,13 @@ case "$profile" in release|debug) ;; *) echo "install.sh: --profile is release o
 bin="$destdir$prefix/bin/extmem"
 lib="$destdir$libdir/libVkLayer_extmem.so"
 manifest="$destdir$prefix/share/vulkan/implicit_layer.d/VkLayer_extmem.json"
+man1="$destdir$prefix/share/man/man1"
+completions=("$destdir$prefix/share/bash-completion/completions/extmem" "$destdir$prefix/share/zsh/site-functions/_extmem"
+    "$destdir$prefix/share/fish/vendor_completions.d/extmem.fish")
 
 if ((uninstall)); then
-    rm -f "$bin" "$lib" "$manifest"
-    echo "extmem: removed $bin, $lib and $manifest"
+    rm -f "$bin" "$lib" "$manifest" "$man1"/extmem.1 "$man1"/extmem-*.1 "${completions[@]}"
+    echo "extmem: removed $bin, $lib, $manifest, the man pages and the completions"
     exit 0
 fi
 
@@ -65,6 +70,18 @@ with open(out, "w") as f:
 EOF
 chmod 644 "$manifest"
 echo "extmem: installed $bin, $lib and $manifest"
+if "$target/extmem" generate --help >/dev/null 2>&1; then
+    generated="$(mktemp -d)"
+    trap 'rm -rf "$generated"' EXIT
+    "$target/extmem" generate man "$generated/man" && "$target/extmem" generate completions "$generated/completions"
+    install -D -m 644 -t "$man1" "$generated"/man/*.1
+    for pair in "extmem.bash:${completions[0]}" "_extmem:${completions[1]}" "extmem.fish:${completions[2]}"; do
+        install -D -m 644 "$generated/completions/${pair%%:*}" "${pair#*:}"
+    done
+    echo "extmem: installed the man pages in $man1 and the bash, zsh and fish completions"
+else
+    echo "extmem: this extmem has no 'generate' subcommand: no man pages or completions installed"
+fi
 case ":${XDG_DATA_DIRS:-/usr/local/share:/usr/share}:" in
     *":$prefix/share:"*) ;;
     *) echo "extmem: add $prefix/share to XDG_DATA_DIRS so that the Vulkan loader finds the layer" ;;

@@ -1,35 +1,46 @@
 #!/usr/bin/env bash
 # The install test (run by scripts/test.sh after the workspace is built): builds the Debian
-# package from the debug build with cargo-deb, installs it with dpkg into an empty root, points
-# the Vulkan loader at that root only, runs `vulkaninfo --summary`, the packaged `extmem run` and
-# the C client (tests/c/nv_client.c) through the installed layer, purges the package and checks
-# that nothing is left; then the same with scripts/install.sh under a prefix.
+# packages as they are shipped (scripts/build-debs.sh: release profile, stripped, lintian with
+# no error or warning), installs extmem-vulkan-layer and extmem with dpkg into an empty root,
+# points the Vulkan loader at that root only, runs `vulkaninfo --summary`, the packaged
+# `extmem run` and the C client (tests/c/nv_client.c) through the installed layer, checks the
+# man pages and completions, purges both packages and checks that nothing is left; then the
+# same with scripts/install.sh under a prefix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${CARGO_TARGET_DIR:-target}/debug"
-for f in extmem libVkLayer_extmem.so package/VkLayer_extmem.json; do
-    [ -f "$target/$f" ] || { echo "install test: $target/$f is missing: run cargo build --workspace first" >&2; exit 1; }
-done
-cargo_deb_version=3.8.0
-if ! cargo deb --version 2>/dev/null | grep -qF "$cargo_deb_version"; then
-    echo "install test: installing cargo-deb $cargo_deb_version (once, into ~/.cargo/bin)"
-    cargo install --quiet --locked cargo-deb --version "$cargo_deb_version"
-fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 fail() { echo "install test: FAILED: $*" >&2; exit 1; }
 
-# The package, from the debug build the tests just used (a release build would double the time).
-cargo deb --quiet -p extmem-cli --no-build --profile dev --fast --multiarch foreign -o "$work" >/dev/null 2>&1
-deb="$(ls "$work"/extmem_*.deb)"
+# The packages from the release build (built here if missing: about 2 minutes on 2 cores).
+bash scripts/build-debs.sh --lintian --out "$work/debs" >"$work/build-debs.log" 2>&1 ||
+    { cat "$work/build-debs.log"; fail "scripts/build-debs.sh"; }
+grep '^build-debs: \(NOTE\|lintian\)' "$work/build-debs.log" || true
+layer_deb="$(ls "$work"/debs/extmem-vulkan-layer_*.deb)"
+deb="$(ls "$work"/debs/extmem_*.deb)"
 root="$work/root"
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers"
 touch "$root/var/lib/dpkg/status"
 # The root holds no libc or loader of its own: the dependencies are the host's.
-dpkg --root="$root" --force-depends --force-not-root -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i"; }
+dpkg --root="$root" --force-depends --force-not-root -i "$layer_deb" "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i"; }
 triple="$(gcc -print-multiarch)"
 [ -f "$root/usr/lib/$triple/libVkLayer_extmem.so" ] || fail "the layer is not in /usr/lib/$triple"
+# (Each tool's whole output is read: with pipefail, `grep -q` closing a pipe early would fail it.)
+grep -qF 'Library soname: [libVkLayer_extmem.so]' <<<"$(readelf -d "$root/usr/lib/$triple/libVkLayer_extmem.so")" ||
+    fail "the layer's SONAME is not its file name"
+! grep -qE '\.(debug_info|symtab) ' <<<"$(readelf -SW "$root/usr/bin/extmem" "$root/usr/lib/$triple/libVkLayer_extmem.so")" ||
+    fail "the packaged binaries are not stripped"
+! grep -q 'usr/bin' <<<"$(dpkg-deb -c "$layer_deb")" || fail "the layer's package holds a program"
+! grep -q '\.so' <<<"$(dpkg-deb -c "$deb")" || fail "the command's package holds a library"
+# Man pages and completions, where this CLI generates them (build-debs.sh says when it does not).
+if ! grep -q '^build-debs: NOTE' "$work/build-debs.log"; then
+    for f in share/man/man1/extmem.1.gz share/bash-completion/completions/extmem \
+        share/zsh/vendor-completions/_extmem share/fish/vendor_completions.d/extmem.fish; do
+        [ -s "$root/usr/$f" ] || fail "/usr/$f is not installed"
+    done
+    zcat "$root/usr/share/man/man1/extmem.1.gz" | grep -q '^\.TH' || fail "extmem.1 is not a man page"
+fi
 [ -f "$root/usr/share/vulkan/implicit_layer.d/VkLayer_extmem.json" ] || fail "no implicit manifest"
 [ "$(find "$root" -name 'VkLayer_extmem*.json' | wc -l)" = 1 ] || fail "more than one manifest installed"
 
@@ -83,15 +94,19 @@ passes "$o" "packaged extmem run --validate -- nv_client" \
 isolated "$root/usr/share" "$root/usr/lib/$triple" "$root/usr/bin/extmem" caps >"$o" 2>&1 || { cat "$o"; fail "packaged extmem caps"; }
 grep -q 'opaque-win32 .*export import' "$o" || { cat "$o"; fail "packaged extmem caps: no NV view through the installed layer"; }
 
-dpkg --root="$root" --purge extmem >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg --purge"; }
+dpkg --root="$root" --purge extmem extmem-vulkan-layer >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg --purge"; }
 left="$(find "$root" -mindepth 1 -not -path "$root/var" -not -path "$root/var/lib" -not -path "$root/var/lib/dpkg*")"
 [ -z "$left" ] || fail "left after dpkg --purge: $left"
 
 # The same layout under a prefix, by scripts/install.sh (absolute library path, no linker help).
 prefix="$work/prefix"
-bash scripts/install.sh --prefix "$prefix" --profile debug --no-build >/dev/null
+bash scripts/install.sh --prefix "$prefix" --profile release --no-build >/dev/null
+if ! grep -q '^build-debs: NOTE' "$work/build-debs.log"; then
+    [ -s "$prefix/share/man/man1/extmem.1" ] && [ -s "$prefix/share/bash-completion/completions/extmem" ] ||
+        fail "install.sh installed no man page or completions"
+fi
 check_layer "install.sh" "$prefix/share" ""
 bash scripts/install.sh --uninstall --prefix "$prefix" >/dev/null
 left="$(find "$prefix" -type f)"
 [ -z "$left" ] || fail "left after install.sh --uninstall: $left"
-echo "install test: passed (package $(basename "$deb"): installed, layer listed once, vulkaninfo, extmem run and the C client through it, purged clean; install.sh likewise)"
+echo "install test: passed (packages $(basename "$layer_deb") and $(basename "$deb"): lintian clean, installed, layer listed once, vulkaninfo, extmem run and the C client through it, purged clean; install.sh likewise)"

@@ -19,11 +19,21 @@ cargo build --workspace --locked
 assert all((r.files("extmem") / f).is_file() for f in ("_extmem.pyi", "py.typed")), "type stubs missing"
 print("pip install .: extmem", extmem.__version__, "with its type stubs")'
 export EXTMEM_PYTHON="$PWD/.venv/bin/python"
+# The wheel as published (manylinux_2_28 through zig, stripped, checked by auditwheel): about a
+# minute on 2 cores, most of it the first time.
+bash scripts/build-wheel.sh | tail -n 1
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 # The package and install.sh, installed into empty roots and removed again.
 bash scripts/test-install.sh 2>&1 | tee -a "$log"
+# The crates as crates.io would take them (each packaged and built from its package; about a
+# minute on 2 cores the first time).
+publish_log="$(mktemp)"
+cargo publish --workspace --dry-run --locked --allow-dirty >"$publish_log" 2>&1 ||
+    { cat "$publish_log"; rm -f "$publish_log"; echo "tests: cargo publish --workspace --dry-run failed" >&2; exit 1; }
+echo "tests: cargo publish --workspace --dry-run: $(grep -c '^ *Uploading' "$publish_log") crates packaged and verified"
+rm -f "$publish_log"
 # The fuzz targets (fuzz/: wire decoder, import rules, the layer's pNext rewriting), seconds each.
 bash scripts/fuzz.sh "${EXTMEM_FUZZ_SECONDS:-5}"
 # One closing line for the whole workspace (cargo prints one per test binary).

@@ -22,6 +22,12 @@ fn main() {
         "macos" => "libVkLayer_extmem.dylib",
         _ => "libVkLayer_extmem.so",
     };
+    // The library's SONAME is its file name, as Mesa's layers have (a layer is loaded by that
+    // name from the manifest, never linked against): the Debian package installs it in the
+    // multiarch library folder, where a shared library without a SONAME is an error.
+    if os == "linux" {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{file}");
+    }
     // OUT_DIR is target/<profile>/build/<pkg>-<hash>/out: three levels up is the folder that
     // receives the cdylib.
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));

@@ -49,12 +49,15 @@ fn cli() -> Command {
             "Share Vulkan memory across processes and APIs (VK_NV_external_memory on Linux through the extmem \
              layer)",
         )
+        .after_help("The library's log goes to stderr when RUST_LOG asks for it (e.g. RUST_LOG=extmem=debug).")
         .subcommand_required(true)
         .arg_required_else_help(true);
     SUBCOMMANDS.iter().fold(root, |root, s| root.subcommand((s.cli)().name(s.name)))
 }
 
 fn main() -> ExitCode {
+    // The library logs through the `log` facade; RUST_LOG filters it (nothing by default).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).init();
     support::signals::install();
     let tree = cli();
     let matches = tree.clone().get_matches();

@@ -15,7 +15,7 @@ fn vulkan_imports_cuda_exportable_memory_and_both_see_every_byte() {
     // Not a multiple of the granularity: the allocation rounds up, the buffer does not.
     let len = (3 << 20) + 4096;
     let memory = ExportableMemory::new(&cuda, len).unwrap();
-    assert!(memory.allocation_size() >= len && memory.allocation_size() % 4096 == 0);
+    assert!(memory.allocation_size() >= len && memory.allocation_size().is_multiple_of(4096));
     memory.from_host(&cuda, &pattern::fill(len, 11)).unwrap();
 
     let usage = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;

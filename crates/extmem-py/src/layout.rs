@@ -35,7 +35,7 @@ impl Layout {
                     f => return Err(format!("{f:?} images have no tensor dtype here; share a buffer")),
                 };
                 let element = bits as u64 / 8;
-                if i.tiling != ImageTiling::LINEAR || desc.row_pitch == 0 || desc.row_pitch % element != 0 {
+                if i.tiling != ImageTiling::LINEAR || desc.row_pitch == 0 || !desc.row_pitch.is_multiple_of(element) {
                     return Err(format!(
                         "a {:?} {:?} image: its bytes are in the driver's tiling, not a tensor layout; share a buffer or a LINEAR image",
                         i.format, i.tiling

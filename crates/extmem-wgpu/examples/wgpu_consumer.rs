@@ -122,10 +122,10 @@ fn consume(path: &str) -> Res<()> {
 
 fn compute(channel: &Channel) -> Res<()> {
     // The wgpu program: its own instance (with the validation layer), adapter and device.
-    let instance = wgpu::Instance::new(&wgpu::InstanceDescriptor {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
         backends: wgpu::Backends::VULKAN,
         flags: wgpu::InstanceFlags::VALIDATION | wgpu::InstanceFlags::DEBUG,
-        ..Default::default()
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
     let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))?;
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))?;
@@ -164,10 +164,12 @@ fn compute(channel: &Channel) -> Res<()> {
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(WIDTH.div_ceil(8), HEIGHT.div_ceil(8), 1);
     }
-    shared.record_release(&mut encoder, wgpu::TextureUses::STORAGE_READ_WRITE);
-    let submission = queue.submit([encoder.finish()]);
+    let release = shared.release_commands(&device, wgpu::TextureUses::STORAGE_READ_WRITE);
+    let submission = queue.submit([encoder.finish(), release]);
     // Host synchronisation (wgpu's device cannot share a semaphore): wait for our own work.
-    device.poll(wgpu::PollType::WaitForSubmissionIndex(submission)).map_err(|e| format!("{e:?}"))?;
+    device
+        .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
+        .map_err(|e| format!("{e:?}"))?;
     channel.send(&Message::FrameDone { frame: 0 }, &[])?;
     match channel.recv_plain("a verdict")? {
         Message::Verdict { ok: true, .. } => Ok(()),

@@ -7,8 +7,8 @@
 //!   ([`SharedTexture::import`]), or a texture made exportable for wgpu to render into
 //!   ([`SharedTexture::new_exportable`]); [`SharedBuffer`] the same for buffers.
 //! - The queue-family hand-off with the other side: [`SharedTexture::acquire`] before wgpu
-//!   uses the texture, [`SharedTexture::record_release`] after, recorded into wgpu command
-//!   encoders through `as_hal_mut`.
+//!   uses the texture, [`SharedTexture::release_commands`] after, each a command buffer of its
+//!   own recorded through `as_hal_mut` and submitted on wgpu's queue.
 //!
 //! - [`validation`]: the validation layer's messages about wgpu's calls, collected so a test
 //!   fails on any, but the few wgpu's own calls produce.
@@ -16,7 +16,7 @@
 //! Synchronisation: wgpu creates its device without `VK_KHR_external_semaphore_fd`, so a
 //! wgpu device cannot share a semaphore with the other side. The hand-off is then ordered on
 //! the host, as on drivers without external semaphores (lavapipe): wait for wgpu's submission
-//! (`Device::poll` with `PollType::WaitForSubmissionIndex`), then tell the other side on the
+//! (`Device::poll` with `PollType::Wait` naming the submission), then tell the other side on the
 //! socket; on receipt, [`SharedTexture::acquire`] and use it.
 //!
 //! Known limit: wgpu-core starts a texture made from a hal texture in its `UNINITIALIZED`
@@ -49,7 +49,10 @@ use wgpu::hal::api::Vulkan;
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use extmem_wgpu::wgpu;
-/// let instance = wgpu::Instance::new(&wgpu::InstanceDescriptor { backends: wgpu::Backends::VULKAN, ..Default::default() });
+/// let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+///     backends: wgpu::Backends::VULKAN,
+///     ..wgpu::InstanceDescriptor::new_without_display_handle()
+/// });
 /// let adapter = pollster::block_on(instance.request_adapter(&Default::default()))?;
 /// let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))?;
 /// let ctx = extmem_wgpu::context(&device)?;

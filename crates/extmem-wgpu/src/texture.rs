@@ -103,7 +103,8 @@ impl SharedTexture {
         // SAFETY: the image belongs to `device` and was created as `hal_desc` says.
         let texture = unsafe {
             let hal = device.as_hal::<Vulkan>().ok_or(Error::NotVulkan)?;
-            let hal_texture = hal.texture_from_raw(vk_image, &hal_desc, Some(destroy));
+            let hal_texture =
+                hal.texture_from_raw(vk_image, &hal_desc, Some(destroy), wgpu::hal::vulkan::TextureMemory::External);
             drop(hal);
             let desc = wgpu::TextureDescriptor {
                 label: Some("extmem shared texture"),
@@ -115,7 +116,8 @@ impl SharedTexture {
                 usage,
                 view_formats: &[],
             };
-            device.create_texture_from_hal::<Vulkan>(hal_texture, &desc)
+            // A new image is in `VK_IMAGE_LAYOUT_UNDEFINED`: wgpu's `UNINITIALIZED`.
+            device.create_texture_from_hal::<Vulkan>(hal_texture, &desc, wgpu::TextureUses::UNINITIALIZED)
         };
         Ok(SharedTexture { ctx: ctx.clone(), texture, raw })
     }
@@ -148,15 +150,22 @@ impl SharedTexture {
         queue.submit([encoder.finish()]);
     }
 
-    /// Records, after wgpu's last use of the texture in `encoder` (`last_use`: how it was
-    /// used), the release to the other side (`VK_QUEUE_FAMILY_EXTERNAL`, `GENERAL`).
-    pub fn record_release(&self, encoder: &mut wgpu::CommandEncoder, last_use: wgpu::TextureUses) {
+    /// The release to the other side (`VK_QUEUE_FAMILY_EXTERNAL`, `GENERAL`) after wgpu's last
+    /// use of the texture (`last_use`: how it was used), as a command buffer of its own: submit
+    /// it after the work, `queue.submit([encoder.finish(), shared.release_commands(..)])`.
+    /// (wgpu 30 does not let raw commands share an encoder with wgpu's own; the barrier waits
+    /// for everything submitted before it on the queue.)
+    pub fn release_commands(&self, device: &wgpu::Device, last_use: wgpu::TextureUses) -> wgpu::CommandBuffer {
+        let mut encoder =
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("extmem release") });
         let (layout, access, stage) = layout_of(last_use);
-        self.record(encoder, |ctx, cb| self.raw.record_release(ctx, cb, layout, access, stage));
+        self.record(&mut encoder, |ctx, cb| self.raw.record_release(ctx, cb, layout, access, stage));
+        encoder.finish()
     }
 
     fn record(&self, encoder: &mut wgpu::CommandEncoder, f: impl FnOnce(&Context, vk::CommandBuffer)) {
-        // SAFETY: only a barrier is recorded into wgpu's open command buffer; nothing is destroyed.
+        // SAFETY: only a barrier is recorded into the open command buffer of an encoder wgpu
+        // records nothing into (its own or raw commands, never both); nothing is destroyed.
         unsafe {
             encoder.as_hal_mut::<Vulkan, _, _>(|hal| {
                 if let Some(hal) = hal {
@@ -248,7 +257,7 @@ impl Drop for SharedBuffer {
     fn drop(&mut self) {
         // wgpu destroys the buffer once its work is done; the memory goes after that.
         drop(self.buffer.take());
-        let _ = self.device.poll(wgpu::PollType::Wait);
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
         // SAFETY: no work of wgpu's uses the memory any more.
         unsafe { self.ctx.device().free_memory(self.raw.memory, None) };
     }

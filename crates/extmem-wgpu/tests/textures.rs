@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 fn wgpu_device() -> (wgpu::Device, wgpu::Queue) {
     validation::install();
-    let instance = wgpu::Instance::new(&wgpu::InstanceDescriptor {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
         backends: wgpu::Backends::VULKAN,
         flags: wgpu::InstanceFlags::VALIDATION | wgpu::InstanceFlags::DEBUG,
-        ..Default::default()
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
     let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).unwrap();
     pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap()
@@ -48,9 +48,9 @@ fn a_texture_wgpu_renders_into_is_read_back_by_the_other_side() {
         })],
         ..Default::default()
     }));
-    shared.record_release(&mut encoder, wgpu::TextureUses::COLOR_TARGET);
-    let submission = queue.submit([encoder.finish()]);
-    device.poll(wgpu::PollType::WaitForSubmissionIndex(submission)).unwrap();
+    let release = shared.release_commands(&device, wgpu::TextureUses::COLOR_TARGET);
+    let submission = queue.submit([encoder.finish(), release]);
+    device.poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None }).unwrap();
 
     let other = other_side();
     let (descriptor, fd) = shared.export().unwrap();
@@ -85,8 +85,8 @@ fn a_buffer_the_other_side_wrote_is_copied_by_wgpu() {
     encoder.copy_buffer_to_buffer(shared.buffer(), 0, &readback, 0, 8192);
     queue.submit([encoder.finish()]);
     readback.slice(..).map_async(wgpu::MapMode::Read, |r| r.expect("mapped"));
-    device.poll(wgpu::PollType::Wait).unwrap();
-    assert_eq!(&readback.slice(..).get_mapped_range()[..], &bytes[..]);
+    device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    assert_eq!(&readback.slice(..).get_mapped_range().expect("mapped")[..], &bytes[..]);
     readback.unmap();
     drop(shared);
     assert_clean(&other);

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// A folder holding the `extmem` package made of `python/extmem` and the `libextmem.so` built
+/// A folder holding the `extmem` package made of `python/extmem` and the `lib_extmem.so` built
 /// beside the test binary (as `extmem/_extmem.abi3.so`), for `PYTHONPATH`.
 pub fn module_dir() -> PathBuf {
     // Once per test binary: tests of one binary run in parallel and must not see a half-copied
@@ -19,9 +19,9 @@ fn lay_out() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let lib = exe
         .ancestors()
-        .map(|d| d.join("libextmem.so"))
+        .map(|d| d.join("lib_extmem.so"))
         .find(|p| p.is_file())
-        .expect("libextmem.so above the test binary: cargo build -p extmem-py first");
+        .expect("lib_extmem.so above the test binary: cargo build -p extmem-py first");
     // One folder per test binary: the binaries of this crate may run at the same time.
     let name = exe.file_stem().unwrap().to_string_lossy().into_owned();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("python-{name}"));

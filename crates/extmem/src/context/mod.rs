@@ -200,6 +200,14 @@ impl Context {
         // SAFETY: live device.
         let pool = unsafe { p.device.create_command_pool(&pool_info, None) }.vk("vkCreateCommandPool")?;
         let memory_fd = ash::khr::external_memory_fd::Device::new(&p.instance, &p.device);
+        let how = if matches!(ownership, Ownership::Owned) { "its own" } else { "the application's" };
+        log::info!(
+            "context on {device_name} ({how} device, {path:?} path, queue family {}, timeline semaphores: {}, \
+             extensions: {:?})",
+            p.queue_family,
+            p.timeline,
+            p.extensions
+        );
         Ok(Context {
             entry: p.entry,
             instance: p.instance,

@@ -50,6 +50,7 @@ pub(super) fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Re
         None => device_from_env()?,
     };
     if let Some(i) = wanted {
+        log::debug!("device {i} of {}, as asked (the options or EXTMEM_DEVICE)", devices.len());
         return devices.get(i).copied().ok_or_else(|| {
             Error::NoDevice(format!("device {i} asked for, but there are {} (see `extmem caps`)", devices.len()))
         });
@@ -59,7 +60,12 @@ pub(super) fn pick_device(instance: &ash::Instance, wanted: Option<usize>) -> Re
         let t = unsafe { instance.get_physical_device_properties(pd) }.device_type;
         t == vk::PhysicalDeviceType::DISCRETE_GPU || t == vk::PhysicalDeviceType::INTEGRATED_GPU
     };
-    Ok(devices.iter().copied().find(is_gpu).unwrap_or(devices[0]))
+    let chosen = devices.iter().position(is_gpu);
+    match chosen {
+        Some(i) => log::debug!("device {i} of {}: the first GPU (EXTMEM_DEVICE=N picks another)", devices.len()),
+        None => log::debug!("device 0 of {}: there is no GPU among them (a CPU driver?)", devices.len()),
+    }
+    Ok(devices[chosen.unwrap_or(0)])
 }
 
 /// `$EXTMEM_DEVICE` as a device index; a value that is not one is an error, not ignored.

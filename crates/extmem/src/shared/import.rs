@@ -28,6 +28,7 @@ impl SharedMemory {
     /// memory: `fd` is the memfd, which the returned memory keeps mapped and closes on drop.)
     pub fn import(ctx: &Arc<Context>, desc: &Descriptor, fd: OwnedFd) -> Result<SharedMemory> {
         Self::import_with_steps(ctx, desc, fd, &mut ImportSteps::default())
+            .inspect_err(|e| log::warn!("import of {:?} refused or failed: {e}", desc.handle_type))
     }
 
     /// [`SharedMemory::import`], timing its steps into `steps` (benchmarks).
