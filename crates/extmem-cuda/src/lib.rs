@@ -299,8 +299,3 @@ impl Cuda {
         self.stream.synchronize().cu("cuStreamSynchronize")
     }
 }
-
-/// The Rust blocks of the book's cuda page, compiled by `cargo test --doc`.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/src/ecosystems/cuda.md")]
-pub struct BookCudaDoctests;

@@ -37,8 +37,3 @@ pub use context::Gl;
 pub use error::{Error, Result};
 pub use memory::{GlMemory, GlObject};
 pub use semaphore::GlSemaphore;
-
-/// The Rust blocks of the book's opengl page, compiled by `cargo test --doc`.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/src/ecosystems/opengl.md")]
-pub struct BookOpenglDoctests;

@@ -102,10 +102,10 @@ pub fn raw_buffer<T: ?Sized>(buffer: &Subbuffer<T>, handle_type: HandleType) -> 
     Ok(raw(RawResource::Buffer(raw_buffer.handle()), desc, memory, handle_type))
 }
 
-/// The Rust blocks of the book's vulkano page, compiled by `cargo test --doc`.
+/// The code blocks of the repository's README, compiled by `cargo test --doc`.
 #[cfg(doctest)]
-#[doc = include_str!("../../../docs/src/ecosystems/vulkano.md")]
-pub struct BookVulkanoDoctests;
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 fn raw(resource: RawResource, desc: ResourceDesc, memory: &ResourceMemory, handle_type: HandleType) -> RawMemory {
     let block = memory.device_memory();

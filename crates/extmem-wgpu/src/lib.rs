@@ -91,8 +91,3 @@ pub fn context(device: &wgpu::Device) -> Result<Arc<Context>> {
     // while `device` (which the caller keeps alive) lives.
     Ok(unsafe { Context::from_app(app) }?)
 }
-
-/// The Rust blocks of the book's wgpu page, compiled by `cargo test --doc`.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/src/ecosystems/wgpu.md")]
-pub struct BookWgpuDoctests;

@@ -53,23 +53,3 @@ pub use error::{Error, Result};
 pub use handle::HandleType;
 pub use shared::{Dedicated, Handoff, ImportSteps, SharedMemory};
 pub use transport::Message;
-
-/// The Rust blocks of the README, compiled by `cargo test --doc`.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
-
-/// The Rust blocks of the book's library page.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/src/library.md")]
-pub struct BookLibraryDoctests;
-
-/// The Rust blocks of the book's ash page.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/src/ecosystems/ash.md")]
-pub struct BookAshDoctests;
-
-/// The Rust blocks of the book's pools page.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/src/pools.md")]
-pub struct BookPoolsDoctests;
