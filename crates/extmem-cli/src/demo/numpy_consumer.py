@@ -26,13 +26,13 @@ def main() -> int:
             frame = consumer.wait_ready()
         except extmem.EndOfStream:
             return 0
-        expected = np.frombuffer(extmem.pattern(n, frame), dtype=np.uint8)
+        expected = np.frombuffer(extmem._testing.pattern(n, frame), dtype=np.uint8)
         wrong = np.flatnonzero(array != expected)
         if wrong.size:
             at = wrong[0]
             print(f"[numpy] FAIL frame {frame}: byte {at} is {array[at]}, expected {expected[at]}", flush=True)
             return 1
-        array[:] = np.frombuffer(extmem.pattern(n, extmem.writeback_seed(frame)), dtype=np.uint8)
+        array[:] = np.frombuffer(extmem._testing.pattern(n, extmem._testing.writeback_seed(frame)), dtype=np.uint8)
         consumer.done(frame)
         print(f"[numpy]    frame {frame}: all {n} bytes match; wrote its own pattern back", flush=True)
 
